@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's test command: `cargo test --all-targets` against a real Kafka.
+#   scripts/test.sh [CARGO TEST ARGS...]     e.g. scripts/test.sh -- --nocapture
+# Starts a throwaway single-node cluster ("test") with scripts/kafka.sh and stops
+# it afterwards, unless KAFKA_RECORDS_TEST_BOOTSTRAP already points at a cluster.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# kcat (librdkafka) is the tests' independent Kafka client.
+if ! command -v kcat >/dev/null; then
+  echo "test.sh: kcat not found, installing the Debian package" >&2
+  sudo=""
+  [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq kcat; } >&2 ||
+    { echo "test.sh: could not install kcat (apt-get install -y kcat failed)" >&2; exit 1; }
+fi
+
+if [[ -z "${KAFKA_RECORDS_TEST_BOOTSTRAP:-}" ]]; then
+  trap 'scripts/kafka.sh stop --name test' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  KAFKA_RECORDS_TEST_BOOTSTRAP="$(scripts/kafka.sh start --name test)"
+fi
+export KAFKA_RECORDS_TEST_BOOTSTRAP
+echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" >&2
+
+status=0
+cargo test --all-targets "$@" || status=$?
+exit "$status"

@@ -1,0 +1,101 @@
+//! The one place where errors become HTTP status codes and JSON bodies.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::json_response;
+use crate::kafka::{KafkaError, ResponseError};
+use crate::records::RecordsError;
+
+/// An error answer: a status and a message saying what went wrong and what to do.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Human-readable explanation naming the parameter, record or partition.
+    pub message: String,
+}
+
+/// The JSON shape of every error: `{"code": 400, "message": "..."}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// The HTTP status code.
+    pub code: u16,
+    /// What went wrong.
+    pub message: &'a str,
+}
+
+impl ApiError {
+    /// A 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// An error with any status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            code: self.status.as_u16(),
+            message: &self.message,
+        }
+    }
+
+    /// The HTTP response for this error.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        json_response(self.status, &self.body())
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> ApiError {
+        ApiError::new(status_of(&e), e.to_string())
+    }
+}
+
+impl From<KafkaError> for ApiError {
+    fn from(e: KafkaError) -> ApiError {
+        RecordsError::from(e).into()
+    }
+}
+
+/// The status code of a use-case error.
+pub fn status_of(e: &RecordsError) -> StatusCode {
+    match e {
+        RecordsError::Invalid(_) | RecordsError::Unsupported(_) => StatusCode::BAD_REQUEST,
+        RecordsError::Undecodable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RecordsError::Kafka(k) => match k {
+            KafkaError::UnknownTopic(_) | KafkaError::UnknownPartition { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            KafkaError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            KafkaError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            KafkaError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            KafkaError::Broker { error, .. } => match error {
+                ResponseError::UnknownTopicOrPartition => StatusCode::NOT_FOUND,
+                ResponseError::PolicyViolation
+                | ResponseError::InvalidTopicException
+                | ResponseError::OffsetOutOfRange
+                | ResponseError::InvalidTimestamp
+                | ResponseError::InvalidRecord
+                | ResponseError::RecordListTooLarge
+                | ResponseError::MessageTooLarge => StatusCode::BAD_REQUEST,
+                ResponseError::TopicAuthorizationFailed
+                | ResponseError::ClusterAuthorizationFailed => StatusCode::FORBIDDEN,
+                e if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        },
+    }
+}

@@ -1,0 +1,356 @@
+//! Routes and the handlers that turn HTTP requests into use-case calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::error::{status_of, ApiError, ErrorBody};
+use super::query::Query;
+use super::{empty_response, json_response};
+use crate::kafka::Cluster;
+use crate::records::get::{GetRequest, Seek};
+use crate::records::post::RecordResult;
+use crate::records::{self, check_topic_name, delete, get, post};
+
+/// What every request handler shares.
+pub struct App {
+    /// The shared Kafka handle.
+    pub cluster: Cluster,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+const GET_PARAMS: [&str; 10] = [
+    "partition",
+    "groupId",
+    "keyDeserializer",
+    "valueDeserializer",
+    "limit",
+    "timeout",
+    "distanceFromLatest",
+    "distanceFromBeginning",
+    "seekTo",
+    "seekToTimestamp",
+];
+const DELETE_PARAMS: [&str; 2] = ["partition", "offset"];
+
+/// Answers one request. Never fails: every error becomes a JSON error response.
+pub async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, std::convert::Infallible> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = route(&app, request)
+        .await
+        .unwrap_or_else(ApiError::into_response);
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(response)
+}
+
+async fn route(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (segments.as_slice(), request.method()) {
+        (["records"], &Method::POST) => post_records(app, request).await,
+        (["records"], _) => Ok(not_allowed("POST")),
+        (["records", topic], method) => {
+            let topic = percent_encoding::percent_decode_str(topic)
+                .decode_utf8()
+                .map_err(|_| ApiError::bad_request("topic: the path is not valid UTF-8"))?
+                .into_owned();
+            check_topic_name(&topic)
+                .map_err(|e| ApiError::bad_request(format!("topic: '{topic}' {e}")))?;
+            let query = request.uri().query();
+            match *method {
+                Method::GET => get_records(app, topic, query).await,
+                Method::DELETE => delete_records(app, topic, query).await,
+                _ => Ok(not_allowed("GET, DELETE")),
+            }
+        }
+        (["healthy"], &Method::GET) => Ok(empty_response(StatusCode::NO_CONTENT)),
+        (["ready"], &Method::GET) => ready(app).await,
+        (["healthy"] | ["ready"], _) => Ok(not_allowed("GET")),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}"
+            ),
+        )),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed here; allowed: {allow}"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+async fn ready(app: &App) -> Result<HttpResponse, ApiError> {
+    app.cluster
+        .ready(Instant::now() + Duration::from_secs(2))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")))?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    Query::parse(request.uri().query(), &[])?;
+    let body = Limited::new(request.into_body(), app.max_body_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than {} bytes; send fewer records per request",
+                        app.max_body_bytes
+                    ),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {e}"))
+            }
+        })?
+        .to_bytes();
+    // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let request = post::parse(&json)?;
+    if request.asynchronous {
+        let cluster = app.cluster.clone();
+        tokio::spawn(async move {
+            let results = post::run(&cluster, request).await;
+            let failed = results.iter().filter(|r| r.error().is_some()).count();
+            if failed > 0 {
+                let first = results
+                    .iter()
+                    .find_map(RecordResult::error)
+                    .map(ToString::to_string);
+                tracing::warn!(
+                    failed,
+                    total = results.len(),
+                    first_error = first.as_deref().unwrap_or(""),
+                    "async write failed"
+                );
+            }
+        });
+        return Ok(empty_response(StatusCode::ACCEPTED));
+    }
+    let results = post::run(&app.cluster, request).await;
+    Ok(post_response(&results))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[serde(untagged)]
+enum ResultOut<'a> {
+    Written {
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+        #[serde(rename = "serializedKeySize")]
+        serialized_key_size: i64,
+        #[serde(rename = "serializedValueSize")]
+        serialized_value_size: i64,
+    },
+    Failed {
+        topic: &'a str,
+        partition: Option<i32>,
+        error: ErrorBody<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct PostBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    results: Vec<ResultOut<'a>>,
+}
+
+fn post_response(results: &[RecordResult]) -> HttpResponse {
+    let errors: Vec<ApiError> = results
+        .iter()
+        .map(|r| {
+            r.error()
+                .map(|e| ApiError::new(status_of(e), e.to_string()))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut error_iter = errors.iter();
+    let out: Vec<ResultOut<'_>> = results
+        .iter()
+        .map(|r| match r {
+            RecordResult::Written {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                serialized_key_size,
+                serialized_value_size,
+            } => ResultOut::Written {
+                topic,
+                partition: *partition,
+                offset: *offset,
+                timestamp: *timestamp,
+                serialized_key_size: *serialized_key_size,
+                serialized_value_size: *serialized_value_size,
+            },
+            RecordResult::Failed {
+                topic, partition, ..
+            } => ResultOut::Failed {
+                topic,
+                partition: *partition,
+                error: error_iter.next().map_or(
+                    ErrorBody {
+                        code: 500,
+                        message: "unknown",
+                    },
+                    ApiError::body,
+                ),
+            },
+        })
+        .collect();
+    let Some(first) = errors.first() else {
+        return json_response(
+            StatusCode::OK,
+            &PostBody {
+                code: None,
+                message: None,
+                results: out,
+            },
+        );
+    };
+    let written = results.len() - errors.len();
+    let message = if first.status == StatusCode::GATEWAY_TIMEOUT {
+        format!(
+            "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",
+            results.len()
+        )
+    } else {
+        format!(
+            "{} of {} records were not written; see each record's error (first: {})",
+            errors.len(),
+            results.len(),
+            first.message
+        )
+    };
+    json_response(
+        first.status,
+        &PostBody {
+            code: Some(first.status.as_u16()),
+            message: Some(message),
+            results: out,
+        },
+    )
+}
+
+async fn get_records(
+    app: &App,
+    topic: String,
+    raw_query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let q = Query::parse(raw_query, &GET_PARAMS)?;
+    let seeks: Vec<Seek> = [
+        q.int("distanceFromLatest", 0, i64::MAX)?
+            .map(Seek::FromLatest),
+        q.int("distanceFromBeginning", 0, i64::MAX)?
+            .map(Seek::FromBeginning),
+        q.int("seekTo", 0, i64::MAX)?.map(Seek::To),
+        q.int("seekToTimestamp", 0, i64::MAX)?
+            .map(Seek::ToTimestamp),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if seeks.len() > 1 {
+        return Err(ApiError::bad_request(
+            "give at most one of distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
+        ));
+    }
+    let request = GetRequest {
+        topic,
+        partition: q
+            .int("partition", 0, i64::from(i32::MAX))?
+            .map(|p| p as i32),
+        group_id: q.str("groupId").map(str::to_string),
+        key: q.serde("keyDeserializer")?,
+        value: q.serde("valueDeserializer")?,
+        limit: q.int("limit", 1, i64::from(u32::MAX))?.unwrap_or(1) as usize,
+        timeout: q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT),
+        seek: seeks.first().copied(),
+    };
+    let page = get::run(&app.cluster, &request).await?;
+    let records = page.decode()?;
+    #[derive(Serialize)]
+    struct Body<'a> {
+        records: Vec<records::get::RecordOut<'a>>,
+    }
+    Ok(json_response(StatusCode::OK, &Body { records }))
+}
+
+async fn delete_records(
+    app: &App,
+    topic: String,
+    raw_query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let q = Query::parse(raw_query, &DELETE_PARAMS)?;
+    let request = delete::DeleteRequest {
+        topic,
+        partition: q
+            .int("partition", 0, i64::from(i32::MAX))?
+            .map(|p| p as i32),
+        offset: q.int("offset", 0, i64::MAX)?,
+    };
+    let partitions = delete::run(&app.cluster, &request).await?;
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Partition {
+        partition: i32,
+        low_watermark: i64,
+    }
+    #[derive(Serialize)]
+    struct Body {
+        partitions: Vec<Partition>,
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &Body {
+            partitions: partitions
+                .into_iter()
+                .map(|p| Partition {
+                    partition: p.partition,
+                    low_watermark: p.low_watermark,
+                })
+                .collect(),
+        },
+    ))
+}

@@ -1,0 +1,56 @@
+//! The protocol versions this service speaks.
+//!
+//! Fixed versions keep the code simple: each is the newest that still names
+//! topics (later Produce and Fetch versions address topics by id only) and is
+//! supported by every Kafka release from 3.0 through 4.x. A broker that lacks
+//! one is reported at connection time instead of failing a request later.
+
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+use super::error::KafkaError;
+
+/// Produce: flexible, acks, transactional id.
+pub const PRODUCE: i16 = 9;
+/// Fetch: flexible, last stable offset, aborted transactions, topic names.
+pub const FETCH: i16 = 12;
+/// ListOffsets: isolation level, timestamps.
+pub const LIST_OFFSETS: i16 = 7;
+/// Metadata: flexible, auto-creation flag, leader epochs.
+pub const METADATA: i16 = 12;
+/// DeleteRecords.
+pub const DELETE_RECORDS: i16 = 2;
+/// CreateTopics (tests and benchmarks create topics through it).
+pub const CREATE_TOPICS: i16 = 7;
+
+/// DescribeConfigs: whether brokers create topics on first use.
+pub const DESCRIBE_CONFIGS: i16 = 4;
+
+const REQUIRED: [(ApiKey, i16); 7] = [
+    (ApiKey::DescribeConfigs, DESCRIBE_CONFIGS),
+    (ApiKey::Produce, PRODUCE),
+    (ApiKey::Fetch, FETCH),
+    (ApiKey::ListOffsets, LIST_OFFSETS),
+    (ApiKey::Metadata, METADATA),
+    (ApiKey::DeleteRecords, DELETE_RECORDS),
+    (ApiKey::CreateTopics, CREATE_TOPICS),
+];
+
+/// Fails when the broker at `addr` does not support a version we send.
+pub fn check(addr: &str, versions: &ApiVersionsResponse) -> Result<(), KafkaError> {
+    super::error::check(
+        versions.error_code,
+        || format!("ApiVersions from {addr}"),
+        None,
+    )?;
+    for (key, version) in REQUIRED {
+        let supported = versions.api_keys.iter().any(|k| {
+            k.api_key == key as i16 && k.min_version <= version && version <= k.max_version
+        });
+        if !supported {
+            return Err(KafkaError::Protocol(format!(
+                "broker {addr} does not support {key:?} v{version}; kafka-records needs Kafka 3.0 or newer"
+            )));
+        }
+    }
+    Ok(())
+}

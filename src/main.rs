@@ -1,0 +1,63 @@
+//! The `kafka-records` binary: flags and environment into a config, then serve.
+
+use std::io::Write as _;
+
+use clap::Parser as _;
+use kafka_records::config::{Config, LogFormat};
+use kafka_records::server::Server;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    let filter =
+        EnvFilter::try_from_env("KAFKA_RECORDS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let server = match Server::bind(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kafka-records: cannot listen on {}: {e}", config.listen);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => {
+            // The one line on stdout: scripts and tests read the address from it.
+            println!("listening on http://{addr}");
+            std::io::stdout().flush().ok();
+        }
+        Err(e) => eprintln!("kafka-records: {e}"),
+    }
+    tracing::info!(bootstrap = %config.bootstrap_servers.join(","), "serving");
+    server.run(shutdown_signal()).await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

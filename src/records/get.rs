@@ -1,0 +1,441 @@
+//! GET /records/{topic}: read committed records from one or all partitions.
+//!
+//! 1. Resolve each partition's start from the seek parameter (ListOffsets,
+//!    read_committed, so the end is the last stable offset).
+//! 2. Fetch every partition that is behind its end, all at once (one request
+//!    per leader), without waiting on the broker.
+//! 3. Stop at `limit` records, or with at least one record once every
+//!    partition is read to its end; with none, wait (sharing one long poll
+//!    with every other GET on the same partitions) until records arrive or
+//!    the timeout passes.
+//! 4. Take at most `limit` records fairly: each next record comes from the
+//!    partition with the most left to read, so repeated paging drains every
+//!    partition evenly.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::RecordsError;
+use crate::codec::{Decoded, Serde};
+use crate::kafka::{
+    decode_records, Cluster, FetchedRecord, KafkaError, OffsetQuery, ResponseError,
+};
+
+/// The read timeout when the request gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where each partition's read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    /// `n` records before the end.
+    FromLatest(i64),
+    /// `n` records after the start.
+    FromBeginning(i64),
+    /// At this offset, clamped to the partition's range.
+    To(i64),
+    /// At the first record whose timestamp is at or after this (ms).
+    ToTimestamp(i64),
+}
+
+/// A validated GET.
+#[derive(Debug, Clone)]
+pub struct GetRequest {
+    /// Topic to read.
+    pub topic: String,
+    /// Only this partition, else all.
+    pub partition: Option<i32>,
+    /// Consumer group whose committed offsets to start from.
+    pub group_id: Option<String>,
+    /// How keys are decoded.
+    pub key: Serde,
+    /// How values are decoded.
+    pub value: Serde,
+    /// The most records returned.
+    pub limit: usize,
+    /// The longest the read waits for records.
+    pub timeout: Duration,
+    /// Where to start; `None` is the end (or the group's offsets).
+    pub seek: Option<Seek>,
+}
+
+/// The records a GET collected, still as fetched bytes.
+#[derive(Debug)]
+pub struct Page {
+    topic: String,
+    key: Serde,
+    value: Serde,
+    /// Records ordered by partition, then offset.
+    records: Vec<(i32, FetchedRecord)>,
+}
+
+/// One record of a response, borrowing the fetched bytes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordOut<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    serialized_key_size: i64,
+    serialized_value_size: i64,
+    headers: Vec<HeaderOut<'a>>,
+    key: Decoded<'a>,
+    value: Decoded<'a>,
+    leader_epoch: Option<i32>,
+}
+
+/// One header of a response record.
+#[derive(Debug, Serialize)]
+pub struct HeaderOut<'a> {
+    key: Cow<'a, str>,
+    value: Decoded<'a>,
+}
+
+impl Page {
+    /// Number of records in the page.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the page holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Decodes every key and value as the request asked; a record that does
+    /// not decode fails the whole page (422) so nothing is skipped silently.
+    pub fn decode(&self) -> Result<Vec<RecordOut<'_>>, RecordsError> {
+        self.records
+            .iter()
+            .map(|(partition, r)| {
+                let field = |name, serde, bytes| {
+                    decode_field(&self.topic, *partition, r.offset, name, serde, bytes)
+                };
+                Ok(RecordOut {
+                    topic: &self.topic,
+                    partition: *partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
+                    serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|h| HeaderOut {
+                            key: String::from_utf8_lossy(&h.key),
+                            value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
+                        })
+                        .collect(),
+                    key: field("key", self.key, r.key.as_deref())?,
+                    value: field("value", self.value, r.value.as_deref())?,
+                    leader_epoch: r.leader_epoch,
+                })
+            })
+            .collect()
+    }
+}
+
+fn decode_field<'a>(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    name: &str,
+    serde: Serde,
+    bytes: Option<&'a [u8]>,
+) -> Result<Decoded<'a>, RecordsError> {
+    serde.deserialize(bytes).map_err(|e| {
+        RecordsError::Undecodable(format!(
+            "topic '{topic}' partition {partition} offset {offset}: the {name} cannot be read with the {} deserializer: {e}; choose another {name}Deserializer",
+            serde.name()
+        ))
+    })
+}
+
+/// One partition being read.
+struct Part {
+    id: i32,
+    position: i64,
+    /// The last stable offset, as last seen.
+    end: i64,
+    at_end: bool,
+    records: Vec<FetchedRecord>,
+}
+
+/// Reads records as `request` asks.
+pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, RecordsError> {
+    if request.group_id.is_some() && request.partition.is_none() {
+        return Err(RecordsError::Unsupported(
+            "groupId: consumer-group reads are not supported yet; use a seek parameter or partition instead".into(),
+        ));
+    }
+    let deadline = Instant::now() + request.timeout;
+    let topic = request.topic.as_str();
+    let info = cluster.topic(topic, false, deadline).await?;
+    let ids: Vec<i32> = match request.partition {
+        Some(p) => vec![info.partition(p)?.id],
+        None => info.partitions.iter().map(|p| p.id).collect(),
+    };
+    let starts = start_positions(cluster, topic, &ids, request.seek, deadline).await?;
+    let mut parts: Vec<Part> = starts
+        .into_iter()
+        .map(|(id, position, end)| Part {
+            id,
+            position,
+            end,
+            at_end: position >= end,
+            records: Vec::new(),
+        })
+        .collect();
+
+    let limit = request.limit;
+    let partition_max_bytes = (limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024) as i32;
+    loop {
+        let wanted: Vec<(i32, i64)> = parts
+            .iter()
+            .filter(|p| !p.at_end && p.records.len() < limit)
+            .map(|p| (p.id, p.position))
+            .collect();
+        if !wanted.is_empty() {
+            for (id, result) in cluster
+                .fetch(topic, &wanted, partition_max_bytes, deadline)
+                .await
+            {
+                let Some(part) = parts.iter_mut().find(|p| p.id == id) else {
+                    continue;
+                };
+                match result {
+                    Ok(fetched) => {
+                        let room = limit - part.records.len();
+                        let decoded = decode_records(
+                            fetched.records,
+                            part.position,
+                            &fetched.aborted,
+                            room,
+                            &mut part.records,
+                        )?;
+                        part.end = fetched.last_stable_offset;
+                        match decoded.next_offset {
+                            Some(next) => part.position = part.position.max(next),
+                            None => part.at_end = true,
+                        }
+                        if part.position < fetched.log_start_offset {
+                            part.position = fetched.log_start_offset;
+                        }
+                        part.at_end |= part.position >= part.end;
+                    }
+                    Err(KafkaError::Timeout(_)) => part.at_end = true,
+                    Err(KafkaError::Broker {
+                        error: ResponseError::OffsetOutOfRange,
+                        ..
+                    }) => {
+                        // Records were deleted under the read: go on from the new start.
+                        let start = start_positions(
+                            cluster,
+                            topic,
+                            &[id],
+                            Some(Seek::FromBeginning(0)),
+                            deadline,
+                        )
+                        .await?;
+                        if let Some((_, position, end)) = start.first() {
+                            part.position = *position;
+                            part.end = *end;
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let total: usize = parts.iter().map(|p| p.records.len()).sum();
+        if total >= limit || Instant::now() >= deadline {
+            break;
+        }
+        if parts.iter().all(|p| p.at_end) {
+            if total > 0 {
+                break;
+            }
+            let positions: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.position)).collect();
+            cluster.wait_for_data(topic, &positions, deadline).await;
+            for p in &mut parts {
+                p.at_end = false;
+            }
+            if Instant::now() >= deadline {
+                // One last look, so records that arrived at the deadline are not missed.
+                continue;
+            }
+        }
+    }
+    Ok(Page {
+        topic: request.topic.clone(),
+        key: request.key,
+        value: request.value,
+        records: select_fairly(parts, limit),
+    })
+}
+
+/// Start offset and last stable offset of each partition: `(id, start, end)`.
+async fn start_positions(
+    cluster: &Cluster,
+    topic: &str,
+    ids: &[i32],
+    seek: Option<Seek>,
+    deadline: Instant,
+) -> Result<Vec<(i32, i64, i64)>, RecordsError> {
+    let lookup = |query| async move {
+        cluster
+            .list_offsets(topic, ids, query, deadline)
+            .await
+            .into_iter()
+            .map(|(p, r)| r.map(|o| (p, o)))
+            .collect::<Result<Vec<_>, KafkaError>>()
+    };
+    let mut queries = vec![OffsetQuery::LastStable, OffsetQuery::Earliest];
+    if let Some(Seek::ToTimestamp(t)) = seek {
+        queries.push(OffsetQuery::Timestamp(t));
+    }
+    let mut answers = join_all(queries.into_iter().map(lookup)).await.into_iter();
+    let mut next = || answers.next().unwrap_or_else(|| Ok(Vec::new()));
+    let (ends, starts, by_time) = (next()?, next()?, next()?);
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let find =
+            |v: &Vec<(i32, Option<i64>)>| v.iter().find(|(p, _)| p == id).and_then(|(_, o)| *o);
+        let end = find(&ends).unwrap_or(0);
+        let start = find(&starts).unwrap_or(0).min(end);
+        let position = match seek {
+            None => end,
+            Some(Seek::FromLatest(n)) => end.saturating_sub(n).max(start),
+            Some(Seek::FromBeginning(n)) => start.saturating_add(n).min(end),
+            Some(Seek::To(o)) => o.clamp(start, end),
+            Some(Seek::ToTimestamp(_)) => find(&by_time).map_or(end, |o| o.clamp(start, end)),
+        };
+        out.push((*id, position, end));
+    }
+    Ok(out)
+}
+
+/// Keeps at most `limit` records, each next one taken from the partition with
+/// the most records left to read (ties broken at random, so no partition is
+/// always first). Returns them ordered by partition, then offset.
+fn select_fairly(mut parts: Vec<Part>, limit: usize) -> Vec<(i32, FetchedRecord)> {
+    let total: usize = parts.iter().map(|p| p.records.len()).sum();
+    if total > limit {
+        let n = parts.len();
+        let rotation = rand::random_range(0..n.max(1));
+        // (records left in the partition beyond those taken, tie-break rank, index)
+        let mut heap: BinaryHeap<(i64, Reverse<usize>, usize)> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.records.is_empty())
+            .map(|(i, p)| {
+                let left =
+                    (p.end.max(p.position) - p.records[0].offset).max(p.records.len() as i64);
+                (left, Reverse((i + n - rotation) % n), i)
+            })
+            .collect();
+        let mut taken = vec![0usize; n];
+        for _ in 0..limit {
+            let Some((left, rank, i)) = heap.pop() else {
+                break;
+            };
+            taken[i] += 1;
+            if taken[i] < parts[i].records.len() {
+                heap.push((left - 1, rank, i));
+            }
+        }
+        for (p, t) in parts.iter_mut().zip(taken) {
+            p.records.truncate(t);
+        }
+    }
+    parts.sort_by_key(|p| p.id);
+    parts
+        .into_iter()
+        .flat_map(|p| {
+            let id = p.id;
+            p.records.into_iter().map(move |r| (id, r))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(id: i32, first: i64, count: usize, end: i64) -> Part {
+        Part {
+            id,
+            position: first + count as i64,
+            end,
+            at_end: false,
+            records: (0..count)
+                .map(|i| FetchedRecord {
+                    offset: first + i as i64,
+                    timestamp: 0,
+                    key: None,
+                    value: None,
+                    headers: vec![],
+                    leader_epoch: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn counts(selected: &[(i32, FetchedRecord)], n: i32) -> Vec<usize> {
+        (0..n)
+            .map(|p| selected.iter().filter(|(q, _)| *q == p).count())
+            .collect()
+    }
+
+    #[test]
+    fn the_limit_is_never_exceeded_and_shared_evenly() {
+        let parts = vec![part(0, 0, 7, 7), part(1, 0, 7, 7), part(2, 0, 7, 7)];
+        let selected = select_fairly(parts, 6);
+        assert_eq!(counts(&selected, 3), vec![2, 2, 2]);
+    }
+
+    #[test]
+    fn the_partition_with_the_most_left_goes_first() {
+        // Partition 1 has 100 records left but only 5 were fetched so far.
+        let parts = vec![part(0, 0, 5, 5), part(1, 0, 5, 100), part(2, 0, 1, 1)];
+        let selected = select_fairly(parts, 4);
+        assert_eq!(counts(&selected, 3), vec![0, 4, 0]);
+    }
+
+    #[test]
+    fn records_come_out_by_partition_then_offset() {
+        let parts = vec![part(2, 10, 2, 12), part(0, 5, 2, 7)];
+        let selected = select_fairly(parts, 10);
+        let order: Vec<(i32, i64)> = selected.iter().map(|(p, r)| (*p, r.offset)).collect();
+        assert_eq!(order, vec![(0, 5), (0, 6), (2, 10), (2, 11)]);
+    }
+
+    #[test]
+    fn repeated_paging_never_starves_a_partition() {
+        // Three partitions of 7; six pages of 4 drain all 21.
+        let mut left = [7i64, 7, 7];
+        let mut seen = [0usize; 3];
+        for _ in 0..6 {
+            let parts: Vec<Part> = (0..3)
+                .filter(|p| left[*p] > 0)
+                .map(|p| part(p as i32, 7 - left[p], left[p] as usize, 7))
+                .collect();
+            let selected = select_fairly(parts, 4);
+            for (p, _) in &selected {
+                left[*p as usize] -= 1;
+                seen[*p as usize] += 1;
+            }
+            let spread = seen.iter().max().unwrap() - seen.iter().min().unwrap();
+            assert!(
+                spread <= 1 || left.contains(&0),
+                "uneven after a page: {seen:?}"
+            );
+        }
+        assert_eq!(seen, [7, 7, 7]);
+    }
+}

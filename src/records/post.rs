@@ -1,0 +1,605 @@
+//! POST /records: validate every record, then write them.
+//!
+//! Validation is all or nothing: a body with one bad record writes nothing.
+//! Records are grouped into one batch per partition (split only when a batch
+//! would exceed what a broker accepts) and each topic's batches go out in one
+//! produce request per leader broker, concurrently.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use rand::Rng as _;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::{check_topic_name, parse_duration, RecordsError};
+use crate::codec::Serde;
+use crate::kafka::partitioner::partition_for_key;
+use crate::kafka::{encode_records, Cluster, Header, KafkaError, ProduceRecord, TopicInfo};
+
+/// The write timeout when the request gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Encoded batches above this many bytes are split, to stay under the
+/// broker's default `message.max.bytes` (1 MiB) with room for overhead.
+const MAX_BATCH_BYTES: usize = 900 * 1024;
+
+/// A validated POST body.
+#[derive(Debug)]
+pub struct PostRequest {
+    /// The records, in request order.
+    pub records: Vec<PostRecord>,
+    /// Answer 202 at once and write in the background.
+    pub asynchronous: bool,
+    /// Upper bound on the whole write.
+    pub timeout: Duration,
+}
+
+/// One validated record, already serialized.
+#[derive(Debug)]
+pub struct PostRecord {
+    /// Target topic.
+    pub topic: String,
+    /// Explicit partition, if given.
+    pub partition: Option<i32>,
+    /// Serialized key.
+    pub key: Option<Bytes>,
+    /// Serialized value.
+    pub value: Option<Bytes>,
+    /// CreateTime, if given.
+    pub timestamp: Option<i64>,
+    /// Headers in request order.
+    pub headers: Vec<Header>,
+}
+
+/// What happened to one record.
+#[derive(Debug)]
+pub enum RecordResult {
+    /// Written and acknowledged by all in-sync replicas.
+    Written {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset assigned by the broker.
+        offset: i64,
+        /// Timestamp as stored.
+        timestamp: i64,
+        /// Key length in bytes, -1 for null.
+        serialized_key_size: i64,
+        /// Value length in bytes, -1 for null.
+        serialized_value_size: i64,
+    },
+    /// Not written, or not confirmed.
+    Failed {
+        /// Topic.
+        topic: String,
+        /// Partition, when one was chosen.
+        partition: Option<i32>,
+        /// Why.
+        error: RecordsError,
+    },
+}
+
+impl RecordResult {
+    /// The failure, if the record was not written.
+    pub fn error(&self) -> Option<&RecordsError> {
+        match self {
+            RecordResult::Written { .. } => None,
+            RecordResult::Failed { error, .. } => Some(error),
+        }
+    }
+}
+
+const BODY_FIELDS: [&str; 4] = ["records", "transactionId", "async", "timeout"];
+const RECORD_FIELDS: [&str; 8] = [
+    "topic",
+    "partition",
+    "keySerializer",
+    "valueSerializer",
+    "key",
+    "value",
+    "timestamp",
+    "headers",
+];
+
+fn invalid(msg: String) -> RecordsError {
+    RecordsError::Invalid(msg)
+}
+
+fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<(), RecordsError> {
+    let unknown: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "{at}unknown field{} {}; known fields: {}",
+        if unknown.len() > 1 { "s" } else { "" },
+        unknown
+            .iter()
+            .map(|u| format!("'{u}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        known.join(", ")
+    )))
+}
+
+/// Validates a POST body and serializes every key, value and header.
+pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| invalid("the body must be a JSON object with a 'records' array".into()))?;
+    unknown_fields(obj, &BODY_FIELDS, "")?;
+    if obj.contains_key("transactionId") {
+        return Err(RecordsError::Unsupported(
+            "transactionId: transactional writes are not supported yet; send the records without it".into(),
+        ));
+    }
+    let asynchronous = match obj.get("async") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(invalid(format!(
+                "async: must be true or false, got {other}"
+            )))
+        }
+    };
+    let timeout = match obj.get("timeout") {
+        None | Some(Value::Null) => DEFAULT_TIMEOUT,
+        Some(Value::String(s)) => {
+            parse_duration(s).map_err(|e| invalid(format!("timeout: {e}")))?
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "timeout: must be a duration string such as \"5s\" or \"1500ms\", got {other}"
+            )))
+        }
+    };
+    let records = match obj.get("records") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) => {
+            return Err(invalid("records: must hold at least one record".into()))
+        }
+        None | Some(Value::Null) => {
+            return Err(invalid("records: is required (an array of records)".into()))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "records: must be an array, got {}",
+                kind(other)
+            )))
+        }
+    };
+    let records = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| parse_record(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PostRequest {
+        records,
+        asynchronous,
+        timeout,
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
+    let at = |field: &str| format!("records[{i}].{field}");
+    let obj = r
+        .as_object()
+        .ok_or_else(|| invalid(format!("records[{i}]: must be an object, got {}", kind(r))))?;
+    unknown_fields(obj, &RECORD_FIELDS, &format!("records[{i}]: "))?;
+    let topic = match obj.get("topic") {
+        Some(Value::String(t)) => t.clone(),
+        None | Some(Value::Null) => return Err(invalid(format!("{}: is required", at("topic")))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be a string, got {}",
+                at("topic"),
+                kind(other)
+            )))
+        }
+    };
+    check_topic_name(&topic).map_err(|e| invalid(format!("{}: '{topic}' {e}", at("topic"))))?;
+    let partition = match obj.get("partition") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{}: must be an integer from 0 to 2147483647, got {n}",
+                        at("partition")
+                    ))
+                })?,
+        ),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an integer, got {}",
+                at("partition"),
+                kind(other)
+            )))
+        }
+    };
+    let serde = |field: &str| -> Result<Serde, RecordsError> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(Serde::String),
+            Some(Value::String(name)) => Serde::parse(name).ok_or_else(|| {
+                invalid(format!(
+                    "{}: unknown serializer '{name}'; known: {}",
+                    at(field),
+                    Serde::NAMES.join(", ")
+                ))
+            }),
+            Some(other) => Err(invalid(format!(
+                "{}: must be a string, got {}",
+                at(field),
+                kind(other)
+            ))),
+        }
+    };
+    let key_serde = serde("keySerializer")?;
+    let value_serde = serde("valueSerializer")?;
+    let serialize = |field: &str, serde: Serde| -> Result<Option<Bytes>, RecordsError> {
+        let v = obj.get(field).unwrap_or(&Value::Null);
+        serde
+            .serialize(v)
+            .map(|b| b.map(Bytes::from))
+            .map_err(|e| invalid(format!("{} ({} serializer): {e}", at(field), serde.name())))
+    };
+    let key = serialize("key", key_serde)?;
+    let value = serialize("value", value_serde)?;
+    let timestamp = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().filter(|t| *t >= 0).ok_or_else(|| {
+            invalid(format!(
+                "{}: must be a whole number of milliseconds since the epoch, 0 or more, got {n}",
+                at("timestamp")
+            ))
+        })?),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an integer, got {}",
+                at("timestamp"),
+                kind(other)
+            )))
+        }
+    };
+    let headers = match obj.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(hs)) => hs
+            .iter()
+            .enumerate()
+            .map(|(j, h)| parse_header(&at(&format!("headers[{j}]")), h))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an array, got {}",
+                at("headers"),
+                kind(other)
+            )))
+        }
+    };
+    Ok(PostRecord {
+        topic,
+        partition,
+        key,
+        value,
+        timestamp,
+        headers,
+    })
+}
+
+fn parse_header(at: &str, h: &Value) -> Result<Header, RecordsError> {
+    let obj = h.as_object().ok_or_else(|| {
+        invalid(format!(
+            "{at}: must be an object {{\"key\": ..., \"value\": ...}}, got {}",
+            kind(h)
+        ))
+    })?;
+    unknown_fields(obj, &["key", "value"], &format!("{at}: "))?;
+    let key = match obj.get("key") {
+        Some(Value::String(k)) => Bytes::copy_from_slice(k.as_bytes()),
+        None | Some(Value::Null) => return Err(invalid(format!("{at}.key: is required"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{at}.key: must be a string, got {}",
+                kind(other)
+            )))
+        }
+    };
+    let value =
+        match obj.get("value") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(v)) => Some(Bytes::from(STANDARD.decode(v).map_err(|e| {
+                invalid(format!("{at}.value: must be standard padded base64: {e}"))
+            })?)),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "{at}.value: must be a base64 string or null, got {}",
+                    kind(other)
+                )))
+            }
+        };
+    Ok(Header { key, value })
+}
+
+/// What became of one record: its index, partition, and offset and append time.
+type Outcome = (usize, i32, Result<(i64, Option<i64>), KafkaError>);
+
+/// Writes validated records and reports each one, in request order.
+pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
+    let deadline = Instant::now() + request.timeout;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+
+    // Metadata for every topic, creating it where the broker allows.
+    let mut topics: Vec<&str> = request.records.iter().map(|r| r.topic.as_str()).collect();
+    topics.sort_unstable();
+    topics.dedup();
+    let infos: HashMap<String, Result<Arc<TopicInfo>, KafkaError>> = join_all(
+        topics
+            .iter()
+            .map(|t| async move { (t.to_string(), cluster.topic(t, true, deadline).await) }),
+    )
+    .await
+    .into_iter()
+    .collect();
+
+    // Choose each record's partition.
+    let mut sticky: HashMap<&str, i32> = HashMap::new();
+    let mut results: Vec<Option<RecordResult>> = (0..request.records.len()).map(|_| None).collect();
+    let mut plan: BTreeMap<&str, BTreeMap<i32, Vec<usize>>> = BTreeMap::new();
+    for (i, r) in request.records.iter().enumerate() {
+        let info = match &infos[&r.topic] {
+            Ok(info) => info,
+            Err(e) => {
+                results[i] = Some(failed(r, None, e.clone().into()));
+                continue;
+            }
+        };
+        let count = info.partitions.len() as i32;
+        let partition = match (r.partition, &r.key) {
+            (Some(p), _) => match info.partition(p) {
+                Ok(_) => p,
+                Err(e) => {
+                    results[i] = Some(failed(r, Some(p), e.into()));
+                    continue;
+                }
+            },
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => *sticky
+                .entry(r.topic.as_str())
+                .or_insert_with(|| rand::rng().random_range(0..count)),
+        };
+        plan.entry(r.topic.as_str())
+            .or_default()
+            .entry(partition)
+            .or_default()
+            .push(i);
+    }
+
+    // One produce per topic and leader; partitions whose data needs several
+    // batches send them one after the other, in order.
+    let records = &request.records;
+    let outcomes = join_all(plan.into_iter().map(|(topic, partitions)| async move {
+        let mut chunks: BTreeMap<i32, Vec<&[usize]>> = partitions
+            .iter()
+            .map(|(p, idx)| (*p, split_batches(records, idx)))
+            .collect();
+        let mut outcome: Vec<Outcome> = Vec::new();
+        let mut round = 0;
+        loop {
+            let batches: Vec<(i32, Bytes)> = chunks
+                .iter()
+                .filter_map(|(p, cs)| cs.get(round).map(|c| (*p, encode(records, c, now))))
+                .collect();
+            if batches.is_empty() {
+                break;
+            }
+            for (p, result) in cluster.produce(topic, batches, None, deadline).await {
+                let Some(chunk) = chunks.get(&p).and_then(|cs| cs.get(round)) else {
+                    continue;
+                };
+                match result {
+                    Ok(ack) => outcome.extend(chunk.iter().enumerate().map(|(n, i)| {
+                        (*i, p, Ok((ack.base_offset + n as i64, ack.log_append_time)))
+                    })),
+                    Err(e) => {
+                        // Later batches of this partition are not sent: order matters.
+                        let rest = chunks.remove(&p).unwrap_or_default();
+                        outcome.extend(
+                            rest[round..]
+                                .iter()
+                                .flat_map(|c| c.iter())
+                                .map(|i| (*i, p, Err(e.clone()))),
+                        );
+                    }
+                }
+            }
+            round += 1;
+        }
+        outcome
+    }))
+    .await;
+
+    for (i, partition, result) in outcomes.into_iter().flatten() {
+        let r = &records[i];
+        results[i] = Some(match result {
+            Ok((offset, log_append_time)) => RecordResult::Written {
+                topic: r.topic.clone(),
+                partition,
+                offset,
+                timestamp: log_append_time.unwrap_or(r.timestamp.unwrap_or(now)),
+                serialized_key_size: size(&r.key),
+                serialized_value_size: size(&r.value),
+            },
+            Err(e) => failed(r, Some(partition), e.into()),
+        });
+    }
+    results
+        .into_iter()
+        .zip(records)
+        .map(|(res, r)| {
+            res.unwrap_or_else(|| {
+                failed(
+                    r,
+                    None,
+                    KafkaError::Protocol("record was not sent".into()).into(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn failed(r: &PostRecord, partition: Option<i32>, error: RecordsError) -> RecordResult {
+    RecordResult::Failed {
+        topic: r.topic.clone(),
+        partition,
+        error,
+    }
+}
+
+fn size(b: &Option<Bytes>) -> i64 {
+    b.as_ref().map_or(-1, |b| b.len() as i64)
+}
+
+/// Splits one partition's records into runs whose batches stay under the limit.
+fn split_batches<'a>(records: &[PostRecord], idx: &'a [usize]) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (n, i) in idx.iter().enumerate() {
+        let r = &records[*i];
+        let len = 32
+            + r.key.as_ref().map_or(0, Bytes::len)
+            + r.value.as_ref().map_or(0, Bytes::len)
+            + r.headers
+                .iter()
+                .map(|h| 8 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
+                .sum::<usize>();
+        if n > start && bytes + len > MAX_BATCH_BYTES {
+            out.push(&idx[start..n]);
+            start = n;
+            bytes = 0;
+        }
+        bytes += len;
+    }
+    out.push(&idx[start..]);
+    out
+}
+
+fn encode(records: &[PostRecord], idx: &[usize], now: i64) -> Bytes {
+    let batch: Vec<ProduceRecord> = idx
+        .iter()
+        .map(|i| {
+            let r = &records[*i];
+            ProduceRecord {
+                key: r.key.clone(),
+                value: r.value.clone(),
+                timestamp: r.timestamp.unwrap_or(now),
+                headers: r.headers.clone(),
+            }
+        })
+        .collect();
+    encode_records(&batch, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(body: Value) -> String {
+        match parse(&body) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {body} to be refused"),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_record_and_field() {
+        assert!(err(
+            json!({"records": [{"topic": "t"}, {"topic": "t", "valueSerializer": "lng"}]})
+        )
+        .starts_with("records[1].valueSerializer: unknown serializer 'lng'"));
+        assert!(err(
+            json!({"records": [{"topic": "t", "value": "x", "valueSerializer": "integer"}]})
+        )
+        .starts_with("records[0].value (integer serializer):"));
+        assert!(err(
+            json!({"records": [{"topic": "t", "headers": [{"key": "a", "value": "!!"}]}]})
+        )
+        .starts_with("records[0].headers[0].value: must be standard padded base64"));
+        assert!(
+            err(json!({"records": [{"value": 1}]})).starts_with("records[0].topic: is required")
+        );
+        assert!(err(json!({"records": [{"topic": "t", "partiton": 1}]})).contains("'partiton'"));
+        assert!(err(json!({"records": []})).starts_with("records: must hold at least one"));
+        assert!(
+            err(json!({"records": [{"topic": "t"}], "timeout": "5 parsecs"}))
+                .starts_with("timeout:")
+        );
+        assert!(err(json!({"records": [{"topic": "t", "partition": -1}]}))
+            .starts_with("records[0].partition"));
+        assert!(err(json!({"records": [{"topic": "t", "timestamp": -5}]}))
+            .starts_with("records[0].timestamp"));
+        assert!(err(json!({"records": [{"topic": "a/b"}]}))
+            .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    #[test]
+    fn a_valid_body_is_serialized_with_defaults() {
+        let req = parse(
+            &json!({"records": [{"topic": "t", "key": "k", "value": 7, "valueSerializer": "INTEGER",
+            "headers": [{"key": "h", "value": null}, {"key": "h", "value": "Yg=="}]}]}),
+        )
+        .unwrap();
+        assert_eq!(req.timeout, DEFAULT_TIMEOUT);
+        assert!(!req.asynchronous);
+        let r = &req.records[0];
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(r.value.as_deref(), Some(&[0u8, 0, 0, 7][..]));
+        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.headers[0].value, None);
+        assert_eq!(r.headers[1].value.as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn large_partitions_are_split_into_several_batches_in_order() {
+        let records: Vec<PostRecord> = (0..5)
+            .map(|_| PostRecord {
+                topic: "t".into(),
+                partition: None,
+                key: None,
+                value: Some(Bytes::from(vec![0u8; 400 * 1024])),
+                timestamp: None,
+                headers: vec![],
+            })
+            .collect();
+        let idx = [0, 1, 2, 3, 4];
+        let chunks = split_batches(&records, &idx);
+        assert_eq!(chunks, vec![&[0, 1][..], &[2, 3][..], &[4][..]]);
+    }
+}

@@ -1,0 +1,98 @@
+//! The listener: accepts connections up to a limit, serves each with hyper,
+//! and shuts down gracefully, finishing requests in flight.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::http::{handle, App};
+use crate::kafka::{Cluster, ClusterConfig};
+
+/// A bound, not yet serving, instance of the service.
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+    /// Bounds open connections so a flood of clients cannot exhaust memory or
+    /// file descriptors; further clients wait in the accept backlog.
+    connections: Arc<Semaphore>,
+    shutdown_timeout: std::time::Duration,
+}
+
+impl Server {
+    /// Binds the listen address of `config`.
+    pub async fn bind(config: &Config) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let cluster = Cluster::new(ClusterConfig {
+            bootstrap: config.bootstrap_servers.clone(),
+        });
+        Ok(Server {
+            listener,
+            app: Arc::new(App {
+                cluster,
+                max_body_bytes: config.max_body_bytes,
+            }),
+            connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits for
+    /// requests in flight (up to the shutdown timeout).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = Arc::clone(&self.connections).acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, _) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            stream.set_nodelay(true).ok();
+            let app = Arc::clone(&self.app);
+            let service = service_fn(move |req| handle(Arc::clone(&app), req));
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+        if tokio::time::timeout(self.shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still in flight after the shutdown timeout; exiting anyway");
+        }
+    }
+}
