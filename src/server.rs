@@ -44,6 +44,11 @@ impl Server {
         })
     }
 
+    /// The shared Kafka handle this server uses.
+    pub fn cluster(&self) -> crate::kafka::Cluster {
+        self.app.cluster.clone()
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -672,6 +672,12 @@ impl Cluster {
         Watches::wait(self, topic, positions, deadline).await;
     }
 
+    /// How many shared waiting fetches (one per topic and round, however many
+    /// GETs wait on it) this handle has started.
+    pub fn shared_fetches_started(&self) -> u64 {
+        self.watches.rounds_started()
+    }
+
     pub(super) fn watches(&self) -> &Arc<Watches> {
         &self.watches
     }

@@ -47,6 +47,8 @@ pub struct Watches {
     poke: Notify,
     poller: std::sync::OnceLock<()>,
     ids: AtomicU64,
+    /// Waiting fetches sent so far, however many GETs they served.
+    rounds: AtomicU64,
 }
 
 /// Unregisters one waiter when its GET stops waiting.
@@ -78,6 +80,11 @@ impl Drop for Registration {
 }
 
 impl Watches {
+    /// How many shared waiting fetches have been started.
+    pub fn rounds_started(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
     fn next_id(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)
     }
@@ -159,6 +166,7 @@ async fn poll_loop(cluster: Cluster) {
             }
         }
         for (topic, (id, positions)) in rounds {
+            watches.rounds.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(round(cluster.clone(), topic, id, positions));
         }
     }

@@ -1,0 +1,278 @@
+//! Shared by the integration tests: the real broker, the real binary, and an
+//! independent Kafka client (kcat, librdkafka) to check what reached Kafka.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// The bootstrap servers of the test broker. Fails loudly when there is none:
+/// these tests never skip.
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_RECORDS_TEST_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!(
+            "KAFKA_RECORDS_TEST_BOOTSTRAP is not set: run the tests with scripts/test.sh, \
+             which starts a real Kafka broker (or set it to a running cluster's bootstrap servers)"
+        )
+    })
+}
+
+/// A topic name no other test uses.
+pub fn unique_topic(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// Creates a topic with `partitions` partitions (and optional configs).
+pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    kafka_records::kafka::create_topic(&bootstrap(), topic, partitions, configs)
+        .await
+        .unwrap_or_else(|e| panic!("creating topic {topic}: {e}"));
+}
+
+/// A running `kafka-records` process on a free loopback port.
+pub struct Service {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl Service {
+    /// Starts the binary against the test broker.
+    pub fn start() -> Service {
+        Service::start_with(&[], &[])
+    }
+
+    /// Starts the binary with extra flags and environment variables.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-records"));
+        cmd.args([
+            "--bootstrap-servers",
+            &bootstrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("KAFKA_RECORDS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start kafka-records");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from kafka-records: {line:?}"))
+            .to_string();
+        Service {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POST /records with a JSON body; returns status and JSON (Null when empty).
+    pub async fn post(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/records", self.url))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST /records");
+        into_json(r).await
+    }
+
+    /// GET a path with query, e.g. `/records/t?limit=3`.
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path_and_query}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        into_json(r).await
+    }
+
+    /// DELETE a path with query.
+    pub async fn delete(&self, path_and_query: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(format!("{}{path_and_query}", self.url))
+            .send()
+            .await
+            .expect("DELETE");
+        into_json(r).await
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn into_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.expect("response body");
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, json)
+}
+
+/// A record as read by kcat, the independent client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KcatRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    /// kcat's rendering of the headers: `k=v,k2=v2` (empty when none).
+    pub headers: String,
+}
+
+/// Reads every committed record of `topic` (all partitions) with kcat,
+/// read_committed, from the beginning to the current end.
+pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
+    // Each record: a header line with sizes, then exactly that many key and value bytes.
+    let out = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            &bootstrap(),
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-X",
+            "isolation.level=read_committed",
+            "-f",
+            "%p %o %T %K %S %h\n%k%s\n",
+        ])
+        .output()
+        .expect("kcat must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_kcat(&out.stdout)
+}
+
+fn parse_kcat(mut data: &[u8]) -> Vec<KcatRecord> {
+    let mut records = Vec::new();
+    while !data.is_empty() {
+        let nl = data
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("kcat header line");
+        let line = String::from_utf8_lossy(&data[..nl]).to_string();
+        data = &data[nl + 1..];
+        let mut f = line.splitn(6, ' ');
+        let mut next = || f.next().unwrap_or("").to_string();
+        let partition = next().parse().unwrap();
+        let offset = next().parse().unwrap();
+        let timestamp = next().parse().unwrap();
+        let key_len: i64 = next().parse().unwrap();
+        let value_len: i64 = next().parse().unwrap();
+        let headers = next();
+        let mut take = |len: i64| {
+            if len < 0 {
+                None
+            } else {
+                let (a, b) = data.split_at(len as usize);
+                data = b;
+                Some(a.to_vec())
+            }
+        };
+        let key = take(key_len);
+        let value = take(value_len);
+        assert_eq!(data.first(), Some(&b'\n'), "kcat record not terminated");
+        data = &data[1..];
+        records.push(KcatRecord {
+            partition,
+            offset,
+            timestamp,
+            key,
+            value,
+            headers,
+        });
+    }
+    records.sort_by_key(|r| (r.partition, r.offset));
+    records
+}
+
+/// Writes `values` (as string values with keys `key{i}` unless `keys` is false)
+/// to `topic` with kcat, an independent producer.
+pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
+    use std::io::Write;
+    let mut args = vec![
+        "-P".to_string(),
+        "-b".into(),
+        bootstrap(),
+        "-t".into(),
+        topic.into(),
+    ];
+    if let Some(p) = partition {
+        args.push("-p".into());
+        args.push(p.to_string());
+    }
+    let mut child = Command::new("kcat")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "kcat produce failed");
+}
+
+/// Polls `f` until it returns Some, for up to `timeout`.
+pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
