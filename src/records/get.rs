@@ -30,6 +30,9 @@ use crate::kafka::{
 /// The read timeout when the request gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The least time Kafka calls get, whatever the request's timeout.
+const MIN_KAFKA_TIME: Duration = Duration::from_secs(2);
+
 /// Where each partition's read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seek {
@@ -174,7 +177,10 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             "groupId: consumer-group reads are not supported yet; use a seek parameter or partition instead".into(),
         ));
     }
-    let deadline = Instant::now() + request.timeout;
+    // `timeout` bounds the wait for records; Kafka calls get at least a
+    // moment, so `timeout=0s` still answers with what is already there.
+    let wait_until = Instant::now() + request.timeout;
+    let deadline = wait_until.max(Instant::now() + MIN_KAFKA_TIME);
     let topic = request.topic.as_str();
     let info = cluster.topic(topic, false, deadline).await?;
     let ids: Vec<i32> = match request.partition {
@@ -253,7 +259,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             }
         }
         let total: usize = parts.iter().map(|p| p.records.len()).sum();
-        if total >= limit || Instant::now() >= deadline {
+        if total >= limit || Instant::now() >= wait_until {
             break;
         }
         if parts.iter().all(|p| p.at_end) {
@@ -261,13 +267,12 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                 break;
             }
             let positions: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.position)).collect();
-            cluster.wait_for_data(topic, &positions, deadline).await;
+            cluster.wait_for_data(topic, &positions, wait_until).await;
+            if Instant::now() >= wait_until {
+                break;
+            }
             for p in &mut parts {
                 p.at_end = false;
-            }
-            if Instant::now() >= deadline {
-                // One last look, so records that arrived at the deadline are not missed.
-                continue;
             }
         }
     }
