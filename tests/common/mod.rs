@@ -59,16 +59,14 @@ impl Service {
     /// Starts the binary with extra flags and environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-records"));
-        cmd.args([
-            "--bootstrap-servers",
-            &bootstrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(args)
-        .env("KAFKA_RECORDS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        if !args.contains(&"--bootstrap-servers") {
+            cmd.args(["--bootstrap-servers", &bootstrap()]);
+        }
+        cmd.args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("KAFKA_RECORDS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
