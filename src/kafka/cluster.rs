@@ -821,8 +821,19 @@ impl Cluster {
             )?;
         }
         // Wait until the topic has leaders, so the caller can use it at once.
-        self.invalidate(topic);
-        self.topic(topic, false, deadline).await.map(|_| ())
+        // Brokers learn of a new topic a moment after the controller created
+        // it, so "unknown" is retried here until the deadline.
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            self.invalidate(topic);
+            match self.topic(topic, false, deadline).await {
+                Err(KafkaError::UnknownTopic(_)) if Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 }
 

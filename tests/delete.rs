@@ -1,0 +1,276 @@
+//! DELETE /records/{topic}: what is deleted, what is kept, and which requests
+//! are refused with nothing deleted. Records are written and checked with
+//! kcat, an independent client.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn without_parameters_every_record_of_every_partition_is_deleted() {
+    let topic = unique_topic("delete-all");
+    create_topic(&topic, 3, &[]).await;
+    kcat_produce(&topic, Some(0), &["a", "b"]);
+    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
+    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    let svc = Service::start();
+
+    let (status, body) = svc.delete(&format!("/records/{topic}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        low_watermarks(&body),
+        vec![(0, 2), (1, 3), (2, 4)],
+        "each partition's new start is its end: {body}"
+    );
+    assert_eq!(kcat_read(&topic), vec![], "kcat still reads records");
+    let (status, body) = svc
+        .get(&format!(
+            "/records/{topic}?distanceFromBeginning=0&limit=100&timeout=1s"
+        ))
+        .await;
+    assert_eq!((status, body), (200, json!({"records": []})));
+}
+
+#[tokio::test]
+async fn partition_parameter_deletes_only_that_partition() {
+    let topic = unique_topic("delete-one");
+    create_topic(&topic, 3, &[]).await;
+    kcat_produce(&topic, Some(0), &["a", "b"]);
+    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
+    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    let svc = Service::start();
+
+    let (status, body) = svc.delete(&format!("/records/{topic}?partition=1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"partitions": [{"partition": 1, "lowWatermark": 3}]})
+    );
+    assert_eq!(
+        stored(&topic),
+        vec![
+            (0, 0, "a".into()),
+            (0, 1, "b".into()),
+            (2, 0, "f".into()),
+            (2, 1, "g".into()),
+            (2, 2, "h".into()),
+            (2, 3, "i".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn offset_parameter_deletes_only_records_below_it() {
+    let topic = unique_topic("delete-below");
+    create_topic(&topic, 1, &[]).await;
+    let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    kcat_produce(
+        &topic,
+        Some(0),
+        &values.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let svc = Service::start();
+
+    let (status, body) = svc.delete(&format!("/records/{topic}?offset=4")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"partitions": [{"partition": 0, "lowWatermark": 4}]})
+    );
+    assert_eq!(
+        stored(&topic),
+        (4..10).map(|i| (0, i, format!("v{i}"))).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_topic_is_a_404_and_is_not_created() {
+    let topic = unique_topic("delete-missing");
+    let svc = Service::start();
+    for _ in 0..2 {
+        let (status, body) = svc.delete(&format!("/records/{topic}")).await;
+        assert_error(status, &body, 404, &[&topic]);
+    }
+    assert!(
+        !kcat_topic_exists(&topic),
+        "the DELETE created topic {topic} (the broker auto-creates topics on request)"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
+    let topic = unique_topic("delete-no-partition");
+    create_topic(&topic, 1, &[]).await;
+    kcat_produce(&topic, Some(0), &["a", "b"]);
+    let svc = Service::start();
+    let (status, body) = svc.delete(&format!("/records/{topic}?partition=9")).await;
+    assert_error(status, &body, 404, &["9"]);
+    assert_eq!(stored(&topic).len(), 2);
+}
+
+#[tokio::test]
+async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
+    let topic = unique_topic("delete-past-end");
+    create_topic(&topic, 2, &[]).await;
+    let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    kcat_produce(
+        &topic,
+        Some(0),
+        &values.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    kcat_produce(&topic, Some(1), &["w0", "w1"]);
+    let svc = Service::start();
+
+    // Past the end of partition 1 only: partition 0 must not be truncated either.
+    let (status, body) = svc.delete(&format!("/records/{topic}?offset=5")).await;
+    assert_error(status, &body, 400, &["offset", "partition 1"]);
+    let (status, body) = svc
+        .delete(&format!("/records/{topic}?partition=0&offset=11"))
+        .await;
+    assert_error(status, &body, 400, &["offset", "partition 0"]);
+    assert_eq!(stored(&topic).len(), 12, "records were deleted");
+}
+
+#[tokio::test]
+async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
+    let topic = unique_topic("delete-negative");
+    create_topic(&topic, 1, &[]).await;
+    kcat_produce(&topic, Some(0), &["a", "b"]);
+    let svc = Service::start();
+    let (status, body) = svc.delete(&format!("/records/{topic}?offset=-1")).await;
+    assert_error(status, &body, 400, &["offset", "-1"]);
+    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+}
+
+#[tokio::test]
+async fn an_unknown_parameter_is_a_400_and_nothing_is_deleted() {
+    let topic = unique_topic("delete-typo");
+    create_topic(&topic, 1, &[]).await;
+    kcat_produce(&topic, Some(0), &["a", "b"]);
+    let svc = Service::start();
+    // A typo must never fall back to "delete everything".
+    let (status, body) = svc.delete(&format!("/records/{topic}?ofset=1")).await;
+    assert_error(status, &body, 400, &["ofset", "offset", "partition"]);
+    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+}
+
+#[tokio::test]
+async fn a_compacted_topic_is_a_400_saying_its_cleanup_policy_forbids_it() {
+    let topic = unique_topic("delete-compacted");
+    create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
+    // Compacted topics only take keyed records.
+    kcat_produce_with(&topic, &["-p", "0", "-K", ":"], &["k1:a", "k2:b"]);
+    let svc = Service::start();
+    let (status, body) = svc.delete(&format!("/records/{topic}")).await;
+    assert_error(status, &body, 400, &["cleanup.policy", &topic]);
+    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+}
+
+#[tokio::test]
+async fn other_methods_on_a_topic_are_a_405() {
+    let topic = unique_topic("delete-put");
+    create_topic(&topic, 1, &[]).await;
+    let svc = Service::start();
+    let r = svc
+        .http
+        .put(format!("{}/records/{topic}", svc.url))
+        .body("{}")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status().as_u16(), 405);
+    let allow = r
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    assert!(
+        allow.contains("GET") && allow.contains("DELETE"),
+        "Allow: {allow:?}"
+    );
+    let body: Value = r.json().await.expect("JSON body");
+    assert_eq!(body["code"], json!(405), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+}
+
+// --- helpers ---
+
+/// `(partition, lowWatermark)` of a DELETE response, by partition.
+fn low_watermarks(body: &Value) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = body["partitions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no partitions array: {body}"))
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap(),
+                p["lowWatermark"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `(partition, offset, value)` of every record kcat reads.
+fn stored(topic: &str) -> Vec<(i32, i64, String)> {
+    kcat_read(topic)
+        .into_iter()
+        .map(|r| {
+            (
+                r.partition,
+                r.offset,
+                String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Checks an error response: its status, `{"code", "message"}` shape, and
+/// that the message mentions each of `needles`.
+fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], json!(expected), "{body}");
+    let message = body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {body}"));
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "the message does not mention {needle:?}: {message}"
+        );
+    }
+}
+
+/// Writes `lines` to `topic` with kcat and extra producer flags (`-p 0`,
+/// `-K :`, ...).
+fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args(["-P", "-b", &bootstrap(), "-t", topic])
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "kcat produce failed");
+}
+
+/// Whether the broker lists `topic`, asked through kcat with a metadata
+/// request for all topics (which never creates one).
+fn kcat_topic_exists(topic: &str) -> bool {
+    let out = Command::new("kcat")
+        .args(["-L", "-b", &bootstrap()])
+        .output()
+        .expect("kcat");
+    assert!(out.status.success(), "kcat -L failed");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("topic \"{topic}\""))
+}
