@@ -21,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KDIR="$ROOT/.kafka"
 LIBS="$KDIR/libs"
 LOG4J="$KDIR/log4j2.properties"
-READY_TIMEOUT=60 # seconds
+READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-60}" # seconds to wait for the brokers
 
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -32,6 +32,7 @@ fetch() {
   command -v mvn >/dev/null || die "mvn not found (Maven is required to fetch Kafka)"
   log "fetching Apache Kafka $KAFKA_VERSION jars with Maven into $LIBS"
   mkdir -p "$KDIR"
+  rm -rf "$KDIR"/libs.*
   # Download into a temp dir and move it in place, so an interrupted fetch is retried.
   local tmp
   tmp="$(mktemp -d "$KDIR/libs.XXXXXX")"
@@ -85,24 +86,25 @@ launch() { # DIR K
   echo $! >"$dir/broker$k.pid"
 }
 
-# Wait until every broker of the cluster answers ApiVersions (via Kafka's own
-# BrokerApiVersionsCommand, which lists only registered, unfenced brokers).
+# Wait until every running broker of the cluster (those with a pid file; see
+# kill-broker) is registered, unfenced and answers ApiVersions, using Kafka's own
+# BrokerApiVersionsCommand.
 wait_ready() { # DIR
-  local dir="$1" boot n deadline=$((SECONDS + READY_TIMEOUT)) pidf port ok
+  local dir="$1" boot addrs n deadline=$((SECONDS + READY_TIMEOUT)) pidf k ok
   java_base
   boot="$(cat "$dir/bootstrap")"
-  n="$(ls "$dir"/broker*.properties | wc -l)"
+  IFS=, read -r -a addrs <<<"$boot"
   while ((SECONDS < deadline)); do
-    ok=1
+    ok=1 n=0
     for pidf in "$dir"/broker*.pid; do
       pid_alive "$pidf" || { fail_logs "$dir" "$(basename "$pidf" .pid) exited"; return 1; }
-    done
-    for port in ${boot//,/ }; do # cheap TCP probe first, to avoid spinning JVMs
-      (exec 3<>"/dev/tcp/${port%:*}/${port#*:}") 2>/dev/null || ok=0
+      k="${pidf##*/broker}" k="${k%.pid}" n=$((n + 1))
+      # A cheap TCP probe first, so as not to spin up a JVM per try while booting.
+      (exec 3<>"/dev/tcp/127.0.0.1/${addrs[k - 1]#*:}") 2>/dev/null || ok=0
     done
     if ((ok)) && [[ "$(timeout 20 java -Xmx256m "${JAVA_BASE[@]}" \
       org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$boot" 2>/dev/null |
-      grep -c 'isFenced: false')" -ge "$n" ]]; then
+      grep -c 'isFenced: false) -> (')" -ge "$n" ]]; then
       return 0
     fi
     sleep 0.5
@@ -242,7 +244,7 @@ stop() {
   [[ -d "$dir" ]] || { log "no cluster '$name'"; return 0; }
   # Signal all brokers first so they shut down in parallel, then wait for each.
   for pidf in "$dir"/broker*.pid; do
-    pid_alive "$pidf" && kill -TERM "$(cat "$pidf")" 2>/dev/null || true
+    if pid_alive "$pidf"; then kill -TERM "$(cat "$pidf")" 2>/dev/null || true; fi
   done
   for pidf in "$dir"/broker*.pid; do
     [[ -e "$pidf" ]] && stop_pid "$pidf"
@@ -297,5 +299,5 @@ case "$cmd" in
   kill-broker) kill_broker "$@" ;;
   restart-broker) restart_broker "$@" ;;
   tool) tool "$@" ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac
