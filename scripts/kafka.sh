@@ -3,7 +3,8 @@
 # benchmarks and the quick start. Only needs Java 17, Maven and python3.
 #
 #   scripts/kafka.sh fetch                            # get the pinned jars into .kafka/libs
-#   scripts/kafka.sh start [--brokers N] [--name NAME] # prints the bootstrap list on stdout
+#   scripts/kafka.sh start [--brokers N] [--name NAME] [--config KEY=VALUE]...
+#                                                     # prints the bootstrap list on stdout
 #   scripts/kafka.sh stop [--name NAME]               # stops the brokers, deletes their data
 #   scripts/kafka.sh bootstrap [--name NAME]          # prints the bootstrap list again
 #   scripts/kafka.sh kill-broker NAME K               # SIGKILL broker K (1-based), a crash
@@ -136,11 +137,12 @@ stop_pid() { # PIDFILE: SIGTERM, wait up to 15 s, then SIGKILL
 }
 
 start() {
-  local n=1 name=dev
+  local n=1 name=dev extra=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --brokers) n="$2"; shift 2 ;;
       --name) name="$2"; shift 2 ;;
+      --config) extra+="$2"$'\n'; shift 2 ;;
       *) die "start: unknown argument $1" ;;
     esac
   done
@@ -211,6 +213,8 @@ log.segment.bytes=16777216
 log.cleaner.dedupe.buffer.size=8388608
 num.network.threads=2
 num.io.threads=4
+# Overrides given with --config KEY=VALUE (the last of a key wins).
+$extra
 EOF
   done
   # Write meta.properties and the initial metadata (kafka-storage format), in parallel.

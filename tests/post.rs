@@ -875,3 +875,34 @@ fn kcat_produce_keyed(topic: &str, keys: &[Vec<u8>]) {
     }
     assert!(child.wait().expect("kcat").success(), "kcat produce failed");
 }
+
+#[tokio::test]
+async fn an_unknown_topic_fails_with_404_when_the_broker_does_not_create_topics() {
+    let broker = OwnBroker::start(&["auto.create.topics.enable=false"]);
+    let existing = unique_topic("noauto-existing");
+    kafka_records::kafka::create_topic(&broker.bootstrap, &existing, 1, &[])
+        .await
+        .unwrap();
+    let missing = unique_topic("noauto-missing");
+    let svc = Service::start_with(&["--bootstrap-servers", &broker.bootstrap], &[]);
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": missing, "value": "lost"},
+            {"topic": existing, "value": "kept"},
+        ]}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["error"]["code"], 404, "{body}");
+    assert!(
+        results[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{body}"
+    );
+    assert_eq!(results[1]["offset"], 0, "{body}");
+    // The topic was not created.
+    let (status, _) = svc.get(&format!("/records/{missing}")).await;
+    assert_eq!(status, 404);
+}

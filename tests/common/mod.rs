@@ -274,3 +274,41 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A broker of a test's own, started with `scripts/kafka.sh` (for broker
+/// settings the shared test broker does not have); stopped on drop.
+pub struct OwnBroker {
+    name: String,
+    /// Its bootstrap servers.
+    pub bootstrap: String,
+}
+
+impl OwnBroker {
+    /// Starts a single broker with extra `key=value` settings.
+    pub fn start(configs: &[&str]) -> OwnBroker {
+        let name = unique_topic("broker");
+        let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"));
+        cmd.args(["start", "--name", &name]);
+        for c in configs {
+            cmd.args(["--config", c]);
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh");
+        assert!(out.status.success(), "scripts/kafka.sh start failed");
+        OwnBroker {
+            name,
+            bootstrap: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+            .args(["stop", "--name", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
