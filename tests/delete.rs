@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{json, Value};
 
@@ -227,50 +225,4 @@ fn stored(topic: &str) -> Vec<(i32, i64, String)> {
             )
         })
         .collect()
-}
-
-/// Checks an error response: its status, `{"code", "message"}` shape, and
-/// that the message mentions each of `needles`.
-fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["code"], json!(expected), "{body}");
-    let message = body["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message: {body}"));
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "the message does not mention {needle:?}: {message}"
-        );
-    }
-}
-
-/// Writes `lines` to `topic` with kcat and extra producer flags (`-p 0`,
-/// `-K :`, ...).
-fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
-    use std::io::Write;
-    let mut child = Command::new("kcat")
-        .args(["-P", "-b", &bootstrap(), "-t", topic])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success(), "kcat produce failed");
-}
-
-/// Whether the broker lists `topic`, asked through kcat with a metadata
-/// request for all topics (which never creates one).
-fn kcat_topic_exists(topic: &str) -> bool {
-    let out = Command::new("kcat")
-        .args(["-L", "-b", &bootstrap()])
-        .output()
-        .expect("kcat");
-    assert!(out.status.success(), "kcat -L failed");
-    String::from_utf8_lossy(&out.stdout).contains(&format!("topic \"{topic}\""))
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The bootstrap servers of the test broker. Fails loudly when there is none:
 /// these tests never skip.
@@ -231,23 +231,24 @@ fn parse_kcat(mut data: &[u8]) -> Vec<KcatRecord> {
     records
 }
 
-/// Writes `values` (as string values with keys `key{i}` unless `keys` is false)
-/// to `topic` with kcat, an independent producer.
+/// Writes `lines` as values to `topic` with kcat, an independent producer,
+/// to one partition or (None) wherever kcat's partitioner puts them.
 pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
+    let p = partition.map(|p| p.to_string());
+    let args: Vec<&str> = match &p {
+        Some(p) => vec!["-p", p],
+        None => vec![],
+    };
+    kcat_produce_with(topic, &args, lines);
+}
+
+/// Writes `lines` as values to `topic` with kcat and extra producer flags
+/// (`-p 0`, `-H k=v`, ...).
+pub fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
     use std::io::Write;
-    let mut args = vec![
-        "-P".to_string(),
-        "-b".into(),
-        bootstrap(),
-        "-t".into(),
-        topic.into(),
-    ];
-    if let Some(p) = partition {
-        args.push("-p".into());
-        args.push(p.to_string());
-    }
     let mut child = Command::new("kcat")
-        .args(&args)
+        .args(["-P", "-b", &bootstrap(), "-t", topic])
+        .args(args)
         .stdin(Stdio::piped())
         .spawn()
         .expect("kcat");
@@ -258,6 +259,33 @@ pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
         }
     }
     assert!(child.wait().unwrap().success(), "kcat produce failed");
+}
+
+/// Checks an error response: its status, `{"code", "message"}` shape, and
+/// that the message mentions each of `needles`.
+pub fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], json!(expected), "{body}");
+    let message = body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {body}"));
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "the message does not mention {needle:?}: {message}"
+        );
+    }
+}
+
+/// Whether the broker lists `topic`, asked through kcat with a metadata
+/// request for all topics (which never creates one).
+pub fn kcat_topic_exists(topic: &str) -> bool {
+    let out = Command::new("kcat")
+        .args(["-L", "-b", &bootstrap()])
+        .output()
+        .expect("kcat");
+    assert!(out.status.success(), "kcat -L failed");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("topic \"{topic}\""))
 }
 
 /// Polls `f` until it returns Some, for up to `timeout`.
