@@ -1,7 +1,5 @@
 //! The one place where errors become HTTP status codes and JSON bodies.
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -53,7 +51,7 @@ impl ApiError {
     }
 
     /// The HTTP response for this error.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<super::Body> {
         json_response(self.status, &self.body())
     }
 }
@@ -82,6 +80,7 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
             KafkaError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             KafkaError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             KafkaError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            KafkaError::GroupInUse { .. } => StatusCode::CONFLICT,
             KafkaError::Broker { error, .. } => match error {
                 ResponseError::UnknownTopicOrPartition => StatusCode::NOT_FOUND,
                 ResponseError::PolicyViolation

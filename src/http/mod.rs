@@ -2,26 +2,27 @@
 //! requests of [`crate::records`], and JSON out. Errors become status codes in
 //! [`error`] only.
 
+pub mod body;
 pub mod error;
 pub mod query;
 mod router;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+pub use body::Body;
 pub use router::{handle, App};
 
 /// The content type of every JSON response.
 const JSON: &str = "application/json; charset=utf-8";
 
 /// A response with `body` serialized as JSON.
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
     match serde_json::to_vec(body) {
         Ok(bytes) => {
-            let mut response = Response::new(Full::new(Bytes::from(bytes)));
+            let mut response = Response::new(Body::full(Bytes::from(bytes)));
             *response.status_mut() = status;
             response
                 .headers_mut()
@@ -33,7 +34,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
                 "{{\"code\":500,\"message\":{}}}",
                 serde_json::Value::String(format!("cannot encode the response: {e}"))
             );
-            let mut response = Response::new(Full::new(Bytes::from(body)));
+            let mut response = Response::new(Body::full(Bytes::from(body)));
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             response
                 .headers_mut()
@@ -44,8 +45,8 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
 }
 
 /// A response with a status and no body.
-pub fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::full(Bytes::new()));
     *response.status_mut() = status;
     response
 }

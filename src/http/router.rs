@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, Response, StatusCode};
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 
 use super::error::{status_of, ApiError, ErrorBody};
 use super::query::Query;
-use super::{empty_response, json_response};
+use super::{empty_response, json_response, Body};
 use crate::kafka::Cluster;
 use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
@@ -28,7 +27,7 @@ pub struct App {
     pub max_body_bytes: usize,
 }
 
-type HttpResponse = Response<Full<Bytes>>;
+type HttpResponse = Response<Body>;
 
 const GET_PARAMS: [&str; 10] = [
     "partition",
@@ -308,13 +307,30 @@ async fn get_records(
         timeout: q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT),
         seek: seeks.first().copied(),
     };
-    let page = get::run(&app.cluster, &request).await?;
+    let mut page = get::run(&app.cluster, &request).await?;
+    let commit = page.take_commit();
     let records = page.decode()?;
     #[derive(Serialize)]
-    struct Body<'a> {
+    struct Records<'a> {
         records: Vec<records::get::RecordOut<'a>>,
     }
-    Ok(json_response(StatusCode::OK, &Body { records }))
+    let response = json_response(StatusCode::OK, &Records { records });
+    let Some(commit) = commit else {
+        return Ok(response);
+    };
+    // Commit only once the records are written to the client.
+    let cluster = app.cluster.clone();
+    let (parts, body) = response.into_parts();
+    let after = Box::pin(async move {
+        get::commit(&cluster, &commit).await.map_err(|e| {
+            tracing::warn!(group = %commit.group, topic = %commit.topic, error = %e, "commit after response failed");
+            e.to_string()
+        })
+    });
+    Ok(Response::from_parts(
+        parts,
+        Body::then(body.into_bytes(), after),
+    ))
 }
 
 async fn delete_records(

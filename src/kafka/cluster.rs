@@ -21,7 +21,8 @@ use kafka_protocol::messages::{
     metadata_request::MetadataRequestTopic,
     produce_request::{PartitionProduceData, TopicProduceData},
     BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DescribeConfigsRequest, FetchRequest,
-    ListOffsetsRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicName,
+    FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
@@ -146,6 +147,17 @@ struct Inner {
     brokers: RwLock<HashMap<i32, Arc<Broker>>>,
     topics: RwLock<HashMap<String, Arc<TopicInfo>>>,
     auto_create: std::sync::OnceLock<bool>,
+    /// Coordinator broker of each group or transactional id, as last found.
+    coordinators: RwLock<HashMap<(CoordinatorKind, String), i32>>,
+}
+
+/// What a coordinator coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoordinatorKind {
+    /// A consumer group.
+    Group,
+    /// A transactional id.
+    Transaction,
 }
 
 /// The shared handle. Cheap to clone; all clones share connections and metadata.
@@ -171,6 +183,7 @@ impl Cluster {
                 brokers: RwLock::new(HashMap::new()),
                 topics: RwLock::new(HashMap::new()),
                 auto_create: std::sync::OnceLock::new(),
+                coordinators: RwLock::new(HashMap::new()),
             }),
             watches: Arc::new(Watches::default()),
         }
@@ -311,6 +324,84 @@ impl Cluster {
             .get(topic)
             .filter(|t| t.fetched.elapsed() < METADATA_MAX_AGE)
             .cloned()
+    }
+
+    /// A connection to the coordinator of `key` (a group or transactional id),
+    /// found with FindCoordinator and cached until an error says it moved.
+    pub(super) async fn coordinator(
+        &self,
+        kind: CoordinatorKind,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Connection, KafkaError> {
+        let cached = self
+            .inner
+            .coordinators
+            .read()
+            .ok()
+            .and_then(|c| c.get(&(kind, key.to_string())).copied());
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let request = FindCoordinatorRequest::default()
+                    .with_key(StrBytes::from_string(key.to_string()))
+                    .with_key_type(match kind {
+                        CoordinatorKind::Group => 0,
+                        CoordinatorKind::Transaction => 1,
+                    });
+                let conn = self
+                    .any_connections(deadline)
+                    .await
+                    .into_iter()
+                    .find_map(Result::ok)
+                    .ok_or_else(|| KafkaError::Unreachable("no broker reachable".into()))?;
+                let response =
+                    timeout(deadline, conn.call(request, versions::FIND_COORDINATOR)).await?;
+                check(
+                    response.error_code,
+                    || format!("finding the coordinator of '{key}'"),
+                    response.error_message.as_ref().map(|m| m.as_str()),
+                )?;
+                let id = response.node_id.0;
+                if self.broker(id).is_err() {
+                    // A broker this handle has not heard of yet: learn it.
+                    if let Ok(mut brokers) = self.inner.brokers.write() {
+                        let addr = format!("{}:{}", response.host.as_str(), response.port);
+                        brokers.insert(id, Arc::new(Broker::new(addr)));
+                    }
+                }
+                if let Ok(mut c) = self.inner.coordinators.write() {
+                    c.insert((kind, key.to_string()), id);
+                }
+                id
+            }
+        };
+        let broker = self.broker(id)?;
+        match broker.control.get(deadline).await {
+            Ok(conn) => Ok(conn),
+            Err(e) => {
+                self.forget_coordinator(kind, key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets the coordinator of `key` when `error` says it moved.
+    pub(super) fn forget_coordinator_on(
+        &self,
+        error: &KafkaError,
+        kind: CoordinatorKind,
+        key: &str,
+    ) {
+        if error.invalidates_metadata() {
+            self.forget_coordinator(kind, key);
+        }
+    }
+
+    fn forget_coordinator(&self, kind: CoordinatorKind, key: &str) {
+        if let Ok(mut c) = self.inner.coordinators.write() {
+            c.remove(&(kind, key.to_string()));
+        }
     }
 
     /// Forgets cached metadata of `topic`, after an error says it is stale.
@@ -933,7 +1024,7 @@ fn produce_retriable(e: &KafkaError) -> bool {
     }
 }
 
-fn topic_name(t: &str) -> TopicName {
+pub(super) fn topic_name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
@@ -954,7 +1045,7 @@ async fn timeout<T>(
 }
 
 /// Retries `f` on retriable errors with backoff until `deadline`.
-async fn retry<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, KafkaError>
+pub(super) async fn retry<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, KafkaError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, KafkaError>>,

@@ -36,6 +36,17 @@ pub enum KafkaError {
         /// The broker's own message or the code's description.
         message: String,
     },
+    /// A consumer group has live members, so offsets cannot be committed for it
+    /// from outside.
+    #[error("consumer group '{group}' is in use by live members ({state}); read with another groupId, or stop its consumers")]
+    GroupInUse {
+        /// The group.
+        group: String,
+        /// How many members it has (0 when only the commit told).
+        members: usize,
+        /// Its state, or the error that revealed the members.
+        state: String,
+    },
     /// A response or stored batch could not be decoded.
     #[error("Kafka protocol error: {0}")]
     Protocol(String),

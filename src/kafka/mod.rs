@@ -16,6 +16,7 @@ mod batch;
 mod cluster;
 mod conn;
 mod error;
+mod group;
 pub mod partitioner;
 mod pool;
 mod versions;

@@ -25,7 +25,20 @@ pub const CREATE_TOPICS: i16 = 7;
 /// DescribeConfigs: whether brokers create topics on first use.
 pub const DESCRIBE_CONFIGS: i16 = 4;
 
-const REQUIRED: [(ApiKey, i16); 7] = [
+/// FindCoordinator: one key per request.
+pub const FIND_COORDINATOR: i16 = 3;
+/// OffsetFetch: flexible, require_stable.
+pub const OFFSET_FETCH: i16 = 7;
+/// OffsetCommit: flexible, group instance id.
+pub const OFFSET_COMMIT: i16 = 8;
+/// DescribeGroups: flexible.
+pub const DESCRIBE_GROUPS: i16 = 5;
+
+const REQUIRED: [(ApiKey, i16); 11] = [
+    (ApiKey::FindCoordinator, FIND_COORDINATOR),
+    (ApiKey::OffsetFetch, OFFSET_FETCH),
+    (ApiKey::OffsetCommit, OFFSET_COMMIT),
+    (ApiKey::DescribeGroups, DESCRIBE_GROUPS),
     (ApiKey::DescribeConfigs, DESCRIBE_CONFIGS),
     (ApiKey::Produce, PRODUCE),
     (ApiKey::Fetch, FETCH),

@@ -17,7 +17,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -75,6 +74,30 @@ pub struct Page {
     value: Serde,
     /// Records ordered by partition, then offset.
     records: Vec<(i32, FetchedRecord)>,
+    commit: Option<GroupCommit>,
+}
+
+/// The offsets a GET with a consumer group commits once its response is out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommit {
+    /// The consumer group.
+    pub group: String,
+    /// The topic read.
+    pub topic: String,
+    /// For each partition read, the next offset to read.
+    pub offsets: Vec<(i32, i64)>,
+}
+
+/// How long a commit may take once the response is written.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Commits what a GET returned, for its consumer group.
+pub async fn commit(cluster: &Cluster, commit: &GroupCommit) -> Result<(), RecordsError> {
+    let deadline = Instant::now() + COMMIT_TIMEOUT;
+    cluster
+        .commit_offsets(&commit.group, &commit.topic, &commit.offsets, deadline)
+        .await
+        .map_err(RecordsError::from)
 }
 
 /// One record of a response, borrowing the fetched bytes.
@@ -104,6 +127,11 @@ impl Page {
     /// Number of records in the page.
     pub fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// The group commit to make once the response is written, if any.
+    pub fn take_commit(&mut self) -> Option<GroupCommit> {
+        self.commit.take()
     }
 
     /// Whether the page holds no record.
@@ -163,6 +191,9 @@ fn decode_field<'a>(
 /// One partition being read.
 struct Part {
     id: i32,
+    /// Where the read of this partition started.
+    start: i64,
+    /// The next offset to fetch.
     position: i64,
     /// The last stable offset, as last seen.
     end: i64,
@@ -172,11 +203,6 @@ struct Part {
 
 /// Reads records as `request` asks.
 pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, RecordsError> {
-    if request.group_id.is_some() && request.partition.is_none() {
-        return Err(RecordsError::Unsupported(
-            "groupId: consumer-group reads are not supported yet; use a seek parameter or partition instead".into(),
-        ));
-    }
     // `timeout` bounds the wait for records; Kafka calls get at least a
     // moment, so `timeout=0s` still answers with what is already there.
     let wait_until = Instant::now() + request.timeout;
@@ -187,11 +213,31 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         Some(p) => vec![info.partition(p)?.id],
         None => info.partitions.iter().map(|p| p.id).collect(),
     };
-    let starts = start_positions(cluster, topic, &ids, request.seek, deadline).await?;
-    let mut parts: Vec<Part> = starts
+    // With `partition`, groupId is ignored: nothing is read from or committed to the group.
+    let group = request
+        .group_id
+        .as_deref()
+        .filter(|_| request.partition.is_none());
+    let start = match (request.seek, group) {
+        (None, Some(group)) => Start::Group(group),
+        (seek, _) => Start::Seek(seek),
+    };
+    let unused = async {
+        match group {
+            Some(group) => cluster.check_group_unused(group, deadline).await,
+            None => Ok(()),
+        }
+    };
+    let (unused, starts) = tokio::join!(
+        unused,
+        start_positions(cluster, topic, &ids, start, deadline)
+    );
+    unused?;
+    let mut parts: Vec<Part> = starts?
         .into_iter()
         .map(|(id, position, end)| Part {
             id,
+            start: position,
             position,
             end,
             at_end: position >= end,
@@ -245,7 +291,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                             cluster,
                             topic,
                             &[id],
-                            Some(Seek::FromBeginning(0)),
+                            Start::Seek(Some(Seek::FromBeginning(0))),
                             deadline,
                         )
                         .await?;
@@ -276,12 +322,38 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             }
         }
     }
+    let starts: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.start)).collect();
+    let records = select_fairly(parts, limit);
+    let commit = group.map(|group| GroupCommit {
+        group: group.to_string(),
+        topic: request.topic.clone(),
+        // Past the last record returned, or where the read started.
+        offsets: starts
+            .iter()
+            .map(|(id, start)| {
+                let last = records
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| p == id)
+                    .map(|(_, r)| r.offset + 1);
+                (*id, last.unwrap_or(*start))
+            })
+            .collect(),
+    });
     Ok(Page {
         topic: request.topic.clone(),
         key: request.key,
         value: request.value,
-        records: select_fairly(parts, limit),
+        records,
+        commit,
     })
+}
+
+/// Where reads start: a seek (or the end), or a group's committed offsets.
+#[derive(Debug, Clone, Copy)]
+enum Start<'a> {
+    Seek(Option<Seek>),
+    Group(&'a str),
 }
 
 /// Start offset and last stable offset of each partition: `(id, start, end)`.
@@ -289,10 +361,10 @@ async fn start_positions(
     cluster: &Cluster,
     topic: &str,
     ids: &[i32],
-    seek: Option<Seek>,
+    start: Start<'_>,
     deadline: Instant,
 ) -> Result<Vec<(i32, i64, i64)>, RecordsError> {
-    let lookup = |query| async move {
+    let offsets = |query| async move {
         cluster
             .list_offsets(topic, ids, query, deadline)
             .await
@@ -300,25 +372,46 @@ async fn start_positions(
             .map(|(p, r)| r.map(|o| (p, o)))
             .collect::<Result<Vec<_>, KafkaError>>()
     };
-    let mut queries = vec![OffsetQuery::LastStable, OffsetQuery::Earliest];
-    if let Some(Seek::ToTimestamp(t)) = seek {
-        queries.push(OffsetQuery::Timestamp(t));
-    }
-    let mut answers = join_all(queries.into_iter().map(lookup)).await.into_iter();
-    let mut next = || answers.next().unwrap_or_else(|| Ok(Vec::new()));
-    let (ends, starts, by_time) = (next()?, next()?, next()?);
+    let by_time = async {
+        match start {
+            Start::Seek(Some(Seek::ToTimestamp(t))) => offsets(OffsetQuery::Timestamp(t)).await,
+            _ => Ok(Vec::new()),
+        }
+    };
+    let committed = async {
+        match start {
+            Start::Group(group) => cluster.committed_offsets(group, topic, ids, deadline).await,
+            Start::Seek(_) => Ok(Vec::new()),
+        }
+    };
+    let (ends, starts, by_time, committed) = tokio::join!(
+        offsets(OffsetQuery::LastStable),
+        offsets(OffsetQuery::Earliest),
+        by_time,
+        committed
+    );
+    let (ends, starts, by_time, committed) = (ends?, starts?, by_time?, committed?);
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let find =
             |v: &Vec<(i32, Option<i64>)>| v.iter().find(|(p, _)| p == id).and_then(|(_, o)| *o);
-        let end = find(&ends).unwrap_or(0);
-        let start = find(&starts).unwrap_or(0).min(end);
-        let position = match seek {
-            None => end,
-            Some(Seek::FromLatest(n)) => end.saturating_sub(n).max(start),
-            Some(Seek::FromBeginning(n)) => start.saturating_add(n).min(end),
-            Some(Seek::To(o)) => o.clamp(start, end),
-            Some(Seek::ToTimestamp(_)) => find(&by_time).map_or(end, |o| o.clamp(start, end)),
+        let end = find(&ends).ok_or_else(|| {
+            KafkaError::Protocol(format!(
+                "no end offset for {topic}/{id} in the broker's answer"
+            ))
+        })?;
+        let first = find(&starts).unwrap_or(0).min(end);
+        let position = match start {
+            // A committed offset below the log start (records deleted since)
+            // resumes at the start, rather than skipping to the end.
+            Start::Group(_) => find(&committed).map_or(end, |o| o.clamp(first, end)),
+            Start::Seek(None) => end,
+            Start::Seek(Some(Seek::FromLatest(n))) => end.saturating_sub(n).max(first),
+            Start::Seek(Some(Seek::FromBeginning(n))) => first.saturating_add(n).min(end),
+            Start::Seek(Some(Seek::To(o))) => o.clamp(first, end),
+            Start::Seek(Some(Seek::ToTimestamp(_))) => {
+                find(&by_time).map_or(end, |o| o.clamp(first, end))
+            }
         };
         out.push((*id, position, end));
     }

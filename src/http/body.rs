@@ -1,0 +1,105 @@
+//! The response body: bytes, optionally followed by work that must happen
+//! only once those bytes have been handed to the client's connection.
+//!
+//! A GET with a consumer group commits its offsets after the response has
+//! been written. The body sends the records, yields once so hyper flushes
+//! them to the socket, then runs the commit, and only then ends the chunked
+//! response. If the client is gone, hyper drops the body before the commit
+//! starts, so nothing is committed. If the commit fails, the body ends with
+//! an error, hyper cuts the connection, and the client sees an incomplete
+//! response instead of a success it cannot trust.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+
+/// Work to run once the body's bytes are out.
+pub type AfterWrite = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Why a body ended badly: the after-write work failed.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+enum After {
+    /// Not yet started: the data still has to be flushed.
+    Pending(AfterWrite),
+    /// Yielded once after the data; the next poll runs the work.
+    Flushing(AfterWrite),
+}
+
+/// The body of every response.
+pub struct Body {
+    data: Option<Bytes>,
+    len: u64,
+    after: Option<After>,
+}
+
+impl Body {
+    /// A body of exactly these bytes.
+    pub fn full(data: Bytes) -> Body {
+        Body {
+            len: data.len() as u64,
+            data: (!data.is_empty()).then_some(data),
+            after: None,
+        }
+    }
+
+    /// The bytes of a body made with [`Body::full`].
+    pub fn into_bytes(self) -> Bytes {
+        self.data.unwrap_or_default()
+    }
+
+    /// These bytes, then `after` once they are written.
+    pub fn then(data: Bytes, after: AfterWrite) -> Body {
+        Body {
+            len: data.len() as u64,
+            data: Some(data),
+            after: Some(After::Pending(after)),
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        match self.after.take() {
+            None => Poll::Ready(None),
+            Some(After::Pending(work)) => {
+                // Let hyper write and flush the data before the work starts.
+                self.after = Some(After::Flushing(work));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Some(After::Flushing(mut work)) => match work.as_mut().poll(cx) {
+                Poll::Pending => {
+                    self.after = Some(After::Flushing(work));
+                    Poll::Pending
+                }
+                Poll::Ready(Ok(())) => Poll::Ready(None),
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.after.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.after {
+            // Unknown length: chunked, so the client sees the end only after the work.
+            Some(_) => SizeHint::default(),
+            None => SizeHint::with_exact(self.len),
+        }
+    }
+}
