@@ -73,6 +73,7 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
     match e {
         RecordsError::Invalid(_) | RecordsError::Unsupported(_) => StatusCode::BAD_REQUEST,
         RecordsError::Undecodable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RecordsError::Aborted { cause, .. } => status_of(cause),
         RecordsError::Kafka(k) => match k {
             KafkaError::UnknownTopic(_) | KafkaError::UnknownPartition { .. } => {
                 StatusCode::NOT_FOUND
@@ -80,7 +81,7 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
             KafkaError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             KafkaError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             KafkaError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            KafkaError::GroupInUse { .. } => StatusCode::CONFLICT,
+            KafkaError::GroupInUse { .. } | KafkaError::Fenced(_) => StatusCode::CONFLICT,
             KafkaError::Broker { error, .. } => match error {
                 ResponseError::UnknownTopicOrPartition => StatusCode::NOT_FOUND,
                 ResponseError::PolicyViolation

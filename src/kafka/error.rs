@@ -47,6 +47,9 @@ pub enum KafkaError {
         /// Its state, or the error that revealed the members.
         state: String,
     },
+    /// A newer producer with the same transactional id took over.
+    #[error("transaction '{0}' was fenced by a newer request with the same transactionId; its records were aborted")]
+    Fenced(String),
     /// A response or stored batch could not be decoded.
     #[error("Kafka protocol error: {0}")]
     Protocol(String),

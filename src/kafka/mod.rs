@@ -19,14 +19,17 @@ mod error;
 mod group;
 pub mod partitioner;
 mod pool;
+mod txn;
 mod versions;
 mod watch;
 
 pub use batch::{
     decode as decode_records, encode as encode_records, FetchedRecord, Header, ProduceRecord,
+    ProducerState,
 };
 pub use cluster::{Cluster, ClusterConfig, FetchedPartition, OffsetQuery, ProduceAck, TopicInfo};
 pub use error::{KafkaError, ResponseError};
+pub use txn::Transaction;
 
 /// Creates a topic on the cluster at `bootstrap` (a comma-separated list), for
 /// tests, benchmarks and tools. Waits until every partition has a leader.

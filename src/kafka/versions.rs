@@ -34,7 +34,17 @@ pub const OFFSET_COMMIT: i16 = 8;
 /// DescribeGroups: flexible.
 pub const DESCRIBE_GROUPS: i16 = 5;
 
-const REQUIRED: [(ApiKey, i16); 11] = [
+/// InitProducerId: flexible, transaction timeout.
+pub const INIT_PRODUCER_ID: i16 = 4;
+/// AddPartitionsToTxn: the last client version (v4 and later batch for brokers).
+pub const ADD_PARTITIONS_TO_TXN: i16 = 3;
+/// EndTxn: flexible, before transaction protocol v2.
+pub const END_TXN: i16 = 3;
+
+const REQUIRED: [(ApiKey, i16); 14] = [
+    (ApiKey::InitProducerId, INIT_PRODUCER_ID),
+    (ApiKey::AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN),
+    (ApiKey::EndTxn, END_TXN),
     (ApiKey::FindCoordinator, FIND_COORDINATOR),
     (ApiKey::OffsetFetch, OFFSET_FETCH),
     (ApiKey::OffsetCommit, OFFSET_COMMIT),

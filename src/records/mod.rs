@@ -20,6 +20,16 @@ pub enum RecordsError {
     /// The request needs something this version does not do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// A transaction failed and was aborted: none of its records is visible.
+    #[error(
+        "transaction '{transaction}' was aborted and none of its records became visible: {cause}"
+    )]
+    Aborted {
+        /// The transactional id.
+        transaction: String,
+        /// Why it failed.
+        cause: Box<RecordsError>,
+    },
     /// Kafka refused, failed or did not answer in time.
     #[error(transparent)]
     Kafka(#[from] KafkaError),

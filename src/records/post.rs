@@ -20,7 +20,10 @@ use tokio::time::Instant;
 use super::{check_topic_name, parse_duration, RecordsError};
 use crate::codec::Serde;
 use crate::kafka::partitioner::partition_for_key;
-use crate::kafka::{encode_records, Cluster, Header, KafkaError, ProduceRecord, TopicInfo};
+use crate::kafka::{
+    encode_records, Cluster, Header, KafkaError, ProduceRecord, ProducerState, TopicInfo,
+    Transaction,
+};
 
 /// The write timeout when the request gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +37,8 @@ const MAX_BATCH_BYTES: usize = 900 * 1024;
 pub struct PostRequest {
     /// The records, in request order.
     pub records: Vec<PostRecord>,
+    /// Write all records in one transaction with this transactional id.
+    pub transaction_id: Option<String>,
     /// Answer 202 at once and write in the background.
     pub asynchronous: bool,
     /// Upper bound on the whole write.
@@ -139,11 +144,17 @@ pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
         .as_object()
         .ok_or_else(|| invalid("the body must be a JSON object with a 'records' array".into()))?;
     unknown_fields(obj, &BODY_FIELDS, "")?;
-    if obj.contains_key("transactionId") {
-        return Err(RecordsError::Unsupported(
-            "transactionId: transactional writes are not supported yet; send the records without it".into(),
-        ));
-    }
+    let transaction_id = match obj.get("transactionId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(Value::String(_)) => return Err(invalid("transactionId: must not be empty".into())),
+        Some(other) => {
+            return Err(invalid(format!(
+                "transactionId: must be a string, got {}",
+                kind(other)
+            )))
+        }
+    };
     let asynchronous = match obj.get("async") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -186,6 +197,7 @@ pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PostRequest {
         records,
+        transaction_id,
         asynchronous,
         timeout,
     })
@@ -400,10 +412,35 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
             .push(i);
     }
 
+    let records = &request.records;
+    let transaction = match &request.transaction_id {
+        None => None,
+        Some(id) => {
+            // A transaction is all or nothing: a record that cannot be placed fails it.
+            let placement_error = results
+                .iter()
+                .flatten()
+                .find_map(RecordResult::error)
+                .cloned();
+            if let Some(cause) = placement_error {
+                return all_failed(records, &plan, aborted(id, cause));
+            }
+            match begin(cluster, id, &plan, request.timeout, deadline).await {
+                Ok(t) => Some(t),
+                Err(e) => return all_failed(records, &plan, aborted(id, e.into())),
+            }
+        }
+    };
+    let producer = transaction
+        .as_ref()
+        .map(|t| (t.producer_id, t.producer_epoch));
+    let transaction_id = request.transaction_id.as_deref();
+
     // One produce per topic and leader; partitions whose data needs several
     // batches send them one after the other, in order.
-    let records = &request.records;
-    let outcomes = join_all(plan.into_iter().map(|(topic, partitions)| async move {
+    let plan_ref = &plan;
+    let outcomes = join_all(plan_ref.iter().map(|(topic, partitions)| async move {
+        let topic: &str = topic;
         let mut chunks: BTreeMap<i32, Vec<&[usize]>> = partitions
             .iter()
             .map(|(p, idx)| (*p, split_batches(records, idx)))
@@ -413,12 +450,26 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         loop {
             let batches: Vec<(i32, Bytes)> = chunks
                 .iter()
-                .filter_map(|(p, cs)| cs.get(round).map(|c| (*p, encode(records, c, now))))
+                .filter_map(|(p, cs)| {
+                    cs.get(round).map(|c| {
+                        // Sequence numbers count records per partition from 0 in each transaction.
+                        let state = producer.map(|(id, epoch)| ProducerState {
+                            id,
+                            epoch,
+                            base_sequence: cs[..round].iter().map(|c| c.len() as i32).sum(),
+                            transactional: true,
+                        });
+                        (*p, encode(records, c, now, state))
+                    })
+                })
                 .collect();
             if batches.is_empty() {
                 break;
             }
-            for (p, result) in cluster.produce(topic, batches, None, deadline).await {
+            for (p, result) in cluster
+                .produce(topic, batches, transaction_id, deadline)
+                .await
+            {
                 let Some(chunk) = chunks.get(&p).and_then(|cs| cs.get(round)) else {
                     continue;
                 };
@@ -443,6 +494,36 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         outcome
     }))
     .await;
+
+    if let Some(transaction) = transaction {
+        let id = transaction.id().to_string();
+        let failure = outcomes
+            .iter()
+            .flatten()
+            .find_map(|(_, _, r)| r.as_ref().err())
+            .cloned();
+        let end = match failure {
+            None => transaction.end(true, deadline).await.map_err(|e| match e {
+                KafkaError::Timeout(_) | KafkaError::Unreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(
+                    "committing transaction '{id}' did not finish in time: it may or may not have committed ({e})"
+                ))),
+                other => aborted(&id, other.into()),
+            }),
+            Some(cause) => {
+                // A fenced transaction was already aborted by the newer producer.
+                if !matches!(cause, KafkaError::Fenced(_)) {
+                    let abort_deadline = Instant::now() + ABORT_TIMEOUT;
+                    if let Err(e) = transaction.end(false, abort_deadline).await {
+                        tracing::warn!(transaction = %id, error = %e, "abort failed; the coordinator aborts at the transaction timeout");
+                    }
+                }
+                Err(aborted(&id, cause.into()))
+            }
+        };
+        if let Err(e) = end {
+            return all_failed(records, plan_ref, e);
+        }
+    }
 
     for (i, partition, result) in outcomes.into_iter().flatten() {
         let r = &records[i];
@@ -470,6 +551,56 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
                 )
             })
         })
+        .collect()
+}
+
+/// How long an abort may take after a transaction failed.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the transaction and registers every partition it will write.
+async fn begin(
+    cluster: &Cluster,
+    id: &str,
+    plan: &BTreeMap<&str, BTreeMap<i32, Vec<usize>>>,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<Transaction, KafkaError> {
+    let transaction = cluster.begin_transaction(id, timeout, deadline).await?;
+    let partitions: Vec<(String, Vec<i32>)> = plan
+        .iter()
+        .map(|(t, ps)| (t.to_string(), ps.keys().copied().collect()))
+        .collect();
+    if let Err(e) = transaction.add_partitions(&partitions, deadline).await {
+        let _ = transaction.end(false, Instant::now() + ABORT_TIMEOUT).await;
+        return Err(e);
+    }
+    Ok(transaction)
+}
+
+/// The error of every record of a transaction that did not commit.
+fn aborted(id: &str, cause: RecordsError) -> RecordsError {
+    RecordsError::Aborted {
+        transaction: id.to_string(),
+        cause: Box::new(cause),
+    }
+}
+
+/// Every record failed with `error`, with its partition where one was chosen.
+fn all_failed(
+    records: &[PostRecord],
+    plan: &BTreeMap<&str, BTreeMap<i32, Vec<usize>>>,
+    error: RecordsError,
+) -> Vec<RecordResult> {
+    let partition_of = |i: usize| {
+        plan.values()
+            .flat_map(|ps| ps.iter())
+            .find(|(_, idx)| idx.contains(&i))
+            .map(|(p, _)| *p)
+    };
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| failed(r, partition_of(i), error.clone()))
         .collect()
 }
 
@@ -510,7 +641,12 @@ fn split_batches<'a>(records: &[PostRecord], idx: &'a [usize]) -> Vec<&'a [usize
     out
 }
 
-fn encode(records: &[PostRecord], idx: &[usize], now: i64) -> Bytes {
+fn encode(
+    records: &[PostRecord],
+    idx: &[usize],
+    now: i64,
+    producer: Option<ProducerState>,
+) -> Bytes {
     let batch: Vec<ProduceRecord> = idx
         .iter()
         .map(|i| {
@@ -523,7 +659,7 @@ fn encode(records: &[PostRecord], idx: &[usize], now: i64) -> Bytes {
             }
         })
         .collect();
-    encode_records(&batch, None)
+    encode_records(&batch, producer)
 }
 
 #[cfg(test)]
