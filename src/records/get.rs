@@ -468,6 +468,7 @@ mod tests {
     fn part(id: i32, first: i64, count: usize, end: i64) -> Part {
         Part {
             id,
+            start: first,
             position: first + count as i64,
             end,
             at_end: false,
