@@ -151,7 +151,7 @@ pub struct AbortedTxn {
 
 /// What decoding a partition's fetched bytes produced.
 #[derive(Debug, Default)]
-pub struct Decoded {
+pub struct Progress {
     /// Offset to fetch next: past every batch looked at (including skipped
     /// control and aborted batches), or past the last record taken when
     /// `max_records` stopped decoding early.
@@ -166,14 +166,14 @@ pub fn decode(
     aborted: &[AbortedTxn],
     max_records: usize,
     out: &mut Vec<FetchedRecord>,
-) -> Result<Decoded, KafkaError> {
+) -> Result<Progress, KafkaError> {
     // Aborted transactions ordered by first offset, smallest first.
     let mut pending: BinaryHeap<std::cmp::Reverse<(i64, i64)>> = aborted
         .iter()
         .map(|a| std::cmp::Reverse((a.first_offset, a.producer_id)))
         .collect();
     let mut aborted_producers: HashSet<i64> = HashSet::new();
-    let mut result = Decoded::default();
+    let mut result = Progress::default();
     let mut taken = 0usize;
 
     while data.len() >= 12 {
