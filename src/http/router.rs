@@ -17,7 +17,7 @@ use super::{empty_response, json_response, Body};
 use crate::kafka::Cluster;
 use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
-use crate::records::{self, check_topic_name, delete, get, post};
+use crate::records::{self, check_topic_name, delete, get, post, RecordsError};
 
 /// What every request handler shares.
 pub struct App {
@@ -249,7 +249,20 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
         );
     };
     let written = results.len() - errors.len();
-    let message = if first.status == StatusCode::GATEWAY_TIMEOUT {
+    let aborted = results
+        .iter()
+        .find_map(RecordResult::error)
+        .and_then(|e| match e {
+            RecordsError::Aborted { .. } => Some(e.to_string()),
+            _ => None,
+        });
+    let message = if let Some(aborted) = aborted {
+        // A transaction is all or nothing: say so rather than "may or may not".
+        format!(
+            "none of the {} records became visible: {aborted}",
+            results.len()
+        )
+    } else if first.status == StatusCode::GATEWAY_TIMEOUT {
         format!(
             "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",
             results.len()

@@ -651,6 +651,10 @@ impl Cluster {
                                 || format!("producing to {topic}/{}", p.index),
                                 p.error_message.as_ref().map(|m| m.as_str()),
                             )
+                            .map_err(|e| match transactional_id {
+                                Some(id) => e.fenced_for(id),
+                                None => e,
+                            })
                             .map(|_| ProduceAck {
                                 base_offset: p.base_offset,
                                 log_append_time: (p.log_append_time_ms >= 0)

@@ -72,8 +72,25 @@ impl KafkaError {
     pub fn is_retriable(&self) -> bool {
         match self {
             KafkaError::Unreachable(_) => true,
-            KafkaError::Broker { error, .. } => error.is_retriable(),
+            // The protocol crate calls CONCURRENT_TRANSACTIONS final, but it only
+            // means "an earlier transaction of this id is still finishing":
+            // Kafka's Java producer retries it, and so do we.
+            KafkaError::Broker { error, .. } => {
+                error.is_retriable() || *error == ResponseError::ConcurrentTransactions
+            }
             _ => false,
+        }
+    }
+
+    /// A refusal for an old producer epoch means a newer producer of
+    /// `transactional_id` took over: this request was fenced.
+    pub fn fenced_for(self, transactional_id: &str) -> KafkaError {
+        match self {
+            KafkaError::Broker {
+                error: ResponseError::ProducerFenced | ResponseError::InvalidProducerEpoch,
+                ..
+            } => KafkaError::Fenced(transactional_id.to_string()),
+            other => other,
         }
     }
 

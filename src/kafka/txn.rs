@@ -37,16 +37,6 @@ fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_string()))
 }
 
-/// Turns fencing errors into [`KafkaError::Fenced`].
-fn fenced(id: &str, error: ResponseError, context: String) -> KafkaError {
-    match error {
-        ResponseError::ProducerFenced | ResponseError::InvalidProducerEpoch => {
-            KafkaError::Fenced(id.to_string())
-        }
-        _ => KafkaError::broker(error, context, None),
-    }
-}
-
 impl Cluster {
     /// Opens a transaction under `id`, fencing any older producer of that id.
     /// `timeout` is how long the coordinator lets it stay open.
@@ -133,15 +123,16 @@ impl Transaction {
                             partition: p.partition_index,
                             count: 0,
                         },
-                        _ => fenced(
-                            id,
+                        _ => KafkaError::broker(
                             error,
                             format!(
                                 "adding {}/{} to transaction '{id}'",
                                 t.name.0.as_str(),
                                 p.partition_index
                             ),
-                        ),
+                            None,
+                        )
+                        .fenced_for(id),
                     };
                     self.cluster
                         .forget_coordinator_on(&e, CoordinatorKind::Transaction, id);
@@ -171,7 +162,8 @@ impl Transaction {
                 None => Ok(()),
                 Some(error) => {
                     let what = if commit { "committing" } else { "aborting" };
-                    let e = fenced(id, error, format!("{what} transaction '{id}'"));
+                    let e = KafkaError::broker(error, format!("{what} transaction '{id}'"), None)
+                        .fenced_for(id);
                     self.cluster
                         .forget_coordinator_on(&e, CoordinatorKind::Transaction, id);
                     Err(e)
