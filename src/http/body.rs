@@ -2,12 +2,19 @@
 //! only once those bytes have been handed to the client's connection.
 //!
 //! A GET with a consumer group commits its offsets after the response has
-//! been written. The body sends the records, yields once so hyper flushes
-//! them to the socket, then runs the commit, and only then ends the chunked
-//! response. If the client is gone, hyper drops the body before the commit
-//! starts, so nothing is committed. If the commit fails, the body ends with
-//! an error, hyper cuts the connection, and the client sees an incomplete
-//! response instead of a success it cannot trust.
+//! been written. The body hands hyper the records, yields once so hyper can
+//! write them to the socket, then runs the commit, and only then ends the
+//! chunked response, so a client sees the end of the response only after the
+//! commit. If the client is gone before that (hyper notices a closed
+//! connection, or a write fails), hyper drops the body and nothing is
+//! committed. If the commit fails, the body ends with an error, hyper cuts
+//! the connection, and the client sees an incomplete response instead of a
+//! success it cannot trust.
+//!
+//! The limit of this guarantee: hyper asks for more body once the bytes are
+//! in its write buffer, not once the kernel accepted them, so a very large
+//! response may still be partly buffered when the commit starts. A client
+//! that disconnects then still gets nothing it could take for a success.
 
 use std::future::Future;
 use std::pin::Pin;

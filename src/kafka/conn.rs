@@ -46,6 +46,8 @@ pub struct Connection {
     /// Set by either task when the socket fails, so the pool replaces it.
     broken: Arc<AtomicBool>,
     correlation: Arc<AtomicI32>,
+    /// The broker's supported versions per API key: (key, min, max).
+    versions: Arc<std::sync::OnceLock<Vec<(i16, i16, i16)>>>,
 }
 
 impl Connection {
@@ -79,6 +81,7 @@ impl Connection {
             tx,
             broken,
             correlation: Arc::new(AtomicI32::new(0)),
+            versions: Arc::new(std::sync::OnceLock::new()),
         };
         let versions = tokio::time::timeout(
             timeout,
@@ -99,7 +102,23 @@ impl Connection {
             ))
         })??;
         super::versions::check(&conn.addr, &versions)?;
+        let _ = conn.versions.set(
+            versions
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, k.min_version, k.max_version))
+                .collect(),
+        );
         Ok(conn)
+    }
+
+    /// Whether the broker speaks `version` of the API `key`. Optional calls
+    /// check this first: a broker may close the connection on an API it lacks.
+    pub fn supports(&self, key: i16, version: i16) -> bool {
+        self.versions.get().is_some_and(|v| {
+            v.iter()
+                .any(|(k, min, max)| *k == key && *min <= version && version <= *max)
+        })
     }
 
     /// Whether the socket has failed; a broken connection is never reused.

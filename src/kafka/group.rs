@@ -9,9 +9,10 @@
 use kafka_protocol::messages::{
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
     offset_fetch_request::OffsetFetchRequestTopic,
-    DescribeGroupsRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId, OffsetCommitRequest,
+    OffsetFetchRequest,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
 use super::cluster::{retry, topic_name, Cluster, CoordinatorKind};
@@ -51,6 +52,41 @@ impl Cluster {
                     versions::DESCRIBE_GROUPS,
                 )
                 .await?;
+            // Groups of the newer consumer protocol (KIP-848) are described by
+            // their own call; brokers without it have no such groups.
+            let key = ConsumerGroupDescribeRequest::KEY;
+            if conn.supports(key, versions::CONSUMER_GROUP_DESCRIBE) {
+                let described = conn
+                    .call(
+                        ConsumerGroupDescribeRequest::default()
+                            .with_group_ids(vec![group_id(group)]),
+                        versions::CONSUMER_GROUP_DESCRIBE,
+                    )
+                    .await?;
+                for g in described.groups {
+                    match ResponseError::try_from_code(g.error_code) {
+                        // Not a consumer-protocol group (or none at all): DescribeGroups tells.
+                        Some(ResponseError::GroupIdNotFound) => {}
+                        Some(error) => {
+                            let e = KafkaError::broker(
+                                error,
+                                format!("describing group '{group}'"),
+                                None,
+                            );
+                            self.forget_coordinator_on(&e, CoordinatorKind::Group, group);
+                            return Err(e);
+                        }
+                        None if !g.members.is_empty() => {
+                            return Err(KafkaError::GroupInUse {
+                                group: group.to_string(),
+                                members: g.members.len(),
+                                state: g.group_state.as_str().to_string(),
+                            })
+                        }
+                        None => {}
+                    }
+                }
+            }
             for g in response.groups {
                 if let Err(e) = check(
                     g.error_code,

@@ -34,6 +34,9 @@ pub const OFFSET_COMMIT: i16 = 8;
 /// DescribeGroups: flexible.
 pub const DESCRIBE_GROUPS: i16 = 5;
 
+/// ConsumerGroupDescribe: groups of the KIP-848 consumer protocol (optional:
+/// Kafka 3.7 and later).
+pub const CONSUMER_GROUP_DESCRIBE: i16 = 0;
 /// InitProducerId: flexible, transaction timeout.
 pub const INIT_PRODUCER_ID: i16 = 4;
 /// AddPartitionsToTxn: the last client version (v4 and later batch for brokers).
