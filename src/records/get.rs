@@ -193,6 +193,8 @@ struct Part {
     id: i32,
     /// Where the read of this partition started.
     start: i64,
+    /// Whether `start` is a seek offset not yet clamped to the log's range.
+    unresolved: bool,
     /// The next offset to fetch.
     position: i64,
     /// The last stable offset, as last seen.
@@ -228,16 +230,26 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             None => Ok(()),
         }
     };
-    let (unused, starts) = tokio::join!(
-        unused,
-        start_positions(cluster, topic, &ids, start, deadline)
-    );
+    let starts = async {
+        match start {
+            // The fetch itself tells where the log starts and ends, so an
+            // offset to seek to is tried at once and clamped by the answer:
+            // one round trip instead of two for the commonest one-shot read.
+            Start::Seek(Some(Seek::To(offset))) => {
+                Ok(ids.iter().map(|id| (*id, offset, i64::MAX)).collect())
+            }
+            start => start_positions(cluster, topic, &ids, start, deadline).await,
+        }
+    };
+    let (unused, starts) = tokio::join!(unused, starts);
     unused?;
+    let unresolved = matches!(start, Start::Seek(Some(Seek::To(_))));
     let mut parts: Vec<Part> = starts?
         .into_iter()
         .map(|(id, position, end)| Part {
             id,
             start: position,
+            unresolved,
             position,
             end,
             at_end: position >= end,
@@ -263,6 +275,12 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                 };
                 match result {
                     Ok(fetched) => {
+                        if part.unresolved {
+                            // Past the end: clamp to it (before the start the broker says out of range).
+                            part.position = part.position.min(fetched.last_stable_offset);
+                            part.start = part.position;
+                            part.unresolved = false;
+                        }
                         let room = limit - part.records.len();
                         let decoded = decode_records(
                             fetched.records,
@@ -286,18 +304,24 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                         error: ResponseError::OffsetOutOfRange,
                         ..
                     }) => {
-                        // Records were deleted under the read: go on from the new start.
+                        // Outside the log (records deleted under the read, or a seek
+                        // past either end): clamp the position into it.
                         let start = start_positions(
                             cluster,
                             topic,
                             &[id],
-                            Start::Seek(Some(Seek::FromBeginning(0))),
+                            Start::Seek(Some(Seek::To(part.position))),
                             deadline,
                         )
                         .await?;
                         if let Some((_, position, end)) = start.first() {
                             part.position = *position;
                             part.end = *end;
+                            part.at_end = *position >= *end;
+                            if part.unresolved {
+                                part.start = *position;
+                                part.unresolved = false;
+                            }
                         }
                     }
                     Err(e) => return Err(e.into()),
@@ -469,6 +493,7 @@ mod tests {
         Part {
             id,
             start: first,
+            unresolved: false,
             position: first + count as i64,
             end,
             at_end: false,

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: direct Kafka layer, kafka-records, and (when one
+# runs) the Strimzi Kafka Bridge, against one local broker, in one run.
+#   scripts/bench.sh [--quick] [--bridge-url http://127.0.0.1:PORT]
+# KAFKA_RECORDS_BENCH_BRIDGE_URL works as --bridge-url. Prints a table of
+# medians and ratios.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# 2,000 concurrent long polls need more than the usual 1,024 descriptors,
+# in the benchmark and in the service it starts.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+trap 'scripts/kafka.sh stop --name bench' EXIT
+KAFKA_RECORDS_BENCH_BOOTSTRAP="$(scripts/kafka.sh start --name bench)"
+export KAFKA_RECORDS_BENCH_BOOTSTRAP
+cargo build --release --quiet
+cargo bench --quiet --bench compare -- "$@"
