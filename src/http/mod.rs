@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod error;
+pub mod openapi;
 pub mod query;
 mod router;
 

@@ -86,7 +86,8 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<HttpResponse, Ap
         }
         (["healthy"], &Method::GET) => Ok(empty_response(StatusCode::NO_CONTENT)),
         (["ready"], &Method::GET) => ready(app).await,
-        (["healthy"] | ["ready"], _) => Ok(not_allowed("GET")),
+        (["openapi.json"], &Method::GET) => Ok(super::openapi::response()),
+        (["healthy"] | ["ready"] | ["openapi.json"], _) => Ok(not_allowed("GET")),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!(
