@@ -1,0 +1,92 @@
+//! The README's curl examples run against the real service and broker, in
+//! order, so they stay true.
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Every `curl` command of the README's `sh` blocks, joined across lines
+/// until its quotes close.
+fn readme_curls() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        match current.as_mut() {
+            Some(cmd) => {
+                cmd.push('\n');
+                cmd.push_str(line);
+            }
+            None if line.trim_start().starts_with("curl ") => {
+                current = Some(line.trim().to_string())
+            }
+            None => continue,
+        }
+        if current
+            .as_ref()
+            .is_some_and(|c| c.matches('\'').count() % 2 == 0)
+        {
+            commands.extend(current.take());
+        }
+    }
+    commands
+}
+
+#[tokio::test]
+async fn every_curl_example_in_the_readme_works() {
+    let commands = readme_curls();
+    assert!(
+        commands.len() >= 10,
+        "found only {} curl examples",
+        commands.len()
+    );
+    let svc = common::Service::start();
+    let host = svc.url.trim_start_matches("http://").to_string();
+    // Fresh topics and groups, so the examples run as on a new cluster.
+    let names: Vec<(String, String)> = ["hello", "orders", "audit", "import-1"]
+        .iter()
+        .map(|n| (n.to_string(), common::unique_topic(n)))
+        .collect();
+    for command in commands {
+        let mut command = command.replace("localhost:8001", &host);
+        for (name, fresh) in &names {
+            command = command
+                .replace(&format!("\"{name}\""), &format!("\"{fresh}\""))
+                .replace(&format!("/records/{name}"), &format!("/records/{fresh}"))
+                .replace(&format!("groupId={name}"), &format!("groupId={fresh}"));
+        }
+        let out = Command::new("bash")
+            .args(["-c", &command])
+            .output()
+            .expect("bash");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "failed: {command}\n{stdout}");
+        let text = stdout.trim();
+        if text.starts_with('{') {
+            let json: Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {text}"));
+            assert!(
+                json.get("code").is_none(),
+                "{command} answered an error: {text}"
+            );
+        } else {
+            assert!(
+                text.is_empty() || text.chars().all(|c| c.is_ascii_digit()),
+                "{command}: {text}"
+            );
+            if !text.is_empty() {
+                assert!(text.starts_with('2'), "{command} answered {text}");
+            }
+        }
+    }
+}
