@@ -13,6 +13,8 @@
 //!
 //! [`server`] owns the listener, the connection limit and graceful shutdown;
 //! `main.rs` turns flags and environment variables into a [`Config`].
+//! [`metrics`] holds what `GET /metrics` reports; only [`http`] moves it,
+//! counting from the results and errors the use cases return.
 #![deny(rust_2018_idioms, unsafe_code)]
 #![warn(missing_docs, clippy::clone_on_ref_ptr)]
 
@@ -20,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod records;
 pub mod server;
 

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::http::{handle, App};
 use crate::kafka::{Cluster, ClusterConfig};
+use crate::metrics::Metrics;
 
 /// A bound, not yet serving, instance of the service.
 pub struct Server {
@@ -38,6 +39,8 @@ impl Server {
             app: Arc::new(App {
                 cluster,
                 max_body_bytes: config.max_body_bytes,
+                metrics: Arc::new(Metrics::new()),
+                background: tokio_util::task::TaskTracker::new(),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown_timeout: config.shutdown_timeout,
@@ -92,12 +95,25 @@ impl Server {
                 drop(permit);
             });
         }
-        tracing::info!("shutting down: finishing requests in flight");
-        if tokio::time::timeout(self.shutdown_timeout, graceful.shutdown())
+        tracing::info!("shutting down: finishing requests in flight and async writes");
+        // Requests first, then the async writes they started (a request may
+        // still be starting one), all within the one bound.
+        let background = self.app.background.clone();
+        let finish = async {
+            graceful.shutdown().await;
+            background.close();
+            background.wait().await;
+        };
+        if tokio::time::timeout(self.shutdown_timeout, finish)
             .await
             .is_err()
         {
-            tracing::warn!("requests still in flight after the shutdown timeout; exiting anyway");
+            tracing::warn!(
+                async_writes = self.app.background.len(),
+                "work still in flight after the shutdown timeout; exiting anyway"
+            );
+        } else {
+            tracing::info!("shut down cleanly");
         }
     }
 }

@@ -53,6 +53,11 @@ impl Body {
         }
     }
 
+    /// How many bytes of data the body carries (after-write work adds none).
+    pub fn data_len(&self) -> u64 {
+        self.len
+    }
+
     /// The bytes of a body made with [`Body::full`].
     pub fn into_bytes(self) -> Bytes {
         self.data.unwrap_or_default()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,6 +15,7 @@ use super::error::{status_of, ApiError, ErrorBody};
 use super::query::Query;
 use super::{empty_response, json_response, Body};
 use crate::kafka::Cluster;
+use crate::metrics::{self, Metrics, Route};
 use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
 use crate::records::{self, check_topic_name, delete, get, post, RecordsError};
@@ -25,6 +26,10 @@ pub struct App {
     pub cluster: Cluster,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// What `GET /metrics` reports; shared with background writes.
+    pub metrics: Arc<Metrics>,
+    /// Async writes still running, so shutdown can wait for them.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 type HttpResponse = Response<Body>;
@@ -51,9 +56,12 @@ pub async fn handle(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let response = route(&app, request)
+    let route = route_of(&method, &path);
+    let measured = app.metrics.request(route);
+    let response = serve(&app, route, request)
         .await
         .unwrap_or_else(ApiError::into_response);
+    measured.finish(response.status().as_u16(), response.body().data_len());
     tracing::info!(
         method = %method,
         path = %path,
@@ -64,37 +72,121 @@ pub async fn handle(
     Ok(response)
 }
 
-async fn route(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
-    let path = request.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (segments.as_slice(), request.method()) {
-        (["records"], &Method::POST) => post_records(app, request).await,
-        (["records"], _) => Ok(not_allowed("POST")),
-        (["records", topic], method) => {
-            let topic = percent_encoding::percent_decode_str(topic)
-                .decode_utf8()
-                .map_err(|_| ApiError::bad_request("topic: the path is not valid UTF-8"))?
-                .into_owned();
-            check_topic_name(&topic)
-                .map_err(|e| ApiError::bad_request(format!("topic: '{topic}' {e}")))?;
-            let query = request.uri().query();
-            match *method {
-                Method::GET => get_records(app, topic, query).await,
-                Method::DELETE => delete_records(app, topic, query).await,
-                _ => Ok(not_allowed("GET, DELETE")),
+/// What a path names, whatever the method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Records,
+    Topic,
+    Healthy,
+    Ready,
+    Metrics,
+    OpenApi,
+}
+
+impl Resource {
+    fn of(path: &str) -> Option<Resource> {
+        let path = path.trim_start_matches('/');
+        match path.split_once('/') {
+            None => match path {
+                "records" => Some(Resource::Records),
+                "healthy" => Some(Resource::Healthy),
+                "ready" => Some(Resource::Ready),
+                "metrics" => Some(Resource::Metrics),
+                "openapi.json" => Some(Resource::OpenApi),
+                _ => None,
+            },
+            Some(("records", topic)) if !topic.contains('/') => Some(Resource::Topic),
+            Some(_) => None,
+        }
+    }
+
+    /// The methods it serves, for a 405's `Allow`.
+    fn allow(self) -> &'static str {
+        match self {
+            Resource::Records => "POST",
+            Resource::Topic => "GET, DELETE",
+            Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => "GET",
+        }
+    }
+}
+
+/// The route a request takes, from its method and path alone: known before
+/// the request is served, so that it labels the request's metrics, and the
+/// one table [`serve`] dispatches on.
+fn route_of(method: &Method, path: &str) -> Route {
+    match (Resource::of(path), method) {
+        (Some(Resource::Records), &Method::POST) => Route::PostRecords,
+        (Some(Resource::Topic), &Method::GET) => Route::GetRecords,
+        (Some(Resource::Topic), &Method::DELETE) => Route::DeleteRecords,
+        (Some(Resource::Healthy), &Method::GET) => Route::Healthy,
+        (Some(Resource::Ready), &Method::GET) => Route::Ready,
+        (Some(Resource::Metrics), &Method::GET) => Route::Metrics,
+        (Some(Resource::OpenApi), &Method::GET) => Route::OpenApi,
+        _ => Route::Other,
+    }
+}
+
+async fn serve(
+    app: &App,
+    route: Route,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    match route {
+        Route::PostRecords => post_records(app, request).await,
+        Route::GetRecords => {
+            let topic = topic_of(request.uri().path())?;
+            get_records(app, topic, request.uri().query()).await
+        }
+        Route::DeleteRecords => {
+            let topic = topic_of(request.uri().path())?;
+            delete_records(app, topic, request.uri().query()).await
+        }
+        Route::Healthy => Ok(empty_response(StatusCode::NO_CONTENT)),
+        Route::Ready => ready(app).await,
+        Route::Metrics => metrics_response(app),
+        Route::OpenApi => Ok(super::openapi::response()),
+        Route::Other => {
+            let path = request.uri().path();
+            match Resource::of(path) {
+                Some(resource) => Ok(not_allowed(resource.allow())),
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}"
+                    ),
+                )),
             }
         }
-        (["healthy"], &Method::GET) => Ok(empty_response(StatusCode::NO_CONTENT)),
-        (["ready"], &Method::GET) => ready(app).await,
-        (["openapi.json"], &Method::GET) => Ok(super::openapi::response()),
-        (["healthy"] | ["ready"] | ["openapi.json"], _) => Ok(not_allowed("GET")),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}"
-            ),
-        )),
     }
+}
+
+/// The topic of a `/records/{topic}` path, decoded and checked.
+fn topic_of(path: &str) -> Result<String, ApiError> {
+    let raw = path
+        .trim_start_matches('/')
+        .strip_prefix("records/")
+        .unwrap_or_default();
+    let topic = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("topic: the path is not valid UTF-8"))?
+        .into_owned();
+    check_topic_name(&topic).map_err(|e| ApiError::bad_request(format!("topic: '{topic}' {e}")))?;
+    Ok(topic)
+}
+
+fn metrics_response(app: &App) -> Result<HttpResponse, ApiError> {
+    let text = app.metrics.encode().map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the metrics: {e}"),
+        )
+    })?;
+    let mut response = Response::new(Body::full(text.into()));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    Ok(response)
 }
 
 fn not_allowed(allow: &'static str) -> HttpResponse {
@@ -113,7 +205,10 @@ async fn ready(app: &App) -> Result<HttpResponse, ApiError> {
     app.cluster
         .ready(Instant::now() + Duration::from_secs(2))
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")))?;
+        .map_err(|e| {
+            app.metrics.kafka_error(&e);
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}"))
+        })?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -136,15 +231,20 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
             }
         })?
         .to_bytes();
+    app.metrics.request_body(Route::PostRecords, body.len());
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
     let json: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let request = post::parse(&json)?;
     if request.asynchronous {
         let cluster = app.cluster.clone();
-        tokio::spawn(async move {
+        let metrics = Arc::clone(&app.metrics);
+        app.background.spawn(async move {
             let results = post::run(&cluster, request).await;
             let failed = results.iter().filter(|r| r.error().is_some()).count();
+            metrics.records_produced(results.len() - failed);
+            metrics.async_records_failed(failed);
+            metrics.records_errors(results.iter().filter_map(RecordResult::error));
             if failed > 0 {
                 let first = results
                     .iter()
@@ -161,6 +261,10 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
         return Ok(empty_response(StatusCode::ACCEPTED));
     }
     let results = post::run(&app.cluster, request).await;
+    let errors = || results.iter().filter_map(RecordResult::error);
+    app.metrics
+        .records_produced(results.len() - errors().count());
+    app.metrics.records_errors(errors());
     Ok(post_response(&results))
 }
 
@@ -321,9 +425,12 @@ async fn get_records(
         timeout: q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT),
         seek: seeks.first().copied(),
     };
-    let mut page = get::run(&app.cluster, &request).await?;
+    let mut page = get::run(&app.cluster, &request)
+        .await
+        .inspect_err(|e| app.metrics.records_error(e))?;
     let commit = page.take_commit();
     let records = page.decode()?;
+    app.metrics.records_fetched(records.len());
     #[derive(Serialize)]
     struct Records<'a> {
         records: Vec<records::get::RecordOut<'a>>,
@@ -334,9 +441,11 @@ async fn get_records(
     };
     // Commit only once the records are written to the client.
     let cluster = app.cluster.clone();
+    let metrics = Arc::clone(&app.metrics);
     let (parts, body) = response.into_parts();
     let after = Box::pin(async move {
         get::commit(&cluster, &commit).await.map_err(|e| {
+            metrics.records_error(&e);
             tracing::warn!(group = %commit.group, topic = %commit.topic, error = %e, "commit after response failed");
             e.to_string()
         })
@@ -360,7 +469,9 @@ async fn delete_records(
             .map(|p| p as i32),
         offset: q.int("offset", 0, i64::MAX)?,
     };
-    let partitions = delete::run(&app.cluster, &request).await?;
+    let partitions = delete::run(&app.cluster, &request)
+        .await
+        .inspect_err(|e| app.metrics.records_error(e))?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Partition {
@@ -383,4 +494,39 @@ async fn delete_records(
                 .collect(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_label_of_a_topic_path_is_its_template() {
+        assert_eq!(
+            route_of(&Method::GET, "/records/some-topic").template(),
+            "GET /records/{topic}"
+        );
+        assert_eq!(
+            route_of(&Method::DELETE, "/records/some-topic").template(),
+            "DELETE /records/{topic}"
+        );
+        assert_eq!(route_of(&Method::POST, "/records"), Route::PostRecords);
+        assert_eq!(route_of(&Method::GET, "/metrics"), Route::Metrics);
+        assert_eq!(route_of(&Method::GET, "/healthy"), Route::Healthy);
+        assert_eq!(route_of(&Method::GET, "/ready"), Route::Ready);
+        assert_eq!(route_of(&Method::GET, "/openapi.json"), Route::OpenApi);
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_other() {
+        for (method, path) in [
+            (Method::GET, "/topics/some-topic"),
+            (Method::GET, "/records/some-topic/extra"),
+            (Method::PUT, "/records/some-topic"),
+            (Method::GET, "/records"),
+            (Method::POST, "/metrics"),
+        ] {
+            assert_eq!(route_of(&method, path), Route::Other, "{method} {path}");
+        }
+    }
 }

@@ -1,0 +1,91 @@
+//! Graceful shutdown on SIGTERM: stop accepting, finish requests in flight
+//! and async writes within the bound, then exit 0.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_waiting_read_finishes_after_sigterm_and_the_process_exits_0() {
+    let topic = unique_topic("shutdown-read");
+    create_topic(&topic, 1, &[]).await;
+    let mut svc = Service::start();
+    let url = svc.url.clone();
+    let http = svc.http.clone();
+    let read = tokio::spawn({
+        let url = url.clone();
+        let topic = topic.clone();
+        async move {
+            http.get(format!("{url}/records/{topic}?timeout=3s"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    svc.terminate();
+    let status = svc
+        .exited(Duration::from_secs(20))
+        .await
+        .expect("the service did not exit");
+    assert!(status.success(), "exit status {status}");
+    // The read in flight was answered, not cut off.
+    assert_eq!(read.await.unwrap().expect("the read was cut off"), 200);
+    // And nothing is accepted any more.
+    assert!(reqwest::get(format!("{url}/healthy")).await.is_err());
+}
+
+#[tokio::test]
+async fn async_writes_accepted_before_sigterm_are_all_written() {
+    let topic = unique_topic("shutdown-async");
+    create_topic(&topic, 1, &[]).await;
+    let mut svc = Service::start();
+    // ~16 MB in one async request: its write is still running when SIGTERM comes.
+    let value = "x".repeat(1000);
+    let records: Vec<_> = (0..16_000)
+        .map(|i| json!({"topic": topic, "key": i.to_string(), "value": value}))
+        .collect();
+    let (status, _) = svc
+        .post(json!({"async": true, "timeout": "60s", "records": records}))
+        .await;
+    assert_eq!(status, 202);
+    svc.terminate();
+    let exit = svc
+        .exited(Duration::from_secs(60))
+        .await
+        .expect("the service did not exit");
+    assert!(exit.success(), "exit status {exit}");
+    assert_eq!(
+        kcat_read(&topic).len(),
+        16_000,
+        "async writes were dropped at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn the_shutdown_timeout_bounds_the_wait() {
+    let topic = unique_topic("shutdown-bound");
+    create_topic(&topic, 1, &[]).await;
+    let mut svc = Service::start_with(&["--shutdown-timeout", "1s"], &[]);
+    let url = svc.url.clone();
+    let http = svc.http.clone();
+    let read = tokio::spawn(async move {
+        http.get(format!("{url}/records/{topic}?timeout=60s"))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    svc.terminate();
+    // Exits long before the read's 60 s, because the bound is 1 s.
+    let status = svc
+        .exited(Duration::from_secs(30))
+        .await
+        .expect("the shutdown timeout was not applied");
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        read.await.unwrap().is_err(),
+        "the 60 s read cannot have been answered"
+    );
+}
