@@ -11,8 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # in the benchmark and in the service it starts.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-trap 'scripts/kafka.sh stop --name bench' EXIT
-KAFKA_RECORDS_BENCH_BOOTSTRAP="$(scripts/kafka.sh start --name bench)"
+# With KAFKA_RECORDS_BENCH_BOOTSTRAP set (e.g. the cluster a bridge already
+# uses), that cluster is measured; otherwise a throwaway broker is started.
+if [[ -z "${KAFKA_RECORDS_BENCH_BOOTSTRAP:-}" ]]; then
+  trap 'scripts/kafka.sh stop --name bench' EXIT
+  KAFKA_RECORDS_BENCH_BOOTSTRAP="$(scripts/kafka.sh start --name bench)"
+fi
 export KAFKA_RECORDS_BENCH_BOOTSTRAP
 cargo build --release --quiet
 cargo bench --quiet --bench compare -- "$@"
