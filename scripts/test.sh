@@ -16,6 +16,13 @@ if ! command -v kcat >/dev/null; then
     { echo "test.sh: could not install kcat (apt-get install -y kcat failed)" >&2; exit 1; }
 fi
 
+# The reference OpenAPI validator, used by tests/openapi.rs.
+if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  echo "test.sh: installing openapi-spec-validator from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0 >&2 ||
+    { echo "test.sh: could not install openapi-spec-validator" >&2; exit 1; }
+fi
+
 if [[ -z "${KAFKA_RECORDS_TEST_BOOTSTRAP:-}" ]]; then
   trap 'scripts/kafka.sh stop --name test' EXIT
   trap 'exit 130' INT
