@@ -260,7 +260,8 @@ fn far() -> tokio::time::Instant {
 
 /// Fills partitions of `topic` with `per_partition` records of `size` bytes, in batches.
 async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize, size: usize) {
-    let value = Bytes::from(vec![b'x'; size]);
+    // A JSON string, so the bridge's json consumers can read it too.
+    let value = Bytes::from(format!("\"{}\"", "x".repeat(size.saturating_sub(2))));
     let mut left = per_partition;
     while left > 0 {
         let n = left.min(1000);

@@ -24,7 +24,8 @@ pub struct Config {
         long,
         env = "KAFKA_RECORDS_BOOTSTRAP_SERVERS",
         default_value = "localhost:9092",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = host_port
     )]
     pub bootstrap_servers: Vec<String>,
 
@@ -36,11 +37,11 @@ pub struct Config {
 
     /// Largest request body accepted, in bytes; larger bodies get 413 and
     /// nothing is written.
-    #[arg(long, env = "KAFKA_RECORDS_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    #[arg(long, env = "KAFKA_RECORDS_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = at_least_one)]
     pub max_body_bytes: usize,
 
     /// Most HTTP connections served at once; further clients wait to be accepted.
-    #[arg(long, env = "KAFKA_RECORDS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "KAFKA_RECORDS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_connections: usize,
 
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish
@@ -51,6 +52,30 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "KAFKA_RECORDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// A `HOST:PORT` broker address.
+fn host_port(text: &str) -> Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{text}' is not HOST:PORT (e.g. localhost:9092)"))?;
+    if host.is_empty() {
+        return Err(format!("'{text}' has no host; expected HOST:PORT"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_string()),
+        _ => Err(format!(
+            "'{text}' has no valid port (1-65535); expected HOST:PORT"
+        )),
+    }
+}
+
+/// A count of 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{text}' is not a whole number of 1 or more")),
+    }
 }
 
 impl Config {

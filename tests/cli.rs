@@ -80,12 +80,79 @@ async fn ready_answers_204_with_kafka_and_503_without() {
 }
 
 #[test]
-fn a_bad_flag_value_is_refused_at_start_up() {
+fn bad_flag_values_are_refused_at_start_up_naming_the_flag() {
+    for (args, flag) in [
+        (vec!["--listen", "not-an-address"], "--listen"),
+        (
+            vec!["--bootstrap-servers", "kafka-without-port"],
+            "--bootstrap-servers",
+        ),
+        (
+            vec!["--bootstrap-servers", "localhost:99999"],
+            "--bootstrap-servers",
+        ),
+        (vec!["--max-body-bytes", "0"], "--max-body-bytes"),
+        (vec!["--max-connections", "0"], "--max-connections"),
+        (vec!["--shutdown-timeout", "soon"], "--shutdown-timeout"),
+        (vec!["--log-format", "xml"], "--log-format"),
+    ] {
+        let out = binary().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    // The same check applies to the environment variable.
     let out = binary()
-        .args(["--listen", "not-an-address"])
+        .env("KAFKA_RECORDS_BOOTSTRAP_SERVERS", "nohostport")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--listen"), "{err}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_records() {
+    let topic = common::unique_topic("logs");
+    common::create_topic(&topic, 1, &[]).await;
+    let mut child = binary()
+        .args([
+            "--bootstrap-servers",
+            &common::bootstrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().trim_start_matches("listening on ").to_string();
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"records": [{"topic": topic, "value": "a"}, {"topic": topic, "value": "b"}]});
+    let r = http
+        .post(format!("{url}/records"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    child.kill().ok();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let request = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("no JSON request line in:\n{stderr}"));
+    let f = &request["fields"];
+    assert_eq!(f["method"], "POST", "{request}");
+    assert_eq!(f["path"], "/records", "{request}");
+    assert_eq!(f["status"], 200, "{request}");
+    assert_eq!(f["records"], 2, "{request}");
+    assert!(f["ms"].as_f64().is_some(), "{request}");
 }

@@ -58,18 +58,32 @@ pub async fn handle(
     let path = request.uri().path().to_string();
     let route = route_of(&method, &path);
     let measured = app.metrics.request(route);
-    let response = serve(&app, route, request)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let response = serve(&app, route, request).await.unwrap_or_else(|e| {
+        if e.status.is_server_error() {
+            // Kafka failures: the message names the topic, partition and call.
+            tracing::warn!(method = %method, path = %path, status = e.status.as_u16(), error = %e.message, "request failed");
+        }
+        e.into_response()
+    });
     measured.finish(response.status().as_u16(), response.body().data_len());
     tracing::info!(
         method = %method,
         path = %path,
         status = response.status().as_u16(),
         ms = started.elapsed().as_secs_f64() * 1000.0,
+        records = response.extensions().get::<RecordCount>().map_or(0, |c| c.0),
         "request"
     );
     Ok(response)
+}
+
+/// How many records a response wrote, accepted or returned, for the request log.
+#[derive(Debug, Clone, Copy)]
+struct RecordCount(usize);
+
+fn with_records(mut response: HttpResponse, count: usize) -> HttpResponse {
+    response.extensions_mut().insert(RecordCount(count));
+    response
 }
 
 /// What a path names, whatever the method.
@@ -237,6 +251,7 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let request = post::parse(&json)?;
     if request.asynchronous {
+        let accepted = request.records.len();
         let cluster = app.cluster.clone();
         let metrics = Arc::clone(&app.metrics);
         app.background.spawn(async move {
@@ -258,14 +273,14 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
                 );
             }
         });
-        return Ok(empty_response(StatusCode::ACCEPTED));
+        return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
     }
     let results = post::run(&app.cluster, request).await;
     let errors = || results.iter().filter_map(RecordResult::error);
-    app.metrics
-        .records_produced(results.len() - errors().count());
+    let written = results.len() - errors().count();
+    app.metrics.records_produced(written);
     app.metrics.records_errors(errors());
-    Ok(post_response(&results))
+    Ok(with_records(post_response(&results), written))
 }
 
 #[derive(Serialize)]
@@ -435,7 +450,8 @@ async fn get_records(
     struct Records<'a> {
         records: Vec<records::get::RecordOut<'a>>,
     }
-    let response = json_response(StatusCode::OK, &Records { records });
+    let count = records.len();
+    let response = with_records(json_response(StatusCode::OK, &Records { records }), count);
     let Some(commit) = commit else {
         return Ok(response);
     };
