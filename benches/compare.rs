@@ -439,7 +439,7 @@ async fn bridge_read_one(http: &mut Http, topic: &str, offset: i64, i: usize) ->
         let (status, body) = http
             .call(
                 Method::GET,
-                &format!("{base}/records?timeout=1000&max_bytes=1000"),
+                &format!("{base}/records?timeout=1000&max_bytes=1000000"),
                 &[("accept", BRIDGE_JSON)],
                 None,
             )
@@ -802,11 +802,12 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
             let mut pages = Vec::new();
             while got < total {
                 let s = Instant::now();
-                // 100 records of ~100 bytes of JSON each: cap the poll near 100 records.
+                // The bridge cannot cap a poll by count, and a byte cap that is too small
+                // loses records (422): take whole polls.
                 let (status, body) = http
                     .call(
                         Method::GET,
-                        &format!("{base}/records?timeout=1000&max_bytes=16000"),
+                        &format!("{base}/records?timeout=1000&max_bytes=10000000"),
                         &[("accept", BRIDGE_JSON)],
                         None,
                     )
