@@ -141,6 +141,14 @@ async fn json_logs_have_one_line_per_request_with_records() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let bad = serde_json::json!({"records": [{"topic": topic, "partition": 9, "value": "c"}]});
+    let r = http
+        .post(format!("{url}/records"))
+        .body(bad.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     child.kill().ok();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -155,4 +163,14 @@ async fn json_logs_have_one_line_per_request_with_records() {
     assert_eq!(f["status"], 200, "{request}");
     assert_eq!(f["records"], 2, "{request}");
     assert!(f["ms"].as_f64().is_some(), "{request}");
+    // A Kafka failure is logged with its topic and partition.
+    let failure = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "records not written")
+        .unwrap_or_else(|| panic!("no failure line in:\n{stderr}"));
+    assert_eq!(failure["level"], "WARN", "{failure}");
+    assert_eq!(failure["fields"]["topic"], topic.as_str(), "{failure}");
+    assert_eq!(failure["fields"]["partition"], 9, "{failure}");
+    assert_eq!(failure["fields"]["status"], 404, "{failure}");
 }

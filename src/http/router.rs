@@ -260,17 +260,9 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
             metrics.records_produced(results.len() - failed);
             metrics.async_records_failed(failed);
             metrics.records_errors(results.iter().filter_map(RecordResult::error));
+            log_failures(&results);
             if failed > 0 {
-                let first = results
-                    .iter()
-                    .find_map(RecordResult::error)
-                    .map(ToString::to_string);
-                tracing::warn!(
-                    failed,
-                    total = results.len(),
-                    first_error = first.as_deref().unwrap_or(""),
-                    "async write failed"
-                );
+                tracing::warn!(failed, total = results.len(), "async write failed");
             }
         });
         return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
@@ -280,6 +272,7 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
     let written = results.len() - errors().count();
     app.metrics.records_produced(written);
     app.metrics.records_errors(errors());
+    log_failures(&results);
     Ok(with_records(post_response(&results), written))
 }
 
@@ -311,6 +304,23 @@ struct PostBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
     results: Vec<ResultOut<'a>>,
+}
+
+/// Logs each failed write once per topic and partition, with its cause.
+fn log_failures(results: &[RecordResult]) {
+    let mut seen = std::collections::HashSet::new();
+    for r in results {
+        if let RecordResult::Failed {
+            topic,
+            partition,
+            error,
+        } = r
+        {
+            if seen.insert((topic.as_str(), *partition)) {
+                tracing::warn!(topic = %topic, partition = partition.unwrap_or(-1), status = status_of(error).as_u16(), error = %error, "records not written");
+            }
+        }
+    }
 }
 
 fn post_response(results: &[RecordResult]) -> HttpResponse {
