@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: `cargo test --all-targets` against a real Kafka.
+# The project's test command: `cargo test --lib --bins --tests` against a real Kafka
+# (the benchmark under benches/ runs with scripts/bench.sh instead).
 #   scripts/test.sh [CARGO TEST ARGS...]     e.g. scripts/test.sh -- --nocapture
 # Starts a throwaway single-node cluster ("test") with scripts/kafka.sh and stops
 # it afterwards, unless KAFKA_RECORDS_TEST_BOOTSTRAP already points at a cluster.
@@ -33,5 +34,5 @@ export KAFKA_RECORDS_TEST_BOOTSTRAP
 echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" >&2
 
 status=0
-cargo test --all-targets "$@" || status=$?
+cargo test --lib --bins --tests "$@" || status=$?
 exit "$status"
