@@ -386,13 +386,33 @@ impl Cluster {
         }
     }
 
-    /// Forgets the coordinator of `key` when `error` says it moved.
-    pub(super) fn forget_coordinator_on(
+    /// Runs `attempt` on a connection to the coordinator of `key`, retrying
+    /// retriable errors until `deadline` and looking the coordinator up again
+    /// whenever an error says it moved.
+    pub(super) async fn with_coordinator<T, F, Fut>(
         &self,
-        error: &KafkaError,
         kind: CoordinatorKind,
         key: &str,
-    ) {
+        deadline: Instant,
+        attempt: F,
+    ) -> Result<T, KafkaError>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = Result<T, KafkaError>>,
+    {
+        retry(deadline, || async {
+            let conn = self.coordinator(kind, key, deadline).await?;
+            let result = attempt(conn).await;
+            if let Err(e) = &result {
+                self.forget_coordinator_on(e, kind, key);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Forgets the coordinator of `key` when `error` says it moved.
+    fn forget_coordinator_on(&self, error: &KafkaError, kind: CoordinatorKind, key: &str) {
         if error.invalidates_metadata() {
             self.forget_coordinator(kind, key);
         }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
-use super::cluster::{retry, topic_name, Cluster, CoordinatorKind};
+use super::cluster::{topic_name, Cluster, CoordinatorKind};
 use super::error::{check, KafkaError, ResponseError};
 use super::versions;
 
@@ -42,10 +42,7 @@ impl Cluster {
         group: &str,
         deadline: Instant,
     ) -> Result<(), KafkaError> {
-        retry(deadline, || async {
-            let conn = self
-                .coordinator(CoordinatorKind::Group, group, deadline)
-                .await?;
+        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
             let response = conn
                 .call(
                     DescribeGroupsRequest::default().with_groups(vec![group_id(group)]),
@@ -73,7 +70,6 @@ impl Cluster {
                                 format!("describing group '{group}'"),
                                 None,
                             );
-                            self.forget_coordinator_on(&e, CoordinatorKind::Group, group);
                             return Err(e);
                         }
                         None if !g.members.is_empty() => {
@@ -88,14 +84,11 @@ impl Cluster {
                 }
             }
             for g in response.groups {
-                if let Err(e) = check(
+                check(
                     g.error_code,
                     || format!("describing group '{group}'"),
                     g.error_message.as_ref().map(|m| m.as_str()),
-                ) {
-                    self.forget_coordinator_on(&e, CoordinatorKind::Group, group);
-                    return Err(e);
-                }
+                )?;
                 if !g.members.is_empty() {
                     return Err(KafkaError::GroupInUse {
                         group: group.to_string(),
@@ -118,10 +111,7 @@ impl Cluster {
         partitions: &[i32],
         deadline: Instant,
     ) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
-        retry(deadline, || async {
-            let conn = self
-                .coordinator(CoordinatorKind::Group, group, deadline)
-                .await?;
+        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
             let request = OffsetFetchRequest::default()
                 .with_group_id(group_id(group))
                 .with_require_stable(true)
@@ -129,16 +119,11 @@ impl Cluster {
                     .with_name(topic_name(topic))
                     .with_partition_indexes(partitions.to_vec())]));
             let response = conn.call(request, versions::OFFSET_FETCH).await?;
-            let fail = |e: KafkaError| {
-                self.forget_coordinator_on(&e, CoordinatorKind::Group, group);
-                e
-            };
             check(
                 response.error_code,
                 || format!("offsets of group '{group}'"),
                 None,
-            )
-            .map_err(fail)?;
+            )?;
             let mut out = Vec::with_capacity(partitions.len());
             for t in response.topics {
                 for p in t.partitions {
@@ -151,8 +136,7 @@ impl Cluster {
                             )
                         },
                         None,
-                    )
-                    .map_err(fail)?;
+                    )?;
                     out.push((
                         p.partition_index,
                         (p.committed_offset >= 0).then_some(p.committed_offset),
@@ -173,10 +157,7 @@ impl Cluster {
         offsets: &[(i32, i64)],
         deadline: Instant,
     ) -> Result<(), KafkaError> {
-        retry(deadline, || async {
-            let conn = self
-                .coordinator(CoordinatorKind::Group, group, deadline)
-                .await?;
+        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
             let request = OffsetCommitRequest::default()
                 .with_group_id(group_id(group))
                 .with_generation_id_or_member_epoch(-1)
@@ -216,7 +197,6 @@ impl Cluster {
                                 ),
                                 None,
                             );
-                            self.forget_coordinator_on(&e, CoordinatorKind::Group, group);
                             return Err(e);
                         }
                     }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
-use super::cluster::{retry, topic_name, Cluster, CoordinatorKind};
+use super::cluster::{topic_name, Cluster, CoordinatorKind};
 use super::error::{KafkaError, ResponseError};
 use super::versions;
 
@@ -49,28 +49,29 @@ impl Cluster {
         let timeout_ms = timeout
             .clamp(Duration::from_secs(1), MAX_TRANSACTION_TIMEOUT)
             .as_millis() as i32;
-        retry(deadline, || async {
-            let conn = self
-                .coordinator(CoordinatorKind::Transaction, id, deadline)
-                .await?;
-            let request = InitProducerIdRequest::default()
-                .with_transactional_id(Some(txn_id(id)))
-                .with_transaction_timeout_ms(timeout_ms)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1);
-            let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
-            if let Some(error) = ResponseError::try_from_code(response.error_code) {
-                let e = KafkaError::broker(error, format!("opening transaction '{id}'"), None);
-                self.forget_coordinator_on(&e, CoordinatorKind::Transaction, id);
-                return Err(e);
-            }
-            Ok(Transaction {
-                cluster: self.clone(),
-                id: id.to_string(),
-                producer_id: response.producer_id.0,
-                producer_epoch: response.producer_epoch,
-            })
-        })
+        self.with_coordinator(
+            CoordinatorKind::Transaction,
+            id,
+            deadline,
+            |conn| async move {
+                let request = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(txn_id(id)))
+                    .with_transaction_timeout_ms(timeout_ms)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1);
+                let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
+                if let Some(error) = ResponseError::try_from_code(response.error_code) {
+                    let e = KafkaError::broker(error, format!("opening transaction '{id}'"), None);
+                    return Err(e);
+                }
+                Ok(Transaction {
+                    cluster: self.clone(),
+                    id: id.to_string(),
+                    producer_id: response.producer_id.0,
+                    producer_epoch: response.producer_epoch,
+                })
+            },
+        )
         .await
     }
 }
@@ -88,88 +89,95 @@ impl Transaction {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         let id = self.id.as_str();
-        retry(deadline, || async {
-            let conn = self
-                .cluster
-                .coordinator(CoordinatorKind::Transaction, id, deadline)
-                .await?;
-            let request = AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(txn_id(id))
-                .with_v3_and_below_producer_id(ProducerId(self.producer_id))
-                .with_v3_and_below_producer_epoch(self.producer_epoch)
-                .with_v3_and_below_topics(
-                    topics
-                        .iter()
-                        .map(|(t, ps)| {
-                            AddPartitionsToTxnTopic::default()
-                                .with_name(topic_name(t))
-                                .with_partitions(ps.clone())
-                        })
-                        .collect(),
-                );
-            let response = conn.call(request, versions::ADD_PARTITIONS_TO_TXN).await?;
-            for t in response.results_by_topic_v3_and_below {
-                for p in t.results_by_partition {
-                    let Some(error) = ResponseError::try_from_code(p.partition_error_code) else {
-                        continue;
-                    };
-                    // Partitions refused only because another one failed say so; report the cause.
-                    if error == ResponseError::OperationNotAttempted {
-                        continue;
+        self.cluster
+            .with_coordinator(
+                CoordinatorKind::Transaction,
+                id,
+                deadline,
+                |conn| async move {
+                    let request = AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(txn_id(id))
+                        .with_v3_and_below_producer_id(ProducerId(self.producer_id))
+                        .with_v3_and_below_producer_epoch(self.producer_epoch)
+                        .with_v3_and_below_topics(
+                            topics
+                                .iter()
+                                .map(|(t, ps)| {
+                                    AddPartitionsToTxnTopic::default()
+                                        .with_name(topic_name(t))
+                                        .with_partitions(ps.clone())
+                                })
+                                .collect(),
+                        );
+                    let response = conn.call(request, versions::ADD_PARTITIONS_TO_TXN).await?;
+                    for t in response.results_by_topic_v3_and_below {
+                        for p in t.results_by_partition {
+                            let Some(error) = ResponseError::try_from_code(p.partition_error_code)
+                            else {
+                                continue;
+                            };
+                            // Partitions refused only because another one failed say so; report the cause.
+                            if error == ResponseError::OperationNotAttempted {
+                                continue;
+                            }
+                            let e = match error {
+                                ResponseError::UnknownTopicOrPartition => {
+                                    KafkaError::UnknownPartition {
+                                        topic: t.name.0.to_string(),
+                                        partition: p.partition_index,
+                                        count: 0,
+                                    }
+                                }
+                                _ => KafkaError::broker(
+                                    error,
+                                    format!(
+                                        "adding {}/{} to transaction '{id}'",
+                                        t.name.0.as_str(),
+                                        p.partition_index
+                                    ),
+                                    None,
+                                )
+                                .fenced_for(id),
+                            };
+                            return Err(e);
+                        }
                     }
-                    let e = match error {
-                        ResponseError::UnknownTopicOrPartition => KafkaError::UnknownPartition {
-                            topic: t.name.0.to_string(),
-                            partition: p.partition_index,
-                            count: 0,
-                        },
-                        _ => KafkaError::broker(
-                            error,
-                            format!(
-                                "adding {}/{} to transaction '{id}'",
-                                t.name.0.as_str(),
-                                p.partition_index
-                            ),
-                            None,
-                        )
-                        .fenced_for(id),
-                    };
-                    self.cluster
-                        .forget_coordinator_on(&e, CoordinatorKind::Transaction, id);
-                    return Err(e);
-                }
-            }
-            Ok(())
-        })
-        .await
+                    Ok(())
+                },
+            )
+            .await
     }
 
     /// Commits (`true`) or aborts the transaction.
     pub async fn end(self, commit: bool, deadline: Instant) -> Result<(), KafkaError> {
         let id = self.id.as_str();
-        retry(deadline, || async {
-            let conn = self
-                .cluster
-                .coordinator(CoordinatorKind::Transaction, id, deadline)
-                .await?;
-            let request = EndTxnRequest::default()
-                .with_transactional_id(txn_id(id))
-                .with_producer_id(ProducerId(self.producer_id))
-                .with_producer_epoch(self.producer_epoch)
-                .with_committed(commit);
-            let response = conn.call(request, versions::END_TXN).await?;
-            match ResponseError::try_from_code(response.error_code) {
-                None => Ok(()),
-                Some(error) => {
-                    let what = if commit { "committing" } else { "aborting" };
-                    let e = KafkaError::broker(error, format!("{what} transaction '{id}'"), None)
-                        .fenced_for(id);
-                    self.cluster
-                        .forget_coordinator_on(&e, CoordinatorKind::Transaction, id);
-                    Err(e)
-                }
-            }
-        })
-        .await
+        self.cluster
+            .with_coordinator(
+                CoordinatorKind::Transaction,
+                id,
+                deadline,
+                |conn| async move {
+                    let request = EndTxnRequest::default()
+                        .with_transactional_id(txn_id(id))
+                        .with_producer_id(ProducerId(self.producer_id))
+                        .with_producer_epoch(self.producer_epoch)
+                        .with_committed(commit);
+                    let response = conn.call(request, versions::END_TXN).await?;
+                    match ResponseError::try_from_code(response.error_code) {
+                        None => Ok(()),
+                        Some(error) => {
+                            let what = if commit { "committing" } else { "aborting" };
+                            let e = KafkaError::broker(
+                                error,
+                                format!("{what} transaction '{id}'"),
+                                None,
+                            )
+                            .fenced_for(id);
+                            Err(e)
+                        }
+                    }
+                },
+            )
+            .await
     }
 }
