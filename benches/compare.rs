@@ -32,6 +32,8 @@ struct Options {
     binary: String,
     bridge: Option<String>,
     quick: bool,
+    /// Run only the workloads whose name contains this.
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -43,12 +45,14 @@ fn options() -> Options {
         binary: concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/kafka-records").to_string(),
         bridge: std::env::var("KAFKA_RECORDS_BENCH_BRIDGE_URL").ok().filter(|s| !s.is_empty()),
         quick: false,
+        only: None,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bridge-url" => o.bridge = args.next(),
             "--binary" => o.binary = args.next().expect("--binary PATH"),
             "--quick" => o.quick = true,
+            "--only" => o.only = args.next(),
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
         }
@@ -312,10 +316,19 @@ async fn main() {
         bridge: None,
     });
 
-    one_shot_read(&o, &cluster, &service, &mut rows).await;
-    write(&o, &cluster, &service, &mut rows).await;
-    group_paging(&o, &cluster, &service, &mut rows).await;
-    long_polls(&o, &cluster, &service, &mut rows).await;
+    let run = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
+    if run("read") {
+        one_shot_read(&o, &cluster, &service, &mut rows).await;
+    }
+    if run("write") {
+        write(&o, &cluster, &service, &mut rows).await;
+    }
+    if run("paging") {
+        group_paging(&o, &cluster, &service, &mut rows).await;
+    }
+    if run("long-polls") {
+        long_polls(&o, &cluster, &service, &mut rows).await;
+    }
 
     print_table(&rows);
 }
@@ -723,7 +736,7 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
         }
         let wanted: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
         let mut page = 0usize;
-        for (p, r) in cluster.fetch(&topic, &wanted, 64 * 1024, far()).await {
+        for (p, r) in cluster.fetch(&topic, &wanted, 1024 * 1024, far()).await {
             let part = r.expect("fetch");
             let mut out = Vec::new();
             let room = 100 - page;

@@ -1061,3 +1061,40 @@ async fn round_trip(serializer: &str, deserializer: &str, values: Vec<Value>) ->
         })
         .collect()
 }
+
+#[tokio::test]
+async fn partitions_whose_batches_exceed_the_fetch_size_are_still_read() {
+    // One ~210 KB batch per partition: bigger than the per-partition fetch
+    // size of a small read, so the broker cuts every batch but the first.
+    let topic = unique_topic("big-batches");
+    create_topic(&topic, 3, &[]).await;
+    let svc = Service::start();
+    let value = "v".repeat(100);
+    let records: Vec<Value> = (0..3)
+        .flat_map(|p| (0..2000).map(move |_| p))
+        .map(|p| json!({"topic": topic, "partition": p, "value": value}))
+        .collect();
+    let (status, body) = svc.post(json!({ "records": records })).await;
+    assert_eq!(status, 200, "{}", body["message"]);
+    let (status, body) = svc
+        .get(&format!(
+            "/records/{topic}?distanceFromBeginning=0&limit=30&timeout=5s"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let per_partition: Vec<usize> = (0..3)
+        .map(|p| {
+            body["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["partition"] == p)
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        per_partition,
+        vec![10, 10, 10],
+        "every partition must be read"
+    );
+}

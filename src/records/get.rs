@@ -17,6 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -195,6 +196,8 @@ struct Part {
     start: i64,
     /// Whether `start` is a seek offset not yet clamped to the log's range.
     unresolved: bool,
+    /// Whether the next fetch must ask for this partition alone.
+    alone: bool,
     /// The next offset to fetch.
     position: i64,
     /// The last stable offset, as last seen.
@@ -250,6 +253,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             id,
             start: position,
             unresolved,
+            alone: false,
             position,
             end,
             at_end: position >= end,
@@ -260,16 +264,27 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
     let limit = request.limit;
     let partition_max_bytes = (limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024) as i32;
     loop {
-        let wanted: Vec<(i32, i64)> = parts
-            .iter()
-            .filter(|p| !p.at_end && p.records.len() < limit)
-            .map(|p| (p.id, p.position))
-            .collect();
-        if !wanted.is_empty() {
-            for (id, result) in cluster
-                .fetch(topic, &wanted, partition_max_bytes, deadline)
-                .await
-            {
+        let wanted = |alone: bool| -> Vec<(i32, i64)> {
+            parts
+                .iter()
+                .filter(|p| !p.at_end && p.records.len() < limit && p.alone == alone)
+                .map(|p| (p.id, p.position))
+                .collect()
+        };
+        // Together, one request per leader; a partition whose next batch is
+        // over the size limit goes alone, as the first partition of a fetch
+        // always gets its first batch whole.
+        let mut fetches = vec![wanted(false)];
+        fetches.extend(wanted(true).into_iter().map(|p| vec![p]));
+        fetches.retain(|f| !f.is_empty());
+        if !fetches.is_empty() {
+            let answers = join_all(
+                fetches
+                    .iter()
+                    .map(|f| cluster.fetch(topic, f, partition_max_bytes, deadline)),
+            )
+            .await;
+            for (id, result) in answers.into_iter().flatten() {
                 let Some(part) = parts.iter_mut().find(|p| p.id == id) else {
                     continue;
                 };
@@ -291,7 +306,16 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                         )?;
                         part.end = fetched.last_stable_offset;
                         match decoded.next_offset {
-                            Some(next) => part.position = part.position.max(next),
+                            Some(next) => {
+                                part.position = part.position.max(next);
+                                part.alone = false;
+                            }
+                            // Records are there but none came: the broker gives a
+                            // batch bigger than the size limit only to the first
+                            // partition of a fetch, so ask for this one alone.
+                            None if part.position < fetched.last_stable_offset && !part.alone => {
+                                part.alone = true
+                            }
                             None => part.at_end = true,
                         }
                         if part.position < fetched.log_start_offset {
@@ -329,7 +353,10 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
             }
         }
         let total: usize = parts.iter().map(|p| p.records.len()).sum();
-        if total >= limit || Instant::now() >= wait_until {
+        // Enough records, unless a partition still owes its big batch: fair
+        // selection needs every partition's records.
+        let owed = parts.iter().any(|p| p.alone && !p.at_end);
+        if (total >= limit && !owed) || Instant::now() >= wait_until {
             break;
         }
         if parts.iter().all(|p| p.at_end) {
@@ -494,6 +521,7 @@ mod tests {
             id,
             start: first,
             unresolved: false,
+            alone: false,
             position: first + count as i64,
             end,
             at_end: false,
