@@ -493,51 +493,43 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
         })
         .collect();
     let encoded = encode_records(&batch, None);
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let cluster = cluster.clone();
-        let topic = topic.clone();
-        let encoded = encoded.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            for _ in 0..batches_per_client {
-                let s = Instant::now();
-                for (_, r) in cluster
-                    .produce(&topic, vec![(0, encoded.clone())], None, far())
-                    .await
-                {
-                    r.expect("produce");
-                }
-                lat.push(s.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut direct_lat = Vec::new();
-    for t in tasks {
-        direct_lat.extend(t.await.expect("task"));
-    }
-    let direct_rate = (clients * batches_per_client * 100) as f64 / t.elapsed().as_secs_f64();
 
     // kafka-records.
-    let topic = topic_name("write-service");
+    let service_topic = topic_name("write-service");
     cluster
-        .create_topic(&topic, 1, 1, &[], far())
+        .create_topic(&service_topic, 1, 1, &[], far())
         .await
         .expect("create");
-    let body = json!({"records": (0..100).map(|_| json!({"topic": topic, "partition": 0, "value": value})).collect::<Vec<_>>()});
+    let body = json!({"records": (0..100).map(|_| json!({"topic": service_topic, "partition": 0, "value": value})).collect::<Vec<_>>()});
     let body = Arc::new(body);
-    let (svc_rate, mut svc_lat) = concurrent_posts(
-        &service.url,
-        "/records",
-        "application/json",
-        &body,
-        clients,
-        batches_per_client,
-        200,
-    )
-    .await;
+
+    // Alternate short rounds of each, so drift in the broker (segment rolls,
+    // page cache, the other core's load) falls on both sides alike; report
+    // the median round.
+    let rounds = 5;
+    let per_round = (batches_per_client / rounds).max(1);
+    let (mut direct_rates, mut svc_rates) = (Vec::new(), Vec::new());
+    let (mut direct_lat, mut svc_lat) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (rate, lat) = direct_writes(cluster, &topic, &encoded, clients, per_round).await;
+        direct_rates.push(rate);
+        direct_lat.extend(lat);
+        let (rate, lat) = concurrent_posts(
+            &service.url,
+            "/records",
+            "application/json",
+            &body,
+            clients,
+            per_round,
+            200,
+        )
+        .await;
+        svc_rates.push(rate);
+        svc_lat.extend(lat);
+    }
+    let direct_rate = median(&mut direct_rates);
+    let svc_rate = median(&mut svc_rates);
+    eprintln!("write rounds, records/s: direct {direct_rates:.0?}, service {svc_rates:.0?}");
 
     // bridge.
     let (mut bridge_lat, bridge_rate) = match &o.bridge {
@@ -641,6 +633,49 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
         service: Some(ms(percentile(&svc, 0.5))),
         bridge: (!bridge.is_empty()).then(|| ms(percentile(&bridge, 0.5))),
     });
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `clients` tasks each producing the 100-record batch `per_client` times
+/// through the Kafka layer; returns records/s and every latency.
+async fn direct_writes(
+    cluster: &Cluster,
+    topic: &str,
+    encoded: &Bytes,
+    clients: usize,
+    per_client: usize,
+) -> (f64, Vec<Duration>) {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let cluster = cluster.clone();
+        let topic = topic.to_string();
+        let encoded = encoded.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let s = Instant::now();
+                for (_, r) in cluster
+                    .produce(&topic, vec![(0, encoded.clone())], None, far())
+                    .await
+                {
+                    r.expect("produce");
+                }
+                lat.push(s.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let rate = (clients * per_client * 100) as f64 / t.elapsed().as_secs_f64();
+    (rate, all)
 }
 
 /// `clients` connections each POSTing `body` `per_client` times; returns
