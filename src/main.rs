@@ -61,9 +61,3 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
-
-/// glibc's allocator spent about a quarter of a write's CPU time in a
-/// profile (many small, short-lived allocations per record); mimalloc serves
-/// those from thread-local pages.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
