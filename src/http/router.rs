@@ -8,7 +8,6 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::error::{status_of, ApiError, ErrorBody};
@@ -247,9 +246,7 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
         .to_bytes();
     app.metrics.request_body(Route::PostRecords, body.len());
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
-    let json: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let request = post::parse(&json)?;
+    let request = post::parse_bytes(&body)?;
     if request.asynchronous {
         let accepted = request.records.len();
         let cluster = app.cluster.clone();

@@ -138,7 +138,157 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
     )))
 }
 
-/// Validates a POST body and serializes every key, value and header.
+/// Validates a POST body (JSON bytes) and serializes every key, value and
+/// header.
+///
+/// A typed parse serves the common, valid body without building a JSON tree
+/// per record; anything it does not accept as is (a wrong type, an unknown
+/// field, a bad value) goes through [`parse`], the one place that explains
+/// what is wrong, so both paths accept exactly the same bodies.
+pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
+    if let Some(request) = fast::parse(body) {
+        return Ok(request);
+    }
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
+    parse(&json)
+}
+
+/// The typed parse of [`parse_bytes`]: `None` whenever the body is anything
+/// but plainly valid.
+mod fast {
+    use std::borrow::Cow;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use bytes::Bytes;
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use serde_json::Value;
+
+    use super::{check_topic_name, parse_duration, PostRecord, PostRequest, DEFAULT_TIMEOUT};
+    use crate::codec::Serde;
+    use crate::kafka::Header;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        records: Vec<Record<'a>>,
+        #[serde(rename = "transactionId")]
+        transaction_id: Option<String>,
+        #[serde(rename = "async")]
+        asynchronous: Option<bool>,
+        #[serde(borrow)]
+        timeout: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Record<'a> {
+        #[serde(borrow)]
+        topic: Cow<'a, str>,
+        partition: Option<i64>,
+        #[serde(borrow)]
+        key_serializer: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        value_serializer: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        key: Option<&'a RawValue>,
+        #[serde(borrow)]
+        value: Option<&'a RawValue>,
+        timestamp: Option<i64>,
+        #[serde(borrow)]
+        headers: Option<Vec<HeaderIn<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct HeaderIn<'a> {
+        #[serde(borrow)]
+        key: Cow<'a, str>,
+        #[serde(borrow)]
+        value: Option<Cow<'a, str>>,
+    }
+
+    pub(super) fn parse(body: &[u8]) -> Option<PostRequest> {
+        let body: Body<'_> = serde_json::from_slice(body).ok()?;
+        if body.records.is_empty() || body.transaction_id.as_deref() == Some("") {
+            return None;
+        }
+        let timeout = match &body.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => parse_duration(t).ok()?,
+        };
+        let records = body
+            .records
+            .into_iter()
+            .map(record)
+            .collect::<Option<Vec<_>>>()?;
+        Some(PostRequest {
+            records,
+            transaction_id: body.transaction_id,
+            asynchronous: body.asynchronous.unwrap_or(false),
+            timeout,
+        })
+    }
+
+    fn record(r: Record<'_>) -> Option<PostRecord> {
+        check_topic_name(&r.topic).ok()?;
+        let partition = match r.partition {
+            None => None,
+            Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
+        };
+        if r.timestamp.is_some_and(|t| t < 0) {
+            return None;
+        }
+        let serde = |name: &Option<Cow<'_, str>>| match name {
+            None => Some(Serde::String),
+            Some(n) => Serde::parse(n),
+        };
+        let key = serialize(serde(&r.key_serializer)?, r.key)?;
+        let value = serialize(serde(&r.value_serializer)?, r.value)?;
+        let headers = r
+            .headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| {
+                let value = match h.value {
+                    None => None,
+                    Some(v) => Some(Bytes::from(STANDARD.decode(v.as_bytes()).ok()?)),
+                };
+                Some(Header {
+                    key: Bytes::copy_from_slice(h.key.as_bytes()),
+                    value,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(PostRecord {
+            topic: r.topic.into_owned(),
+            partition,
+            key,
+            value,
+            timestamp: r.timestamp,
+            headers,
+        })
+    }
+
+    /// Serializes a raw JSON value; a JSON string for the `string`
+    /// serializer (the common case) is decoded without a tree.
+    fn serialize(serde: Serde, raw: Option<&RawValue>) -> Option<Option<Bytes>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        if serde == Serde::String && raw.get().starts_with('"') {
+            let text: String = serde_json::from_str(raw.get()).ok()?;
+            return Some(Some(Bytes::from(text.into_bytes())));
+        }
+        let value: Value = serde_json::from_str(raw.get()).ok()?;
+        serde.serialize(&value).ok().map(|b| b.map(Bytes::from))
+    }
+}
+
+/// Validates a parsed POST body and serializes every key, value and header.
 pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
     let obj = body
         .as_object()
@@ -720,6 +870,49 @@ mod tests {
         assert_eq!(r.headers.len(), 2);
         assert_eq!(r.headers[0].value, None);
         assert_eq!(r.headers[1].value.as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn the_typed_parse_agrees_with_the_explaining_one() {
+        let bodies = [
+            json!({"records": [{"topic": "t", "value": "v"}]}),
+            json!({"records": [{"topic": "t", "key": "k", "value": 7, "valueSerializer": "INTEGER", "partition": 2,
+                "timestamp": 5, "headers": [{"key": "h", "value": null}, {"key": "h", "value": "Yg=="}]}],
+                "async": true, "timeout": "2s", "transactionId": "x"}),
+            json!({"records": [{"topic": "t", "value": {"b": 1, "a": [1.50, "é", null]}, "valueSerializer": "json"},
+                {"topic": "u", "key": null, "value": 1.50}, {"topic": "u", "value": true},
+                {"topic": "u", "value": "AQID", "valueSerializer": "bytearray"},
+                {"topic": "u", "value": "0.1", "valueSerializer": "float"},
+                {"topic": "u", "value": "\u{e9}\n\"", "keySerializer": "string"}]}),
+        ];
+        for body in bodies {
+            let bytes = body.to_string().into_bytes();
+            let fast =
+                fast::parse(&bytes).unwrap_or_else(|| panic!("the typed parse refused {body}"));
+            let slow = parse(&body).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
+        }
+    }
+
+    #[test]
+    fn bodies_the_typed_parse_refuses_are_explained() {
+        for body in [
+            json!({"records": []}),
+            json!({"records": [{"topic": "t", "partiton": 1}]}),
+            json!({"records": [{"topic": "t", "partition": -1}]}),
+            json!({"records": [{"topic": "t", "partition": 1.5}]}),
+            json!({"records": [{"topic": "t", "value": "x", "valueSerializer": "integer"}]}),
+            json!({"records": [{"topic": "t", "headers": [{"key": "h", "value": "!!"}]}]}),
+            json!({"records": [{"topic": "a b"}]}),
+            json!({"records": [{"topic": "t"}], "timeout": 5}),
+            json!({"records": [{"topic": "t"}], "transactionId": ""}),
+            json!({"records": [{"topic": "t", "timestamp": -1}]}),
+        ] {
+            let bytes = body.to_string().into_bytes();
+            assert!(fast::parse(&bytes).is_none(), "{body}");
+            let message = parse_bytes(&bytes).unwrap_err().to_string();
+            assert!(!message.is_empty(), "{body}");
+        }
     }
 
     #[test]
