@@ -241,10 +241,7 @@ async fn a_waiting_read_of_all_partitions_wakes_for_a_record_in_any_of_them() {
     create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     // seekTo=0 on the empty topic is each partition's end, whenever it is resolved.
-    let get = spawn_get(
-        &svc,
-        &format!("/records/{topic}?seekTo=0&limit=10&timeout=30s"),
-    );
+    let get = svc.spawn_get(&format!("/records/{topic}?seekTo=0&limit=10&timeout=30s"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     post_ok(
         &svc,
@@ -794,7 +791,7 @@ async fn waiting_reads_do_not_hold_up_writes_or_deletes() {
     // seekTo=0 on the empty topic is its end, however late each GET resolves
     // it, so every GET is sure to see the record written below at offset 0.
     let gets: Vec<JoinHandle<(u16, Value)>> = (0..200)
-        .map(|_| spawn_get(&svc, &format!("/records/{idle}?seekTo=0&timeout=15s")))
+        .map(|_| svc.spawn_get(&format!("/records/{idle}?seekTo=0&timeout=15s")))
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -944,26 +941,14 @@ async fn read(svc: &Service, path: &str) -> Vec<Value> {
         .clone()
 }
 
-/// A GET running in the background.
-fn spawn_get(svc: &Service, path: &str) -> JoinHandle<(u16, Value)> {
-    let http = svc.http.clone();
-    let url = format!("{}{path}", svc.url);
-    tokio::spawn(async move {
-        let r = http.get(url).send().await.expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json::<Value>().await.expect("JSON body"))
-    })
-}
-
 /// Starts a GET with `query` (plus a long timeout and a large limit) on a
 /// classic topic, then writes records `live0`, `live1`, ... (values 100, 101,
 /// ...) every half second until it returns. However late the GET resolves
 /// its start, some record is written after it.
 async fn read_while_writing(svc: &Service, topic: &str, query: &str) -> Vec<Value> {
-    let get = spawn_get(
-        svc,
-        &format!("/records/{topic}?{query}&limit=100&timeout=30s&valueDeserializer=integer"),
-    );
+    let get = svc.spawn_get(&format!(
+        "/records/{topic}?{query}&limit=100&timeout=30s&valueDeserializer=integer"
+    ));
     let mut n = 0;
     while !get.is_finished() && n < 60 {
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -13,7 +13,6 @@ use common::*;
 use kafka_records::kafka::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinHandle;
 
 // --- where a group's read starts ---
 
@@ -384,10 +383,7 @@ async fn a_response_the_client_never_receives_commits_nothing() {
     drop(socket);
 
     // The control: the same GET by a client that stays.
-    let get = spawn_get(
-        &svc,
-        &format!("/records/{topic}?groupId={control}&timeout=10s"),
-    );
+    let get = svc.spawn_get(&format!("/records/{topic}?groupId={control}&timeout=10s"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     post_ok(
         &svc,
@@ -549,22 +545,11 @@ async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
     (status, body)
 }
 
-/// A GET running in the background.
-fn spawn_get(svc: &Service, path: &str) -> JoinHandle<(u16, Value)> {
-    let http = svc.http.clone();
-    let url = format!("{}{path}", svc.url);
-    tokio::spawn(async move {
-        let r = http.get(url).send().await.expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json::<Value>().await.expect("JSON body"))
-    })
-}
-
 /// Starts a GET of `topic` with `query`, then writes records `live0`,
 /// `live1`, ... to partition 1 every half second until it returns, so some
 /// record is written after the GET resolved its start however late that is.
 async fn read_while_writing_to_partition_1(svc: &Service, topic: &str, query: &str) -> Vec<Value> {
-    let get = spawn_get(svc, &format!("/records/{topic}?{query}"));
+    let get = svc.spawn_get(&format!("/records/{topic}?{query}"));
     let mut n = 0;
     while !get.is_finished() && n < 60 {
         tokio::time::sleep(Duration::from_millis(500)).await;

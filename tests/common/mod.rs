@@ -111,6 +111,17 @@ impl Service {
         into_json(r).await
     }
 
+    /// A GET running in the background: its status and JSON body.
+    pub fn spawn_get(&self, path_and_query: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+        let http = self.http.clone();
+        let url = format!("{}{path_and_query}", self.url);
+        tokio::spawn(async move {
+            let r = http.get(url).send().await.expect("GET");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("JSON body"))
+        })
+    }
+
     /// DELETE a path with query.
     pub async fn delete(&self, path_and_query: &str) -> (u16, Value) {
         let r = self
