@@ -924,23 +924,6 @@ async fn three_partitions_of(svc: &Service, prefix: &str, per_partition: usize) 
     topic
 }
 
-/// POSTs `records` and insists every one was written.
-async fn post_ok(svc: &Service, records: Vec<Value>) -> Value {
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// GETs `path` and returns its records, insisting on a 200.
-async fn read(svc: &Service, path: &str) -> Vec<Value> {
-    let (status, body) = svc.get(path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body["records"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no records array: {body}"))
-        .clone()
-}
-
 /// Starts a GET with `query` (plus a long timeout and a large limit) on a
 /// classic topic, then writes records `live0`, `live1`, ... (values 100, 101,
 /// ...) every half second until it returns. However late the GET resolves

@@ -512,23 +512,6 @@ async fn a_group_response_is_complete_json_and_committed_once_read() {
 
 // --- helpers ---
 
-/// POSTs `records` and insists every one was written.
-async fn post_ok(svc: &Service, records: Vec<Value>) -> Value {
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// GETs `path` and returns its records, insisting on a 200.
-async fn read(svc: &Service, path: &str) -> Vec<Value> {
-    let (status, body) = svc.get(path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body["records"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no records array: {body}"))
-        .clone()
-}
-
 /// GETs `path`; the body as JSON, or why it could not be read in full.
 async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
     let r = svc

@@ -10,29 +10,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// Records of `topic` as a read_uncommitted reader (kcat) sees them.
-fn kcat_read_uncommitted(topic: &str) -> usize {
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            &bootstrap(),
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-X",
-            "isolation.level=read_uncommitted",
-            "-f",
-            "%o\n",
-        ])
-        .output()
-        .expect("kcat");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
 #[tokio::test]
 async fn an_open_transaction_is_invisible_until_it_commits() {
     let topic = unique_topic("lso");
@@ -69,7 +46,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         .expect("scripts/kafka.sh tool");
     // Wait until uncommitted records are in the log.
     eventually(Duration::from_secs(60), || {
-        (kcat_read_uncommitted(&topic) > 3).then_some(())
+        (kcat_read_isolated(&topic, false).len() > 3).then_some(())
     })
     .await;
 
@@ -87,7 +64,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         .await;
     assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
     assert!(
-        kcat_read_uncommitted(&topic) > 3,
+        kcat_read_isolated(&topic, false).len() > 3,
         "the transaction committed too early for this test"
     );
 

@@ -180,6 +180,23 @@ async fn into_json(r: reqwest::Response) -> (u16, Value) {
     (status, json)
 }
 
+/// POSTs `records` and insists every one was written.
+pub async fn post_ok(svc: &Service, records: Vec<Value>) -> Value {
+    let (status, body) = svc.post(json!({ "records": records })).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// GETs `path` and returns its records, insisting on a 200.
+pub async fn read(svc: &Service, path: &str) -> Vec<Value> {
+    let (status, body) = svc.get(path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records array: {body}"))
+        .clone()
+}
+
 /// A record as read by kcat, the independent client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KcatRecord {
@@ -195,6 +212,16 @@ pub struct KcatRecord {
 /// Reads every committed record of `topic` (all partitions) with kcat,
 /// read_committed, from the beginning to the current end.
 pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
+    kcat_read_isolated(topic, true)
+}
+
+/// Reads every record of `topic` with kcat, read_committed or not.
+pub fn kcat_read_isolated(topic: &str, read_committed: bool) -> Vec<KcatRecord> {
+    let isolation = if read_committed {
+        "isolation.level=read_committed"
+    } else {
+        "isolation.level=read_uncommitted"
+    };
     // Each record: a header line with sizes, then exactly that many key and value bytes.
     let out = Command::new("kcat")
         .args([
@@ -208,7 +235,7 @@ pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
             "-e",
             "-q",
             "-X",
-            "isolation.level=read_committed",
+            isolation,
             "-f",
             "%p %o %T %K %S %h\n%k%s\n",
         ])
