@@ -43,23 +43,28 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
-            let response = conn
-                .call(
-                    DescribeGroupsRequest::default().with_groups(vec![group_id(group)]),
-                    versions::DESCRIBE_GROUPS,
-                )
-                .await?;
             // Groups of the newer consumer protocol (KIP-848) are described by
-            // their own call; brokers without it have no such groups.
+            // their own call; brokers without it have no such groups. Both
+            // calls are pipelined on the connection: one round trip.
+            let classic = conn.call(
+                DescribeGroupsRequest::default().with_groups(vec![group_id(group)]),
+                versions::DESCRIBE_GROUPS,
+            );
             let key = ConsumerGroupDescribeRequest::KEY;
-            if conn.supports(key, versions::CONSUMER_GROUP_DESCRIBE) {
-                let described = conn
-                    .call(
-                        ConsumerGroupDescribeRequest::default()
-                            .with_group_ids(vec![group_id(group)]),
-                        versions::CONSUMER_GROUP_DESCRIBE,
-                    )
-                    .await?;
+            let consumer = async {
+                if !conn.supports(key, versions::CONSUMER_GROUP_DESCRIBE) {
+                    return Ok(None);
+                }
+                conn.call(
+                    ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]),
+                    versions::CONSUMER_GROUP_DESCRIBE,
+                )
+                .await
+                .map(Some)
+            };
+            let (response, described) = tokio::join!(classic, consumer);
+            let response = response?;
+            if let Some(described) = described? {
                 for g in described.groups {
                     match ResponseError::try_from_code(g.error_code) {
                         // Not a consumer-protocol group (or none at all): DescribeGroups tells.
