@@ -349,7 +349,9 @@ async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: 
     let mut direct = Vec::with_capacity(n);
     for (i, off) in offsets.iter().enumerate() {
         let t = Instant::now();
-        let fetched = cluster.fetch(&topic, &[(0, *off)], 64 * 1024, far()).await;
+        let fetched = cluster
+            .fetch(&topic, &[(0, *off)], 64 * 1024, i32::MAX, far())
+            .await;
         let part = fetched
             .into_iter()
             .next()
@@ -771,7 +773,10 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
         }
         let wanted: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
         let mut page = 0usize;
-        for (p, r) in cluster.fetch(&topic, &wanted, 1024 * 1024, far()).await {
+        for (p, r) in cluster
+            .fetch(&topic, &wanted, 1024 * 1024, i32::MAX, far())
+            .await
+        {
             let part = r.expect("fetch");
             let mut out = Vec::new();
             let room = 100 - page;

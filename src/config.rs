@@ -44,6 +44,42 @@ pub struct Config {
     #[arg(long, env = "KAFKA_RECORDS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_connections: usize,
 
+    /// Most record requests (POST, GET and DELETE of records) served at once;
+    /// beyond it they get 503 with `Retry-After` at once. Waiting GETs count.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_CONCURRENT_REQUESTS", default_value_t = 4096, value_parser = at_least_one)]
+    pub max_concurrent_requests: usize,
+
+    /// Most records in one POST; more get 413 and nothing is written.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_RECORDS_PER_REQUEST", default_value_t = 100_000, value_parser = at_least_one)]
+    pub max_records_per_request: usize,
+
+    /// Largest `limit` a GET may ask for; more gets 400.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_LIMIT", default_value_t = 100_000, value_parser = at_least_one)]
+    pub max_limit: usize,
+
+    /// Longest `timeout` a request may ask for; longer gets 400.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_timeout: Duration,
+
+    /// Most bytes one GET response holds (its JSON body; the fetched records
+    /// are bounded by it too). A read stops before exceeding it and leaves
+    /// the rest for the next page; one record is returned even if larger.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_RESPONSE_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = at_least_one)]
+    pub max_response_bytes: usize,
+
+    /// Refuse writes: POST and DELETE of records answer 403.
+    #[arg(long, env = "KAFKA_RECORDS_READ_ONLY")]
+    pub read_only: bool,
+
+    /// Require `Authorization: Bearer TOKEN` on every route but /healthy.
+    /// Prefer --auth-token-file, which keeps the token out of process lists.
+    #[arg(long, env = "KAFKA_RECORDS_AUTH_TOKEN", hide_env_values = true, conflicts_with = "auth_token_file", value_parser = secret)]
+    pub auth_token: Option<Secret>,
+
+    /// A file holding the bearer token (surrounding whitespace ignored).
+    #[arg(long, env = "KAFKA_RECORDS_AUTH_TOKEN_FILE", value_parser = token_file)]
+    pub auth_token_file: Option<Secret>,
+
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish
     /// before the process exits anyway.
     #[arg(long, env = "KAFKA_RECORDS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -70,6 +106,53 @@ fn host_port(text: &str) -> Result<String, String> {
     }
 }
 
+/// A secret (token, password): never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `text`.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret itself, for the code that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A secret as given; checked by [`Config::check`], because clap's own
+/// errors would repeat the value.
+fn secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text.trim()))
+}
+
+/// A bearer token read from a file.
+fn token_file(path: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
+    check_token(text.trim())
+        .map(Secret::new)
+        .map_err(|e| format!("'{path}': {e}"))
+}
+
+/// Tokens are what a client can put in a header: printable ASCII, no spaces.
+fn check_token(text: &str) -> Result<&str, String> {
+    if text.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token must be printable ASCII without spaces".into());
+    }
+    Ok(text)
+}
+
 /// A count of 1 or more.
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -79,6 +162,19 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 }
 
 impl Config {
+    /// Checks what clap cannot without printing a secret; the error names the flag.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(token) = &self.auth_token {
+            check_token(token.expose()).map_err(|e| format!("invalid --auth-token: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The bearer token every route but /healthy requires, if any.
+    pub fn auth_token(&self) -> Option<&Secret> {
+        self.auth_token.as_ref().or(self.auth_token_file.as_ref())
+    }
+
     /// The defaults, pointed at `bootstrap` and listening on a free loopback port.
     pub fn for_bootstrap(bootstrap: &str) -> Config {
         let mut config = Config::parse_from(["kafka-records"]);

@@ -10,6 +10,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    if let Err(e) = config.check() {
+        eprintln!("error: {e}\n\nFor more information, try '--help'.");
+        return std::process::ExitCode::from(2);
+    }
     let filter =
         EnvFilter::try_from_env("KAFKA_RECORDS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

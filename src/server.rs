@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::http::{handle, App};
+use crate::http::{handle, App, BearerToken, Limits};
 use crate::kafka::{Cluster, ClusterConfig};
 use crate::metrics::Metrics;
 
@@ -38,7 +38,16 @@ impl Server {
             listener,
             app: Arc::new(App {
                 cluster,
-                max_body_bytes: config.max_body_bytes,
+                limits: Limits {
+                    body_bytes: config.max_body_bytes,
+                    records_per_request: config.max_records_per_request,
+                    limit: config.max_limit,
+                    timeout: config.max_timeout,
+                    response_bytes: config.max_response_bytes,
+                },
+                read_only: config.read_only,
+                token: config.auth_token().map(BearerToken::new),
+                requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
                 metrics: Arc::new(Metrics::new()),
                 background: tokio_util::task::TaskTracker::new(),
             }),

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::auth::BearerToken;
 use super::error::{status_of, ApiError, ErrorBody};
 use super::query::Query;
 use super::{empty_response, json_response, Body};
@@ -17,19 +19,43 @@ use crate::kafka::Cluster;
 use crate::metrics::{self, Metrics, Route};
 use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
-use crate::records::{self, check_topic_name, delete, get, post, RecordsError};
+use crate::records::{check_topic_name, delete, get, post, RecordsError};
 
 /// What every request handler shares.
 pub struct App {
     /// The shared Kafka handle.
     pub cluster: Cluster,
-    /// Largest request body accepted.
-    pub max_body_bytes: usize,
+    /// What one request may ask for.
+    pub limits: Limits,
+    /// Whether POST and DELETE of records are refused (403).
+    pub read_only: bool,
+    /// The token every route but `/healthy` needs, if any.
+    pub token: Option<BearerToken>,
+    /// Permits for record requests served at once; none left → 503.
+    pub requests: Arc<Semaphore>,
     /// What `GET /metrics` reports; shared with background writes.
     pub metrics: Arc<Metrics>,
     /// Async writes still running, so shutdown can wait for them.
     pub background: tokio_util::task::TaskTracker,
 }
+
+/// What one request may ask for, each bound protecting the process.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body (413 beyond).
+    pub body_bytes: usize,
+    /// Most records in one POST (413 beyond).
+    pub records_per_request: usize,
+    /// Largest `limit` of a GET (400 beyond).
+    pub limit: usize,
+    /// Longest `timeout` (400 beyond).
+    pub timeout: Duration,
+    /// Most bytes in one GET response.
+    pub response_bytes: usize,
+}
+
+/// How long a client turned away by the request limit should wait.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 type HttpResponse = Response<Body>;
 
@@ -139,7 +165,63 @@ fn route_of(method: &Method, path: &str) -> Route {
     }
 }
 
+/// Checks what every request must pass before its route serves it: the
+/// bearer token, read-only mode, and the limit on record requests at once.
 async fn serve(
+    app: &App,
+    route: Route,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = &app.token {
+        if route != Route::Healthy && !token.allows(request.headers()) {
+            return Ok(unauthorized());
+        }
+    }
+    if app.read_only && matches!(route, Route::PostRecords | Route::DeleteRecords) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this service is read-only (--read-only): records cannot be written or deleted here",
+        ));
+    }
+    let _permit = match route {
+        Route::PostRecords | Route::GetRecords | Route::DeleteRecords => {
+            match Arc::clone(&app.requests).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Ok(too_busy()),
+            }
+        }
+        _ => None,
+    };
+    route_to(app, route, request).await
+}
+
+/// A 401 that names the scheme and never echoes what was sent.
+fn unauthorized() -> HttpResponse {
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token: send the header 'Authorization: Bearer TOKEN'",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// A 503 for a request beyond the limit on record requests at once.
+fn too_busy() -> HttpResponse {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests in flight (--max-concurrent-requests); retry after a second",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
+}
+
+async fn route_to(
     app: &App,
     route: Route,
     request: Request<Incoming>,
@@ -227,7 +309,7 @@ async fn ready(app: &App) -> Result<HttpResponse, ApiError> {
 
 async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
     Query::parse(request.uri().query(), &[])?;
-    let body = Limited::new(request.into_body(), app.max_body_bytes)
+    let body = Limited::new(request.into_body(), app.limits.body_bytes)
         .collect()
         .await
         .map_err(|e| {
@@ -236,7 +318,7 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "the body is larger than {} bytes; send fewer records per request",
-                        app.max_body_bytes
+                        app.limits.body_bytes
                     ),
                 )
             } else {
@@ -247,6 +329,17 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
     app.metrics.request_body(Route::PostRecords, body.len());
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
     let request = post::parse_bytes(&body)?;
+    let records = request.records.len();
+    if records > app.limits.records_per_request {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "records: {records} records are more than the {} one request may write (--max-records-per-request); nothing was written: send them in several requests",
+                app.limits.records_per_request
+            ),
+        ));
+    }
+    check_timeout(app, request.timeout)?;
     if request.asynchronous {
         let accepted = request.records.len();
         let cluster = app.cluster.clone();
@@ -412,6 +505,18 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
     )
 }
 
+/// A request's `timeout` within the service's bound.
+fn check_timeout(app: &App, timeout: Duration) -> Result<Duration, ApiError> {
+    if timeout > app.limits.timeout {
+        return Err(ApiError::bad_request(format!(
+            "timeout: {} is longer than the longest allowed, {} (--max-timeout)",
+            humantime::format_duration(timeout),
+            humantime::format_duration(app.limits.timeout)
+        )));
+    }
+    Ok(timeout)
+}
+
 async fn get_records(
     app: &App,
     topic: String,
@@ -443,23 +548,22 @@ async fn get_records(
         group_id: q.str("groupId").map(str::to_string),
         key: q.serde("keyDeserializer")?,
         value: q.serde("valueDeserializer")?,
-        limit: q.int("limit", 1, i64::from(u32::MAX))?.unwrap_or(1) as usize,
-        timeout: q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT),
+        limit: q.int("limit", 1, app.limits.limit as i64)?.unwrap_or(1) as usize,
+        timeout: check_timeout(app, q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
+        max_bytes: app.limits.response_bytes,
         seek: seeks.first().copied(),
     };
-    let mut page = get::run(&app.cluster, &request)
+    let page = get::run(&app.cluster, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
-    let commit = page.take_commit();
-    let records = page.decode()?;
-    app.metrics.records_fetched(records.len());
-    #[derive(Serialize)]
-    struct Records<'a> {
-        records: Vec<records::get::RecordOut<'a>>,
-    }
-    let count = records.len();
-    let response = with_records(json_response(StatusCode::OK, &Records { records }), count);
-    let Some(commit) = commit else {
+    let rendered = page.render(app.limits.response_bytes)?;
+    drop(page);
+    app.metrics.records_fetched(rendered.count);
+    let response = with_records(
+        super::json_bytes_response(StatusCode::OK, rendered.body),
+        rendered.count,
+    );
+    let Some(commit) = rendered.commit else {
         return Ok(response);
     };
     // Commit only once the records are written to the client.

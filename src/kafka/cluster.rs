@@ -749,12 +749,15 @@ impl Cluster {
         .await
     }
 
-    /// Fetches from each partition at its offset without waiting for new data.
+    /// Fetches from each partition at its offset without waiting for new data:
+    /// at most `partition_max_bytes` per partition and `max_bytes` in all, except
+    /// that the first partition's first batch comes whole whatever its size.
     pub async fn fetch(
         &self,
         topic: &str,
         positions: &[(i32, i64)],
         partition_max_bytes: i32,
+        max_bytes: i32,
         deadline: Instant,
     ) -> Vec<(i32, Result<FetchedPartition, KafkaError>)> {
         let items = positions.to_vec();
@@ -765,7 +768,7 @@ impl Cluster {
             Lane::Reads,
             read_retriable,
             |conn, group| {
-                let request = fetch_request(topic, &group, 0, partition_max_bytes);
+                let request = fetch_request(topic, &group, 0, partition_max_bytes, max_bytes);
                 async move {
                     let response = conn.call(request, versions::FETCH).await?;
                     check(
@@ -815,7 +818,7 @@ impl Cluster {
         let rounds = by_leader.into_iter().map(|(leader, group)| async move {
             let broker = self.broker(leader)?;
             let lease: Lease = broker.waits.take(deadline).await?;
-            let request = fetch_request(topic, &group, max_wait.as_millis() as i32, 1);
+            let request = fetch_request(topic, &group, max_wait.as_millis() as i32, 1, i32::MAX);
             let result = timeout(deadline, lease.conn.call(request, versions::FETCH)).await;
             broker.waits.put(lease);
             let response = result?;
@@ -962,12 +965,13 @@ fn fetch_request(
     positions: &[(i32, i64)],
     max_wait_ms: i32,
     partition_max_bytes: i32,
+    max_bytes: i32,
 ) -> FetchRequest {
     FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
-        .with_max_bytes(i32::MAX)
+        .with_max_bytes(max_bytes)
         .with_isolation_level(READ_COMMITTED)
         .with_session_id(0)
         .with_session_epoch(-1)

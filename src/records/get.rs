@@ -65,6 +65,9 @@ pub struct GetRequest {
     pub timeout: Duration,
     /// Where to start; `None` is the end (or the group's offsets).
     pub seek: Option<Seek>,
+    /// The most bytes the response may hold (see [`Page::render`]); records
+    /// are fetched only up to about as many bytes.
+    pub max_bytes: usize,
 }
 
 /// The records a GET collected, still as fetched bytes.
@@ -73,9 +76,23 @@ pub struct Page {
     topic: String,
     key: Serde,
     value: Serde,
-    /// Records ordered by partition, then offset.
+    /// Records in the order fair selection took them; within a partition,
+    /// by offset.
     records: Vec<(i32, FetchedRecord)>,
-    commit: Option<GroupCommit>,
+    /// The consumer group to commit to, and where each partition's read started.
+    group: Option<String>,
+    starts: Vec<(i32, i64)>,
+}
+
+/// A page as its JSON response body.
+#[derive(Debug)]
+pub struct Rendered {
+    /// `{"records":[...]}`, records ordered by partition, then offset.
+    pub body: Vec<u8>,
+    /// How many records the body holds.
+    pub count: usize,
+    /// What to commit once the body is out: exactly what it holds.
+    pub commit: Option<GroupCommit>,
 }
 
 /// The offsets a GET with a consumer group commits once its response is out.
@@ -130,46 +147,116 @@ impl Page {
         self.records.len()
     }
 
-    /// The group commit to make once the response is written, if any.
-    pub fn take_commit(&mut self) -> Option<GroupCommit> {
-        self.commit.take()
-    }
-
     /// Whether the page holds no record.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
 
-    /// Decodes every key and value as the request asked; a record that does
-    /// not decode fails the whole page (422) so nothing is skipped silently.
-    pub fn decode(&self) -> Result<Vec<RecordOut<'_>>, RecordsError> {
-        self.records
-            .iter()
-            .map(|(partition, r)| {
-                let field = |name, serde, bytes| {
-                    decode_field(&self.topic, *partition, r.offset, name, serde, bytes)
-                };
-                Ok(RecordOut {
-                    topic: &self.topic,
-                    partition: *partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
-                    serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
-                    headers: r
-                        .headers
+    /// Writes the page as JSON, taking records in the order they were
+    /// selected until the next would take the body past `max_bytes` (the
+    /// first record is kept whatever its size, so a big record cannot stall
+    /// a reader). What is left out is left for the next page: the group
+    /// commit covers exactly the records written.
+    ///
+    /// A record that does not decode as asked fails the page (422), so
+    /// nothing is skipped silently.
+    pub fn render(&self, max_bytes: usize) -> Result<Rendered, RecordsError> {
+        const HEAD: &[u8] = b"{\"records\":[";
+        const TAIL: &[u8] = b"]}";
+        let budget = max_bytes.saturating_sub(HEAD.len() + TAIL.len());
+        let mut buf = Vec::with_capacity(HEAD.len() + TAIL.len() + 256 * self.records.len());
+        buf.extend_from_slice(HEAD);
+        // (partition, offset, bytes of its JSON in `buf`)
+        let mut spans: Vec<(i32, i64, std::ops::Range<usize>)> =
+            Vec::with_capacity(self.records.len());
+        for (partition, r) in &self.records {
+            let mark = buf.len();
+            if !spans.is_empty() {
+                buf.push(b',');
+            }
+            let start = buf.len();
+            serde_json::to_writer(&mut buf, &self.record_out(*partition, r)?).map_err(|e| {
+                RecordsError::Undecodable(format!(
+                    "topic '{}' partition {partition} offset {}: cannot write the record as JSON: {e}",
+                    self.topic, r.offset
+                ))
+            })?;
+            if !spans.is_empty() && buf.len() - HEAD.len() > budget {
+                buf.truncate(mark);
+                break;
+            }
+            spans.push((*partition, r.offset, start..buf.len()));
+        }
+        let in_order = spans
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1));
+        let body = if in_order {
+            buf.extend_from_slice(TAIL);
+            buf
+        } else {
+            spans.sort_unstable_by_key(|(p, o, _)| (*p, *o));
+            let mut body = Vec::with_capacity(buf.len() + TAIL.len());
+            body.extend_from_slice(HEAD);
+            for (i, (_, _, span)) in spans.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&buf[span.clone()]);
+            }
+            body.extend_from_slice(TAIL);
+            body
+        };
+        let commit = self.group.as_ref().map(|group| GroupCommit {
+            group: group.clone(),
+            topic: self.topic.clone(),
+            // Past the last record written, or where the read started.
+            offsets: self
+                .starts
+                .iter()
+                .map(|(id, start)| {
+                    let last = spans
                         .iter()
-                        .map(|h| HeaderOut {
-                            key: String::from_utf8_lossy(&h.key),
-                            value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
-                        })
-                        .collect(),
-                    key: field("key", self.key, r.key.as_deref())?,
-                    value: field("value", self.value, r.value.as_deref())?,
-                    leader_epoch: r.leader_epoch,
+                        .filter(|(p, _, _)| p == id)
+                        .map(|(_, o, _)| o + 1)
+                        .max();
+                    (*id, last.unwrap_or(*start))
                 })
-            })
-            .collect()
+                .collect(),
+        });
+        Ok(Rendered {
+            body,
+            count: spans.len(),
+            commit,
+        })
+    }
+
+    /// One record as the response shows it, decoded as the request asked.
+    fn record_out<'a>(
+        &'a self,
+        partition: i32,
+        r: &'a FetchedRecord,
+    ) -> Result<RecordOut<'a>, RecordsError> {
+        let field =
+            |name, serde, bytes| decode_field(&self.topic, partition, r.offset, name, serde, bytes);
+        Ok(RecordOut {
+            topic: &self.topic,
+            partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
+            serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| HeaderOut {
+                    key: String::from_utf8_lossy(&h.key),
+                    value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
+                })
+                .collect(),
+            key: field("key", self.key, r.key.as_deref())?,
+            value: field("value", self.value, r.value.as_deref())?,
+            leader_epoch: r.leader_epoch,
+        })
     }
 }
 
@@ -263,7 +350,13 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
 
     let limit = request.limit;
     let partition_max_bytes = (limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024) as i32;
+    // Bytes of the records held so far: fetching stops at the response's bound.
+    let mut held = 0usize;
     loop {
+        let fetch_max_bytes = request
+            .max_bytes
+            .saturating_sub(held)
+            .clamp(1, i32::MAX as usize) as i32;
         let wanted = |alone: bool| -> Vec<(i32, i64)> {
             parts
                 .iter()
@@ -278,12 +371,11 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         fetches.extend(wanted(true).into_iter().map(|p| vec![p]));
         fetches.retain(|f| !f.is_empty());
         if !fetches.is_empty() {
-            let answers = join_all(
-                fetches
-                    .iter()
-                    .map(|f| cluster.fetch(topic, f, partition_max_bytes, deadline)),
-            )
-            .await;
+            let answers =
+                join_all(fetches.iter().map(|f| {
+                    cluster.fetch(topic, f, partition_max_bytes, fetch_max_bytes, deadline)
+                }))
+                .await;
             for (id, result) in answers.into_iter().flatten() {
                 let Some(part) = parts.iter_mut().find(|p| p.id == id) else {
                     continue;
@@ -297,6 +389,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                             part.unresolved = false;
                         }
                         let room = limit - part.records.len();
+                        let before = part.records.len();
                         let decoded = decode_records(
                             fetched.records,
                             part.position,
@@ -304,6 +397,10 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                             room,
                             &mut part.records,
                         )?;
+                        held += part.records[before..]
+                            .iter()
+                            .map(record_bytes)
+                            .sum::<usize>();
                         part.end = fetched.last_stable_offset;
                         match decoded.next_offset {
                             Some(next) => {
@@ -356,7 +453,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         // Enough records, unless a partition still owes its big batch: fair
         // selection needs every partition's records.
         let owed = parts.iter().any(|p| p.alone && !p.at_end);
-        if (total >= limit && !owed) || Instant::now() >= wait_until {
+        if (total >= limit && !owed) || held >= request.max_bytes || Instant::now() >= wait_until {
             break;
         }
         if parts.iter().all(|p| p.at_end) {
@@ -374,29 +471,13 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         }
     }
     let starts: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.start)).collect();
-    let records = select_fairly(parts, limit);
-    let commit = group.map(|group| GroupCommit {
-        group: group.to_string(),
-        topic: request.topic.clone(),
-        // Past the last record returned, or where the read started.
-        offsets: starts
-            .iter()
-            .map(|(id, start)| {
-                let last = records
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| p == id)
-                    .map(|(_, r)| r.offset + 1);
-                (*id, last.unwrap_or(*start))
-            })
-            .collect(),
-    });
     Ok(Page {
         topic: request.topic.clone(),
         key: request.key,
         value: request.value,
-        records,
-        commit,
+        records: select_fairly(parts, limit),
+        group: group.map(str::to_string),
+        starts,
     })
 }
 
@@ -469,47 +550,51 @@ async fn start_positions(
     Ok(out)
 }
 
-/// Keeps at most `limit` records, each next one taken from the partition with
-/// the most records left to read (ties broken at random, so no partition is
-/// always first). Returns them ordered by partition, then offset.
-fn select_fairly(mut parts: Vec<Part>, limit: usize) -> Vec<(i32, FetchedRecord)> {
-    let total: usize = parts.iter().map(|p| p.records.len()).sum();
-    if total > limit {
-        let n = parts.len();
-        let rotation = rand::random_range(0..n.max(1));
-        // (records left in the partition beyond those taken, tie-break rank, index)
-        let mut heap: BinaryHeap<(i64, Reverse<usize>, usize)> = parts
+/// The bytes a fetched record holds (key, value, headers).
+fn record_bytes(r: &FetchedRecord) -> usize {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+    len(&r.key)
+        + len(&r.value)
+        + r.headers
             .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.records.is_empty())
-            .map(|(i, p)| {
-                let left =
-                    (p.end.max(p.position) - p.records[0].offset).max(p.records.len() as i64);
-                (left, Reverse((i + n - rotation) % n), i)
-            })
-            .collect();
-        let mut taken = vec![0usize; n];
-        for _ in 0..limit {
-            let Some((left, rank, i)) = heap.pop() else {
-                break;
-            };
-            taken[i] += 1;
-            if taken[i] < parts[i].records.len() {
-                heap.push((left - 1, rank, i));
-            }
-        }
-        for (p, t) in parts.iter_mut().zip(taken) {
-            p.records.truncate(t);
+            .map(|h| h.key.len() + len(&h.value))
+            .sum::<usize>()
+}
+
+/// Takes at most `limit` records, each next one from the partition with the
+/// most records left to read (ties broken at random, so no partition is
+/// always first), in the order taken: any first part of the result is a fair
+/// page too, and holds a first part of each partition's records.
+fn select_fairly(parts: Vec<Part>, limit: usize) -> Vec<(i32, FetchedRecord)> {
+    let n = parts.len();
+    let rotation = rand::random_range(0..n.max(1));
+    // (records left in the partition beyond those taken, tie-break rank, index)
+    let mut heap: BinaryHeap<(i64, Reverse<usize>, usize)> = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.records.is_empty())
+        .map(|(i, p)| {
+            let left = (p.end.max(p.position) - p.records[0].offset).max(p.records.len() as i64);
+            (left, Reverse((i + n - rotation) % n), i)
+        })
+        .collect();
+    let total: usize = parts.iter().map(|p| p.records.len()).sum();
+    let ids: Vec<i32> = parts.iter().map(|p| p.id).collect();
+    let mut sources: Vec<_> = parts.into_iter().map(|p| p.records.into_iter()).collect();
+    let mut taken = Vec::with_capacity(total.min(limit));
+    while taken.len() < limit {
+        let Some((left, rank, i)) = heap.pop() else {
+            break;
+        };
+        let Some(record) = sources[i].next() else {
+            continue;
+        };
+        taken.push((ids[i], record));
+        if sources[i].len() > 0 {
+            heap.push((left - 1, rank, i));
         }
     }
-    parts.sort_by_key(|p| p.id);
-    parts
-        .into_iter()
-        .flat_map(|p| {
-            let id = p.id;
-            p.records.into_iter().map(move |r| (id, r))
-        })
-        .collect()
+    taken
 }
 
 #[cfg(test)]
@@ -560,11 +645,111 @@ mod tests {
     }
 
     #[test]
-    fn records_come_out_by_partition_then_offset() {
-        let parts = vec![part(2, 10, 2, 12), part(0, 5, 2, 7)];
+    fn each_partition_comes_out_in_offset_order_and_every_first_part_is_fair() {
+        let parts = vec![part(2, 10, 3, 13), part(0, 5, 3, 8)];
         let selected = select_fairly(parts, 10);
-        let order: Vec<(i32, i64)> = selected.iter().map(|(p, r)| (*p, r.offset)).collect();
-        assert_eq!(order, vec![(0, 5), (0, 6), (2, 10), (2, 11)]);
+        for p in [0, 2] {
+            let offsets: Vec<i64> = selected
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, r)| r.offset)
+                .collect();
+            assert!(offsets.windows(2).all(|w| w[0] + 1 == w[1]), "{offsets:?}");
+        }
+        for n in 1..=selected.len() {
+            let c = counts(&selected[..n], 3);
+            assert!(c[0].abs_diff(c[2]) <= 1, "first {n}: {c:?}");
+        }
+    }
+
+    fn page(records: Vec<(i32, FetchedRecord)>, group: Option<&str>) -> Page {
+        Page {
+            topic: "t".into(),
+            key: Serde::String,
+            value: Serde::String,
+            starts: vec![(0, 5), (1, 0), (2, 10)],
+            records,
+            group: group.map(str::to_string),
+        }
+    }
+
+    fn record(offset: i64, value: &str) -> FetchedRecord {
+        FetchedRecord {
+            offset,
+            timestamp: 0,
+            key: None,
+            value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+            headers: vec![],
+            leader_epoch: None,
+        }
+    }
+
+    #[test]
+    fn a_rendered_page_is_ordered_by_partition_then_offset() {
+        let p = page(
+            vec![
+                (2, record(10, "a")),
+                (0, record(5, "b")),
+                (2, record(11, "c")),
+                (0, record(6, "d")),
+            ],
+            Some("g"),
+        );
+        let rendered = p.render(usize::MAX).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        let order: Vec<(i64, i64, &str)> = json["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["partition"].as_i64().unwrap(),
+                    r["offset"].as_i64().unwrap(),
+                    r["value"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![(0, 5, "b"), (0, 6, "d"), (2, 10, "a"), (2, 11, "c")]
+        );
+        assert_eq!(rendered.count, 4);
+        assert_eq!(
+            rendered.commit.unwrap().offsets,
+            vec![(0, 7), (1, 0), (2, 12)]
+        );
+    }
+
+    #[test]
+    fn a_page_stops_before_the_byte_bound_and_commits_only_what_it_holds() {
+        let big = "x".repeat(1000);
+        let records = vec![
+            (2, record(10, &big)),
+            (0, record(5, &big)),
+            (2, record(11, &big)),
+            (0, record(6, &big)),
+        ];
+        let whole = page(records.clone(), Some("g")).render(usize::MAX).unwrap();
+        // Room for two records but not three.
+        let bound = whole.body.len() / 2 + 100;
+        let rendered = page(records.clone(), Some("g")).render(bound).unwrap();
+        assert!(
+            rendered.body.len() <= bound,
+            "{} > {bound}",
+            rendered.body.len()
+        );
+        assert_eq!(rendered.count, 2);
+        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        assert_eq!(json["records"].as_array().unwrap().len(), 2);
+        // The first two taken: partition 2 offset 10 and partition 0 offset 5.
+        assert_eq!(
+            rendered.commit.unwrap().offsets,
+            vec![(0, 6), (1, 0), (2, 11)]
+        );
+        // One record is returned even when it alone exceeds the bound.
+        let tiny = page(records, Some("g")).render(10).unwrap();
+        assert_eq!(tiny.count, 1);
+        assert_eq!(tiny.commit.unwrap().offsets, vec![(0, 5), (1, 0), (2, 11)]);
     }
 
     #[test]
