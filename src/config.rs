@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+mod security;
+pub use security::{SaslMechanismArg, SecurityArgs, SecurityError, SecurityProtocol};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -52,6 +55,13 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "KAFKA_RECORDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    // ---- Security towards Kafka (TLS, SASL): keep this block last. ----
+    // The flags live in config/security.rs; `security.load()` checks them.
+    /// TLS and SASL towards the brokers.
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    // ---- End of the security block. ----
 }
 
 /// A `HOST:PORT` broker address.

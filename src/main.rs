@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 use kafka_records::config::{Config, LogFormat};
 use kafka_records::server::Server;
 use tracing_subscriber::EnvFilter;
@@ -10,6 +10,14 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    // Security flags are checked together, and their files read, before
+    // anything starts: a mistake exits with code 2 naming the flag.
+    let security = match config.security.load() {
+        Ok(s) => s,
+        Err(e) => Config::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit(),
+    };
     let filter =
         EnvFilter::try_from_env("KAFKA_RECORDS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -19,7 +27,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    let server = match Server::bind(&config).await {
+    let server = match Server::bind_secured(&config, security).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kafka-records: cannot listen on {}: {e}", config.listen);
@@ -34,7 +42,11 @@ async fn main() -> std::process::ExitCode {
         }
         Err(e) => eprintln!("kafka-records: {e}"),
     }
-    tracing::info!(bootstrap = %config.bootstrap_servers.join(","), "serving");
+    tracing::info!(
+        bootstrap = %config.bootstrap_servers.join(","),
+        security_protocol = ?config.security.security_protocol,
+        "serving"
+    );
     server.run(shutdown_signal()).await;
     std::process::ExitCode::SUCCESS
 }
