@@ -23,7 +23,8 @@
 # enable PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user in NAME/users
 # ("alice:PASSWORD", a fresh random password per cluster). A throwaway CA signs
 # the brokers' certificate (for 127.0.0.1 and localhost) and a client
-# certificate, made with openssl (or keytool and java without it):
+# certificate, made with openssl (or keytool and java without it, or with
+# KAFKA_SH_CERT_TOOL=keytool):
 #   NAME/ca.pem                     the CA that signed the brokers' certificate
 #   NAME/client.pem, client.key     a client certificate and key (for MTLS)
 #   NAME/other-ca.pem               a CA that signed nothing (to test refusals)
@@ -361,12 +362,14 @@ certs_keytool() { # DIR
     quietly "$d/certs.log" keytool -exportcert -noprompt -storepass "$pw" -keystore "$d/$name.p12" \
       -alias "$name" -rfc -file "$d/$name.pem"
   done
+  # RSA for the keys that leave Java: its PKCS#8 EC keys lack the public key,
+  # which rustls' ring provider needs.
   for name in broker client; do
     local ext=(-ext bc:c=ca:false -ext ku:c=digitalSignature -ext eku=clientAuth)
     [[ "$name" == broker ]] && ext=(-ext bc:c=ca:false -ext ku:c=digitalSignature
       -ext "eku=serverAuth,clientAuth" -ext "san=ip:127.0.0.1,dns:localhost")
     quietly "$d/certs.log" keytool -genkeypair -noprompt -storepass "$pw" -storetype PKCS12 \
-      -keystore "$d/$name.p12" -alias "$name" -keyalg EC -groupname secp256r1 -validity 30 \
+      -keystore "$d/$name.p12" -alias "$name" -keyalg RSA -keysize 2048 -validity 30 \
       -dname "CN=kafka-records $name"
     quietly "$d/certs.log" keytool -certreq -noprompt -storepass "$pw" -keystore "$d/$name.p12" \
       -alias "$name" -file "$d/$name.csr"

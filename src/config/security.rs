@@ -204,12 +204,14 @@ impl SecurityArgs {
             }
             (Some(p), None) => p.clone(),
             (None, Some(path)) => read_password(path)?,
-            (None, None) => return Err(refuse(
-                "--sasl-password",
-                format!(
+            (None, None) => {
+                return Err(refuse(
+                    "--sasl-password",
+                    format!(
                     "--security-protocol {protocol} needs --sasl-password or --sasl-password-file"
                 ),
-            )),
+                ))
+            }
         };
         Ok(SaslConfig {
             mechanism: match mechanism {

@@ -132,11 +132,19 @@ impl TlsConfig {
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| TlsSetupError {
                         file: TlsFile::Key,
-                        message: format!(
-                            "{} does not go with the certificate in {}: {e}",
-                            key_file.display(),
-                            cert_file.display()
-                        ),
+                        message: match e {
+                            rustls::Error::InconsistentKeys(_) => format!(
+                                "{} does not go with the certificate in {}: {e}",
+                                key_file.display(),
+                                cert_file.display()
+                            ),
+                            // ring needs EC keys with their public key inside,
+                            // as openssl writes them (Java's keytool does not).
+                            _ => format!(
+                                "{}: cannot use this private key ({e}); RSA, ECDSA (P-256/P-384, with the public key included) and Ed25519 keys work",
+                                key_file.display()
+                            ),
+                        },
                     })?
             }
         };
