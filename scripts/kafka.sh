@@ -4,9 +4,10 @@
 #
 #   scripts/kafka.sh fetch                            # get the pinned jars into .kafka/libs
 #   scripts/kafka.sh start [--brokers N] [--name NAME] [--config KEY=VALUE]...
-#                                                     # prints the bootstrap list on stdout
+#                          [--secure] [--owner PID]   # prints the bootstrap list on stdout
 #   scripts/kafka.sh stop [--name NAME]               # stops the brokers, deletes their data
-#   scripts/kafka.sh bootstrap [--name NAME]          # prints the bootstrap list again
+#   scripts/kafka.sh bootstrap [--name NAME] [--listener L]
+#                                                     # prints the bootstrap list again
 #   scripts/kafka.sh kill-broker NAME K               # SIGKILL broker K (1-based), a crash
 #   scripts/kafka.sh restart-broker NAME K            # (re)start broker K on its old port/data
 #   scripts/kafka.sh tool CLASS ARGS...               # run a Kafka tool, e.g.
@@ -15,6 +16,24 @@
 # Everything lives in .kafka/ (git-ignored): libs/, and per cluster NAME (default
 # "dev") NAME/brokerK.properties, NAME/brokerK.log, NAME/brokerK.pid, NAME/dataK/,
 # NAME/bootstrap. Only the bootstrap list goes to stdout; all chatter to stderr.
+#
+# --secure adds, besides the PLAINTEXT listener (still the first one and the
+# inter-broker one), four listeners on free loopback ports: SSL, SASL_PLAINTEXT,
+# SASL_SSL and MTLS (SSL that requires a client certificate). SASL listeners
+# enable PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user in NAME/users
+# ("alice:PASSWORD", a fresh random password per cluster). A throwaway CA signs
+# the brokers' certificate (for 127.0.0.1 and localhost) and a client
+# certificate, made with openssl (or keytool and java without it, or with
+# KAFKA_SH_CERT_TOOL=keytool):
+#   NAME/ca.pem                     the CA that signed the brokers' certificate
+#   NAME/client.pem, client.key     a client certificate and key (for MTLS)
+#   NAME/other-ca.pem               a CA that signed nothing (to test refusals)
+#   NAME/bootstrap.L                the bootstrap list of listener L: ssl,
+#                                   sasl_plaintext, sasl_ssl, mtls
+# `bootstrap --listener L` prints NAME/bootstrap.L.
+#
+# --owner PID stops the cluster by itself once process PID has exited (tests
+# use it so that a cluster shared by a whole test binary never outlives it).
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1 # keep in sync with scripts/kafka/pom.xml
@@ -137,16 +156,19 @@ stop_pid() { # PIDFILE: SIGTERM, wait up to 15 s, then SIGKILL
 }
 
 start() {
-  local n=1 name=dev extra=""
+  local n=1 name=dev extra="" secure=0 owner=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --brokers) n="$2"; shift 2 ;;
       --name) name="$2"; shift 2 ;;
       --config) extra+="$2"$'\n'; shift 2 ;;
+      --secure) secure=1; shift ;;
+      --owner) owner="$2"; shift 2 ;;
       *) die "start: unknown argument $1" ;;
     esac
   done
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "start: --brokers must be a positive number"
+  [[ -z "$owner" || "$owner" =~ ^[1-9][0-9]*$ ]] || die "start: --owner must be a process id"
   local dir pidf
   dir="$(cluster_dir "$name")"
   for pidf in "$dir"/broker*.pid; do
@@ -158,18 +180,19 @@ start() {
   rm -rf "$dir"
   mkdir -p "$dir"
 
-  # 2 free loopback ports per broker: client listener, then controller listener.
-  local ports
+  # Free loopback ports, per broker: client listener, controller listener, and
+  # with --secure the SSL, SASL_PLAINTEXT, SASL_SSL and MTLS listeners.
+  local ports per=$((secure ? 6 : 2))
   read -r -a ports <<<"$(python3 -c '
 import socket, sys
-socks = [socket.socket() for _ in range(2 * int(sys.argv[1]))]
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$n")"
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$((per * n))")"
 
   local k voters="" boot="" cluster_id isr=$((n > 1 ? 2 : 1))
   for ((k = 1; k <= n; k++)); do
-    voters+="${voters:+,}$k@127.0.0.1:${ports[2 * k - 1]}"
-    boot+="${boot:+,}127.0.0.1:${ports[2 * k - 2]}"
+    voters+="${voters:+,}$k@127.0.0.1:${ports[per * (k - 1) + 1]}"
+    boot+="${boot:+,}127.0.0.1:${ports[per * (k - 1)]}"
   done
   # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding
   # (not starting with '-', which Kafka rejects on the command line).
@@ -179,18 +202,33 @@ while True:
     s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     if not s.startswith("-"): print(s); break')"
 
+  local format_args=() listeners advertised protocols
+  ((secure)) && secure_setup "$dir" "$n" "$per"
   for ((k = 1; k <= n; k++)); do
+    listeners="PLAINTEXT://127.0.0.1:${ports[per * (k - 1)]},CONTROLLER://127.0.0.1:${ports[per * (k - 1) + 1]}"
+    advertised="PLAINTEXT://127.0.0.1:${ports[per * (k - 1)]}"
+    protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if ((secure)); then
+      local extra_listeners="" l i=2
+      for l in SSL SASL_PLAINTEXT SASL_SSL MTLS; do
+        extra_listeners+=",$l://127.0.0.1:${ports[per * (k - 1) + i]}"
+        i=$((i + 1))
+      done
+      listeners+="$extra_listeners"
+      advertised+="$extra_listeners"
+      protocols+=",SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL"
+    fi
     cat >"$dir/broker$k.properties" <<EOF
 # KRaft combined mode: every node is both a broker and a controller, with a
 # static controller quorum (all nodes vote), so no ZooKeeper and no extra JVMs.
 process.roles=broker,controller
 node.id=$k
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]},CONTROLLER://127.0.0.1:${ports[2 * k - 1]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]}
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data$k
 
 auto.create.topics.enable=true
@@ -213,6 +251,7 @@ log.segment.bytes=16777216
 log.cleaner.dedupe.buffer.size=8388608
 num.network.threads=2
 num.io.threads=4
+$( ((secure)) && cat "$dir/secure.properties")
 # Overrides given with --config KEY=VALUE (the last of a key wins).
 $extra
 EOF
@@ -221,7 +260,7 @@ EOF
   local pids=()
   for ((k = 1; k <= n; k++)); do
     java -Xmx256m "${JAVA_BASE[@]}" kafka.tools.StorageTool format \
-      --cluster-id "$cluster_id" --config "$dir/broker$k.properties" >&2 &
+      --cluster-id "$cluster_id" --config "$dir/broker$k.properties" "${format_args[@]}" >&2 &
     pids+=($!)
   done
   for k in "${pids[@]}"; do wait "$k" || die "formatting the storage failed"; done
@@ -232,7 +271,142 @@ EOF
     stop --name "$name"
     exit 1
   fi
+  [[ -n "$owner" ]] && watch_owner "$name" "$owner"
   echo "$boot"
+}
+
+# ---- --secure: TLS material, SASL users, listener settings ----
+
+# Writes the certificates, NAME/users, NAME/bootstrap.L and NAME/secure.properties
+# (the broker settings), and sets format_args (the SCRAM credentials).
+secure_setup() { # DIR N PER
+  local dir="$1" n="$2" per="$3" k l i password
+  make_certs "$dir"
+  # A fresh password per cluster: tests can check that it is never echoed.
+  password="$(python3 -c 'import secrets; print("pw-" + secrets.token_urlsafe(18))')"
+  echo "alice:$password" >"$dir/users"
+  i=2
+  for l in ssl sasl_plaintext sasl_ssl mtls; do
+    local list=""
+    for ((k = 1; k <= n; k++)); do list+="${list:+,}127.0.0.1:${ports[per * (k - 1) + i]}"; done
+    echo "$list" >"$dir/bootstrap.$l"
+    i=$((i + 1))
+  done
+  local plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"$password\";"
+  local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  {
+    echo "# --secure: TLS from a throwaway CA; SASL users from NAME/users."
+    echo "ssl.keystore.type=PEM"
+    echo "ssl.keystore.location=$dir/broker-keystore.pem"
+    echo "ssl.truststore.type=PEM"
+    echo "ssl.truststore.location=$dir/ca.pem"
+    echo "listener.name.mtls.ssl.client.auth=required"
+    echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    for l in sasl_plaintext sasl_ssl; do
+      echo "listener.name.$l.plain.sasl.jaas.config=$plain"
+      echo "listener.name.$l.scram-sha-256.sasl.jaas.config=$scram"
+      echo "listener.name.$l.scram-sha-512.sasl.jaas.config=$scram"
+    done
+  } >"$dir/secure.properties"
+  # SCRAM credentials go into the cluster metadata when the storage is formatted.
+  format_args=(--add-scram "SCRAM-SHA-256=[name=alice,password=$password]"
+    --add-scram "SCRAM-SHA-512=[name=alice,password=$password]")
+}
+
+# A throwaway CA; a broker certificate for 127.0.0.1 and localhost and a client
+# certificate, both signed by it; and a second CA that signed nothing. All PEM,
+# keys unencrypted PKCS#8 (EC P-256). openssl when present, else keytool + java.
+make_certs() { # DIR
+  local dir="$1"
+  if command -v openssl >/dev/null && [[ "${KAFKA_SH_CERT_TOOL:-openssl}" == openssl ]]; then
+    certs_openssl "$dir"
+  else
+    certs_keytool "$dir"
+  fi
+  # The brokers read their key and certificate chain from one PEM file.
+  cat "$dir/broker.key" "$dir/broker.pem" "$dir/ca.pem" >"$dir/broker-keystore.pem"
+}
+
+quietly() { # LOG CMD...: runs CMD with its chatter in LOG, shown only on failure
+  local out="$1"
+  shift
+  "$@" >>"$out" 2>&1 || { cat "$out" >&2; die "$1 failed (see above)"; }
+}
+
+certs_openssl() { # DIR
+  local d="$1" name
+  for name in ca other-ca; do
+    quietly "$d/certs.log" openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+      -noenc -keyout "$d/$name.key" -out "$d/$name.pem" -days 30 \
+      -subj "/CN=kafka-records throwaway $name" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+  done
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth,clientAuth" \
+    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" >"$d/broker.ext"
+  printf '%s\n' "extendedKeyUsage=clientAuth" \
+    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" >"$d/client.ext"
+  for name in broker client; do
+    quietly "$d/certs.log" openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+      -keyout "$d/$name.key" -out "$d/$name.csr" -subj "/CN=kafka-records $name"
+    quietly "$d/certs.log" openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+      -CAcreateserial -days 30 -extfile "$d/$name.ext" -out "$d/$name.pem"
+  done
+}
+
+certs_keytool() { # DIR
+  local d="$1" pw=throwaway name
+  for name in ca other-ca; do
+    quietly "$d/certs.log" keytool -genkeypair -noprompt -storepass "$pw" -storetype PKCS12 \
+      -keystore "$d/$name.p12" -alias "$name" -keyalg EC -groupname secp256r1 -validity 30 \
+      -dname "CN=kafka-records throwaway $name" -ext bc:c=ca:true -ext ku:c=keyCertSign,cRLSign
+    quietly "$d/certs.log" keytool -exportcert -noprompt -storepass "$pw" -keystore "$d/$name.p12" \
+      -alias "$name" -rfc -file "$d/$name.pem"
+  done
+  # RSA for the keys that leave Java: its PKCS#8 EC keys lack the public key,
+  # which rustls' ring provider needs.
+  for name in broker client; do
+    local ext=(-ext bc:c=ca:false -ext ku:c=digitalSignature -ext eku=clientAuth)
+    [[ "$name" == broker ]] && ext=(-ext bc:c=ca:false -ext ku:c=digitalSignature
+      -ext "eku=serverAuth,clientAuth" -ext "san=ip:127.0.0.1,dns:localhost")
+    quietly "$d/certs.log" keytool -genkeypair -noprompt -storepass "$pw" -storetype PKCS12 \
+      -keystore "$d/$name.p12" -alias "$name" -keyalg RSA -keysize 2048 -validity 30 \
+      -dname "CN=kafka-records $name"
+    quietly "$d/certs.log" keytool -certreq -noprompt -storepass "$pw" -keystore "$d/$name.p12" \
+      -alias "$name" -file "$d/$name.csr"
+    quietly "$d/certs.log" keytool -gencert -noprompt -storepass "$pw" -keystore "$d/ca.p12" \
+      -alias ca -infile "$d/$name.csr" -outfile "$d/$name.pem" -rfc -validity 30 "${ext[@]}"
+  done
+  # keytool cannot write a private key as PEM; a few lines of Java can.
+  cat >"$d/PemKey.java" <<'EOF'
+import java.io.FileInputStream;
+import java.security.KeyStore;
+import java.util.Base64;
+
+public class PemKey {
+    public static void main(String[] a) throws Exception {
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        try (FileInputStream in = new FileInputStream(a[0])) { ks.load(in, a[1].toCharArray()); }
+        byte[] pkcs8 = ks.getKey(a[2], a[1].toCharArray()).getEncoded();
+        System.out.print("-----BEGIN PRIVATE KEY-----\n"
+            + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(pkcs8)
+            + "\n-----END PRIVATE KEY-----\n");
+    }
+}
+EOF
+  for name in broker client; do
+    java "$d/PemKey.java" "$d/$name.p12" "$pw" "$name" >"$d/$name.key" ||
+      die "exporting the $name key failed"
+  done
+}
+
+# Stops cluster NAME once process PID has exited, from a detached watcher.
+watch_owner() { # NAME PID
+  local name="$1" owner="$2" dir
+  dir="$(cluster_dir "$name")"
+  # shellcheck disable=SC2016 # $1.. are the inner shell's arguments
+  setsid nohup bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop --name "$3"' \
+    watch "$owner" "$ROOT/scripts/kafka.sh" "$name" >/dev/null 2>&1 </dev/null &
+  echo $! >"$dir/owner.pid"
 }
 
 stop() {
@@ -253,18 +427,38 @@ stop() {
   for pidf in "$dir"/broker*.pid; do
     [[ -e "$pidf" ]] && stop_pid "$pidf"
   done
+  # The owner watcher, unless it is the one stopping the cluster.
+  if [[ -f "$dir/owner.pid" && "$(cat "$dir/owner.pid")" != "$$" ]]; then
+    kill "$(cat "$dir/owner.pid")" 2>/dev/null || true
+  fi
   # Keep the logs and configs for post-mortems; the next start wipes them.
-  rm -rf "$dir"/data* "$dir/bootstrap"
+  rm -rf "$dir"/data* "$dir/bootstrap" "$dir"/bootstrap.* "$dir/owner.pid"
   log "stopped cluster '$name'"
 }
 
 bootstrap() {
-  local name=dev
-  [[ "${1:-}" == "--name" ]] && name="$2"
+  local name=dev file=bootstrap
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --name) name="$2"; shift 2 ;;
+      --listener)
+        case "$2" in
+          plaintext) file=bootstrap ;;
+          ssl | sasl_plaintext | sasl_ssl | mtls) file="bootstrap.$2" ;;
+          *) die "bootstrap: --listener is plaintext, ssl, sasl_plaintext, sasl_ssl or mtls" ;;
+        esac
+        shift 2 ;;
+      *) die "bootstrap: unknown argument $1" ;;
+    esac
+  done
   local dir pidf
   dir="$(cluster_dir "$name")"
   for pidf in "$dir"/broker*.pid; do
-    pid_alive "$pidf" && [[ -f "$dir/bootstrap" ]] && { cat "$dir/bootstrap"; return 0; }
+    if pid_alive "$pidf"; then
+      [[ -f "$dir/$file" ]] || die "cluster '$name' has no $file (start it with --secure)"
+      cat "$dir/$file"
+      return 0
+    fi
   done
   die "cluster '$name' is not running: scripts/kafka.sh start --name $name"
 }
@@ -303,5 +497,5 @@ case "$cmd" in
   kill-broker) kill_broker "$@" ;;
   restart-broker) restart_broker "$@" ;;
   tool) tool "$@" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set -e/{/^set -e/!p}' "$0" >&2; exit 2 ;;
 esac

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+mod security;
+pub use crate::kafka::Secret;
+pub use security::{SaslMechanismArg, SecurityArgs, SecurityError, SecurityProtocol};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -88,6 +92,13 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "KAFKA_RECORDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    // ---- Security towards Kafka (TLS, SASL): keep this block last. ----
+    // The flags live in config/security.rs; `security.load()` checks them.
+    /// TLS and SASL towards the brokers.
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    // ---- End of the security block. ----
 }
 
 /// A `HOST:PORT` broker address.
@@ -103,28 +114,6 @@ fn host_port(text: &str) -> Result<String, String> {
         _ => Err(format!(
             "'{text}' has no valid port (1-65535); expected HOST:PORT"
         )),
-    }
-}
-
-/// A secret (token, password): never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `text`.
-    pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The secret itself, for the code that must use it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
     }
 }
 

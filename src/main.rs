@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 use kafka_records::config::{Config, LogFormat};
 use kafka_records::server::Server;
 use tracing_subscriber::EnvFilter;
@@ -10,10 +10,20 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    // Flags clap cannot check alone (secrets, whose values clap's errors
+    // would repeat, and security files) are checked before anything starts:
+    // a mistake exits with code 2 naming the flag.
     if let Err(e) = config.check() {
-        eprintln!("error: {e}\n\nFor more information, try '--help'.");
-        return std::process::ExitCode::from(2);
+        Config::command()
+            .error(clap::error::ErrorKind::ValueValidation, e)
+            .exit();
     }
+    let security = match config.security.load() {
+        Ok(s) => s,
+        Err(e) => Config::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit(),
+    };
     let filter =
         EnvFilter::try_from_env("KAFKA_RECORDS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -23,7 +33,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    let server = match Server::bind(&config).await {
+    let server = match Server::bind_secured(&config, security).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kafka-records: cannot listen on {}: {e}", config.listen);
@@ -38,7 +48,11 @@ async fn main() -> std::process::ExitCode {
         }
         Err(e) => eprintln!("kafka-records: {e}"),
     }
-    tracing::info!(bootstrap = %config.bootstrap_servers.join(","), "serving");
+    tracing::info!(
+        bootstrap = %config.bootstrap_servers.join(","),
+        security_protocol = ?config.security.security_protocol,
+        "serving"
+    );
     server.run(shutdown_signal()).await;
     std::process::ExitCode::SUCCESS
 }

@@ -122,11 +122,13 @@ pub enum KafkaErrorKind {
     Fenced,
     /// A response or stored batch could not be decoded.
     Protocol,
+    /// A broker refused the credentials, or the TLS handshake failed.
+    Auth,
 }
 
 impl KafkaErrorKind {
     /// Every kind, so that each series exists (at 0) from the start.
-    pub const ALL: [KafkaErrorKind; 8] = [
+    pub const ALL: [KafkaErrorKind; 9] = [
         KafkaErrorKind::Unreachable,
         KafkaErrorKind::Timeout,
         KafkaErrorKind::UnknownTopic,
@@ -135,6 +137,7 @@ impl KafkaErrorKind {
         KafkaErrorKind::GroupInUse,
         KafkaErrorKind::Fenced,
         KafkaErrorKind::Protocol,
+        KafkaErrorKind::Auth,
     ];
 
     /// The kind of a Kafka error.
@@ -148,6 +151,7 @@ impl KafkaErrorKind {
             KafkaError::GroupInUse { .. } => KafkaErrorKind::GroupInUse,
             KafkaError::Fenced(_) => KafkaErrorKind::Fenced,
             KafkaError::Protocol(_) => KafkaErrorKind::Protocol,
+            KafkaError::Auth(_) => KafkaErrorKind::Auth,
         }
     }
 
@@ -175,6 +179,7 @@ impl KafkaErrorKind {
             KafkaErrorKind::GroupInUse => "group_in_use",
             KafkaErrorKind::Fenced => "fenced",
             KafkaErrorKind::Protocol => "protocol",
+            KafkaErrorKind::Auth => "auth",
         }
     }
 }

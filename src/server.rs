@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::http::{handle, App, BearerToken, Limits};
-use crate::kafka::{Cluster, ClusterConfig};
+use crate::kafka::{Cluster, ClusterConfig, Security};
 use crate::metrics::Metrics;
 
 /// A bound, not yet serving, instance of the service.
@@ -28,12 +28,26 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listen address of `config`.
+    /// Binds the listen address of `config`. Security flags that cannot
+    /// work are an `InvalidInput` error.
     pub async fn bind(config: &Config) -> std::io::Result<Server> {
+        let security = config
+            .security
+            .load()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Server::bind_secured(config, security).await
+    }
+
+    /// Binds the listen address of `config`, with the Kafka security
+    /// settings already loaded from its flags.
+    pub async fn bind_secured(config: &Config, security: Security) -> std::io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
-        let cluster = Cluster::new(ClusterConfig {
-            bootstrap: config.bootstrap_servers.clone(),
-        });
+        let cluster = Cluster::with_security(
+            ClusterConfig {
+                bootstrap: config.bootstrap_servers.clone(),
+            },
+            security,
+        );
         Ok(Server {
             listener,
             app: Arc::new(App {

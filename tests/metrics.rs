@@ -20,7 +20,7 @@ const FETCHED: &str = "kafka_records_records_fetched_total";
 const ASYNC_FAILED: &str = "kafka_records_async_records_failed_total";
 const KAFKA_ERRORS: &str = "kafka_records_kafka_errors_total";
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "unreachable",
     "timeout",
     "unknown_topic",
@@ -29,6 +29,7 @@ const KINDS: [&str; 8] = [
     "group_in_use",
     "fenced",
     "protocol",
+    "auth",
 ];
 
 #[tokio::test]

@@ -31,6 +31,7 @@ use super::batch::AbortedTxn;
 use super::conn::Connection;
 use super::error::{check, KafkaError, ResponseError};
 use super::pool::{Lease, Pool, WaitPool};
+use super::security::Security;
 use super::versions;
 use super::watch::Watches;
 
@@ -132,17 +133,19 @@ struct Broker {
 }
 
 impl Broker {
-    fn new(addr: String) -> Broker {
+    fn new(addr: String, security: &Security) -> Broker {
         Broker {
-            control: Pool::new(&addr, CONTROL_CONNECTIONS),
-            reads: Pool::new(&addr, READ_CONNECTIONS),
-            waits: WaitPool::new(&addr, WAIT_CONNECTIONS),
+            control: Pool::new(&addr, CONTROL_CONNECTIONS, security),
+            reads: Pool::new(&addr, READ_CONNECTIONS, security),
+            waits: WaitPool::new(&addr, WAIT_CONNECTIONS, security),
             addr,
         }
     }
 }
 
 struct Inner {
+    /// TLS and SASL settings of every connection.
+    security: Security,
     bootstrap: Vec<Pool>,
     brokers: RwLock<HashMap<i32, Arc<Broker>>>,
     topics: RwLock<HashMap<String, Arc<TopicInfo>>>,
@@ -175,11 +178,23 @@ enum Lane {
 }
 
 impl Cluster {
-    /// A handle for the cluster at `config.bootstrap`. Connects lazily.
+    /// A handle for the cluster at `config.bootstrap`, over plaintext.
+    /// Connects lazily.
     pub fn new(config: ClusterConfig) -> Cluster {
+        Cluster::with_security(config, Security::default())
+    }
+
+    /// A handle for the cluster at `config.bootstrap` whose connections use
+    /// TLS and SASL as `security` says. Connects lazily.
+    pub fn with_security(config: ClusterConfig, security: Security) -> Cluster {
         Cluster {
             inner: Arc::new(Inner {
-                bootstrap: config.bootstrap.iter().map(|a| Pool::new(a, 1)).collect(),
+                bootstrap: config
+                    .bootstrap
+                    .iter()
+                    .map(|a| Pool::new(a, 1, &security))
+                    .collect(),
+                security,
                 brokers: RwLock::new(HashMap::new()),
                 topics: RwLock::new(HashMap::new()),
                 auto_create: std::sync::OnceLock::new(),
@@ -367,7 +382,7 @@ impl Cluster {
                     // A broker this handle has not heard of yet: learn it.
                     if let Ok(mut brokers) = self.inner.brokers.write() {
                         let addr = format!("{}:{}", response.host.as_str(), response.port);
-                        brokers.insert(id, Arc::new(Broker::new(addr)));
+                        brokers.insert(id, Arc::new(Broker::new(addr, &self.inner.security)));
                     }
                 }
                 if let Ok(mut c) = self.inner.coordinators.write() {
@@ -497,7 +512,10 @@ impl Cluster {
             let addr = format!("{}:{}", b.host.as_str(), b.port);
             let known = brokers.get(&b.node_id.0).is_some_and(|k| k.addr == addr);
             if !known {
-                brokers.insert(b.node_id.0, Arc::new(Broker::new(addr)));
+                brokers.insert(
+                    b.node_id.0,
+                    Arc::new(Broker::new(addr, &self.inner.security)),
+                );
             }
         }
     }

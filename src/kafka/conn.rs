@@ -1,4 +1,5 @@
-//! One TCP connection to one broker, with pipelined requests.
+//! One TCP connection to one broker, with pipelined requests, over TLS and
+//! authenticated with SASL when so configured (see `security`).
 //!
 //! A broker answers the requests of one connection in the order it received
 //! them, so a FIFO of waiting callers is all the bookkeeping needed: the writer
@@ -15,11 +16,13 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::error::KafkaError;
+use super::security::Security;
 
 /// The client id the broker sees in its request logs and quotas.
 const CLIENT_ID: &str = "kafka-records";
@@ -51,19 +54,64 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` and checks that the broker speaks every API version this
-    /// service sends.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, KafkaError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    /// Connects to `addr` (over TLS and with SASL authentication as
+    /// `security` says) and checks that the broker speaks every API version
+    /// this service sends. `timeout` bounds the whole set-up.
+    pub async fn connect(
+        addr: &str,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<Connection, KafkaError> {
+        let deadline = Instant::now() + timeout;
+        let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
             .await
             .map_err(|_| KafkaError::Unreachable(format!("connecting to {addr} timed out")))?
             .map_err(|e| KafkaError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
         stream.set_nodelay(true).ok();
-        let (read, write) = stream.into_split();
+        let addr: Arc<str> = addr.into();
+        // The reader and writer tasks are generic over the stream, so the
+        // plaintext path keeps the socket's own halves and nothing per request
+        // changes with TLS.
+        let conn = match &security.tls {
+            None => {
+                let (read, write) = stream.into_split();
+                Connection::start(addr, read, write)
+            }
+            Some(tls) => {
+                let stream = tokio::time::timeout_at(deadline, tls.handshake(&addr, stream))
+                    .await
+                    .map_err(|_| {
+                        KafkaError::Unreachable(format!("TLS handshake with {addr} timed out"))
+                    })??;
+                let (read, write) = tokio::io::split(stream);
+                Connection::start(addr, read, write)
+            }
+        };
+        tokio::time::timeout_at(deadline, conn.negotiate(security))
+            .await
+            .map_err(|_| {
+                KafkaError::Unreachable(format!(
+                    "{addr} did not answer ApiVersions{sasl} in time",
+                    addr = conn.addr,
+                    sasl = if security.sasl.is_some() {
+                        " and SASL authentication"
+                    } else {
+                        ""
+                    }
+                ))
+            })??;
+        Ok(conn)
+    }
+
+    /// Spawns the writer and reader tasks of a connected stream.
+    fn start<R, W>(addr: Arc<str>, read: R, write: W) -> Connection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let pending = Arc::new(Mutex::new(VecDeque::new()));
         let broken = Arc::new(AtomicBool::new(false));
-        let addr: Arc<str> = addr.into();
         tokio::spawn(write_loop(
             write,
             rx,
@@ -76,40 +124,40 @@ impl Connection {
             Arc::clone(&broken),
             Arc::clone(&addr),
         ));
-        let conn = Connection {
+        Connection {
             addr,
             tx,
             broken,
             correlation: Arc::new(AtomicI32::new(0)),
             versions: Arc::new(std::sync::OnceLock::new()),
-        };
-        let versions = tokio::time::timeout(
-            timeout,
-            conn.call(
+        }
+    }
+
+    /// ApiVersions, then SASL authentication when configured: what a new
+    /// connection does before any other request (as the Java client does).
+    async fn negotiate(&self, security: &Security) -> Result<(), KafkaError> {
+        let versions = self
+            .call(
                 ApiVersionsRequest::default()
                     .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
                     .with_client_software_version(StrBytes::from_static_str(env!(
                         "CARGO_PKG_VERSION"
                     ))),
                 3,
-            ),
-        )
-        .await
-        .map_err(|_| {
-            KafkaError::Unreachable(format!(
-                "{addr} did not answer ApiVersions in time",
-                addr = conn.addr
-            ))
-        })??;
-        super::versions::check(&conn.addr, &versions)?;
-        let _ = conn.versions.set(
+            )
+            .await?;
+        super::versions::check(&self.addr, &versions)?;
+        let _ = self.versions.set(
             versions
                 .api_keys
                 .iter()
                 .map(|k| (k.api_key, k.min_version, k.max_version))
                 .collect(),
         );
-        Ok(conn)
+        if let Some(sasl) = &security.sasl {
+            super::sasl::authenticate(self, &self.addr, sasl).await?;
+        }
+        Ok(())
     }
 
     /// Whether the broker speaks `version` of the API `key`. Optional calls
@@ -170,8 +218,8 @@ impl Connection {
     }
 }
 
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut rx: mpsc::Receiver<Outgoing>,
     pending: Arc<Mutex<VecDeque<(i32, Reply)>>>,
     broken: Arc<AtomicBool>,
@@ -187,15 +235,27 @@ async fn write_loop(
         if let Ok(mut queue) = pending.lock() {
             queue.push_back((out.correlation_id, out.reply));
         }
-        if let Err(e) = write.write_all(&out.frame).await {
+        // Flushing costs nothing on a plain socket; TLS may buffer the
+        // frame's last record until flushed.
+        let written = match write.write_all(&out.frame).await {
+            Ok(()) => write.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             broken.store(true, Ordering::Relaxed);
-            fail_all(&pending, &format!("writing to broker failed: {e}"));
+            fail_all(
+                &pending,
+                &io_error(format!("writing to broker failed: {e}"), &e),
+            );
         }
     }
+    // Every handle is gone: close our side (a TLS close_notify, then FIN), so
+    // that the broker closes too and the reader task ends.
+    let _ = write.shutdown().await;
 }
 
-async fn read_loop(
-    mut read: tokio::net::tcp::OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut read: R,
     pending: Arc<Mutex<VecDeque<(i32, Reply)>>>,
     broken: Arc<AtomicBool>,
     addr: Arc<str>,
@@ -203,14 +263,22 @@ async fn read_loop(
     let reason = loop {
         let size = match read.read_i32().await {
             Ok(size) => size,
-            Err(e) => break format!("connection to {addr} closed: {e}"),
+            Err(e) => break io_error(format!("connection to {addr} closed: {e}"), &e),
         };
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
-            break format!("{addr} sent a response of {size} bytes");
+            // A TLS record header (alert or handshake, version 3.x) read as a size.
+            let tls = matches!((size as u32) >> 16, 0x1503 | 0x1603);
+            break KafkaError::Unreachable(if tls {
+                format!(
+                    "{addr} answered with TLS: is it an SSL listener? (see --security-protocol)"
+                )
+            } else {
+                format!("{addr} sent a response of {size} bytes")
+            });
         }
         let mut body = BytesMut::zeroed(size as usize);
         if let Err(e) = read.read_exact(&mut body).await {
-            break format!("connection to {addr} closed mid-response: {e}");
+            break io_error(format!("connection to {addr} closed mid-response: {e}"), &e);
         }
         let body = body.freeze();
         let correlation_id = (&body[..]).get_i32();
@@ -223,20 +291,38 @@ async fn read_loop(
                 let msg =
                     format!("{addr} answered correlation id {correlation_id}, expected {expected}");
                 let _ = reply.send(Err(KafkaError::Protocol(msg.clone())));
-                break msg;
+                break KafkaError::Unreachable(msg);
             }
-            None => break format!("{addr} sent a response nobody asked for"),
+            None => {
+                break KafkaError::Unreachable(format!("{addr} sent a response nobody asked for"))
+            }
         }
     };
     broken.store(true, Ordering::Relaxed);
     fail_all(&pending, &reason);
 }
 
-fn fail_all(pending: &Mutex<VecDeque<(i32, Reply)>>, reason: &str) {
+fn fail_all(pending: &Mutex<VecDeque<(i32, Reply)>>, reason: &KafkaError) {
     if let Ok(mut queue) = pending.lock() {
         for (_, reply) in queue.drain(..) {
-            let _ = reply.send(Err(KafkaError::Unreachable(reason.to_string())));
+            let _ = reply.send(Err(reason.clone()));
         }
+    }
+}
+
+/// A failed read or write: a TLS alert after the handshake (a broker that
+/// refuses our client certificate) is an authentication failure; anything
+/// else means the connection broke.
+fn io_error(message: String, e: &std::io::Error) -> KafkaError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::AlertReceived(_)) => KafkaError::Auth(format!(
+            "{message} (the broker ended the TLS session: does it require a client certificate? see --tls-cert-file)"
+        )),
+        Some(_) => KafkaError::Auth(message),
+        None => KafkaError::Unreachable(message),
     }
 }
 

@@ -53,6 +53,12 @@ pub enum KafkaError {
     /// A response or stored batch could not be decoded.
     #[error("Kafka protocol error: {0}")]
     Protocol(String),
+    /// A broker refused this service's credentials (SASL) or the TLS
+    /// handshake failed (an untrusted certificate). Trying again does not
+    /// help: the configuration must change. The message names the broker and
+    /// the reason, never a secret.
+    #[error("{0}")]
+    Auth(String),
 }
 
 impl KafkaError {

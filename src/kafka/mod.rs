@@ -3,7 +3,9 @@
 //! - [`Cluster`]: the one shared handle (metadata, connections, operations);
 //! - `batch`: the record batch format, including read_committed filtering;
 //! - `watch`: long polls shared between GETs waiting on the same partitions;
-//! - [`partitioner`]: the Java client's murmur2 partitioner.
+//! - [`partitioner`]: the Java client's murmur2 partitioner;
+//! - `security` and `sasl`: TLS (rustls) and SASL (PLAIN, SCRAM-SHA-256/512)
+//!   on every new connection, configured once with a [`Security`].
 //!
 //! The wire messages come from the `kafka-protocol` crate (generated from
 //! Kafka's own schemas); connections, record batches and retries are ours.
@@ -19,6 +21,8 @@ mod error;
 mod group;
 pub mod partitioner;
 mod pool;
+mod sasl;
+mod security;
 mod txn;
 mod versions;
 mod watch;
@@ -29,6 +33,8 @@ pub use batch::{
 };
 pub use cluster::{Cluster, ClusterConfig, FetchedPartition, OffsetQuery, ProduceAck, TopicInfo};
 pub use error::{KafkaError, ResponseError};
+pub use sasl::{SaslConfig, SaslMechanism, Secret};
+pub use security::{Security, TlsConfig, TlsFile, TlsSetupError};
 pub use txn::Transaction;
 
 /// Creates a topic on the cluster at `bootstrap` (a comma-separated list), for

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::conn::Connection;
 use super::error::KafkaError;
+use super::security::Security;
 
 /// The longest a new connection may take, whatever the request's deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,15 +30,17 @@ fn connect_budget(deadline: Instant) -> Result<Duration, KafkaError> {
 /// A few pipelined connections shared round-robin by short requests.
 pub struct Pool {
     addr: String,
+    security: Security,
     slots: Vec<Mutex<Option<Connection>>>,
     next: AtomicUsize,
 }
 
 impl Pool {
     /// A pool of `size` connections to `addr`, opened on first use.
-    pub fn new(addr: &str, size: usize) -> Pool {
+    pub fn new(addr: &str, size: usize, security: &Security) -> Pool {
         Pool {
             addr: addr.to_string(),
+            security: security.clone(),
             slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
         }
@@ -50,7 +53,8 @@ impl Pool {
         if let Some(conn) = slot.as_ref().filter(|c| !c.is_broken()) {
             return Ok(conn.clone());
         }
-        let conn = Connection::connect(&self.addr, connect_budget(deadline)?).await?;
+        let conn =
+            Connection::connect(&self.addr, connect_budget(deadline)?, &self.security).await?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -59,6 +63,7 @@ impl Pool {
 /// Connections lent out one at a time to fetches that wait on the broker.
 pub struct WaitPool {
     addr: String,
+    security: Security,
     idle: std::sync::Mutex<Vec<Connection>>,
     permits: std::sync::Arc<Semaphore>,
 }
@@ -72,9 +77,10 @@ pub struct Lease {
 
 impl WaitPool {
     /// At most `max` waiting fetches to `addr` at once.
-    pub fn new(addr: &str, max: usize) -> WaitPool {
+    pub fn new(addr: &str, max: usize, security: &Security) -> WaitPool {
         WaitPool {
             addr: addr.to_string(),
+            security: security.clone(),
             idle: std::sync::Mutex::new(Vec::new()),
             permits: std::sync::Arc::new(Semaphore::new(max.max(1))),
         }
@@ -99,7 +105,9 @@ impl WaitPool {
         });
         let conn = match reuse {
             Some(c) => c,
-            None => Connection::connect(&self.addr, connect_budget(deadline)?).await?,
+            None => {
+                Connection::connect(&self.addr, connect_budget(deadline)?, &self.security).await?
+            }
         };
         Ok(Lease {
             conn,

@@ -44,6 +44,12 @@ pub const ADD_PARTITIONS_TO_TXN: i16 = 3;
 /// EndTxn: flexible, before transaction protocol v2.
 pub const END_TXN: i16 = 3;
 
+/// SaslHandshake: v1 hands the mechanism's messages to SaslAuthenticate
+/// (checked only when SASL is configured).
+pub const SASL_HANDSHAKE: i16 = 1;
+/// SaslAuthenticate: flexible, session lifetime.
+pub const SASL_AUTHENTICATE: i16 = 2;
+
 const REQUIRED: [(ApiKey, i16); 14] = [
     (ApiKey::InitProducerId, INIT_PRODUCER_ID),
     (ApiKey::AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN),

@@ -1,0 +1,774 @@
+//! TLS and SASL towards Kafka, against a real broker with such listeners.
+//!
+//! The tests of this binary share one cluster of their own, started with
+//! `scripts/kafka.sh start --secure` (SSL, SASL_PLAINTEXT, SASL_SSL and
+//! mutual-TLS listeners, a throwaway CA, a user with a random password) on
+//! first use and stopped by the script once this process exits. They need no
+//! KAFKA_RECORDS_TEST_BOOTSTRAP.
+//!
+//! The independent client is kcat. Debian's kcat links librdkafka 2.0, whose
+//! SCRAM client resends the client nonce in client-final, which Kafka 4
+//! rightly refuses (fixed in librdkafka 2.6.1); so the SCRAM tests cross-check
+//! through kcat on the same broker's PLAIN and SSL listeners.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{assert_error, post_ok, read, unique_topic, Service};
+use serde_json::{json, Value};
+
+/// The shared secure cluster: its listeners and files.
+struct Secure {
+    dir: PathBuf,
+    plaintext: String,
+    ssl: String,
+    sasl_plaintext: String,
+    sasl_ssl: String,
+    mtls: String,
+    user: String,
+    password: String,
+}
+
+impl Secure {
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+    fn ca(&self) -> String {
+        self.file("ca.pem")
+    }
+}
+
+fn script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
+}
+
+/// Starts the cluster on first use. SCRAM-SHA-256 is left off the SASL_SSL
+/// listener, so that a test can ask for a mechanism a listener lacks.
+fn secure() -> &'static Secure {
+    static SECURE: OnceLock<Secure> = OnceLock::new();
+    SECURE.get_or_init(|| {
+        let name = unique_topic("sec");
+        let out = Command::new(script())
+            .args(["start", "--secure", "--name", &name])
+            .args(["--owner", &std::process::id().to_string()])
+            .args([
+                "--config",
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh");
+        assert!(
+            out.status.success(),
+            "scripts/kafka.sh start --secure failed"
+        );
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.kafka")).join(&name);
+        let listener = |l: &str| {
+            let out = Command::new(script())
+                .args(["bootstrap", "--name", &name, "--listener", l])
+                .output()
+                .expect("scripts/kafka.sh bootstrap");
+            assert!(out.status.success(), "no bootstrap for listener {l}");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let users = std::fs::read_to_string(dir.join("users")).expect("users file");
+        let (user, password) = users.trim().split_once(':').expect("NAME:PASSWORD");
+        Secure {
+            plaintext: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            ssl: listener("ssl"),
+            sasl_plaintext: listener("sasl_plaintext"),
+            sasl_ssl: listener("sasl_ssl"),
+            mtls: listener("mtls"),
+            user: user.to_string(),
+            password: password.to_string(),
+            dir,
+        }
+    })
+}
+
+/// kcat's `-b` and `-X` arguments for a listener of the secure cluster.
+fn kcat_ssl(s: &Secure) -> Vec<String> {
+    vec![
+        "-b".into(),
+        s.ssl.clone(),
+        "-X".into(),
+        "security.protocol=ssl".into(),
+        "-X".into(),
+        format!("ssl.ca.location={}", s.ca()),
+    ]
+}
+
+fn kcat_plain(s: &Secure) -> Vec<String> {
+    vec![
+        "-b".into(),
+        s.sasl_plaintext.clone(),
+        "-X".into(),
+        "security.protocol=sasl_plaintext".into(),
+        "-X".into(),
+        "sasl.mechanisms=PLAIN".into(),
+        "-X".into(),
+        format!("sasl.username={}", s.user),
+        "-X".into(),
+        format!("sasl.password={}", s.password),
+    ]
+}
+
+fn kcat_plain_over_tls(s: &Secure) -> Vec<String> {
+    let mut args = kcat_plain(s);
+    args[1] = s.sasl_ssl.clone();
+    args[3] = "security.protocol=sasl_ssl".into();
+    args.extend(["-X".into(), format!("ssl.ca.location={}", s.ca())]);
+    args
+}
+
+/// `key=value` of every record of `topic`, read by kcat from the beginning.
+fn kcat_read(connection: &[String], topic: &str) -> Vec<String> {
+    let out = Command::new("kcat")
+        .args([
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k=%s\n",
+        ])
+        .args(connection)
+        .output()
+        .expect("kcat must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Writes `key:value` lines to `topic` with kcat.
+fn kcat_write(connection: &[String], topic: &str, lines: &[&str]) {
+    let mut child = Command::new("kcat")
+        .args(["-P", "-t", topic, "-K", ":"])
+        .args(connection)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "kcat produce failed");
+}
+
+/// The service's flags for a listener of the secure cluster.
+fn flags(bootstrap: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--bootstrap-servers".to_string(), bootstrap.to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn start(args: &[String], env: &[(&str, &str)]) -> Service {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Service::start_with(&args, env)
+}
+
+/// The service writes two records and reads them back; kcat, on `check`,
+/// reads the same two, writes a third, and the service reads that too.
+async fn round_trip(svc: &Service, check: &[String]) {
+    let topic = unique_topic("secure");
+    post_ok(
+        svc,
+        vec![
+            json!({"topic": topic, "key": "k1", "value": "v1"}),
+            json!({"topic": topic, "key": "k2", "value": "v2"}),
+        ],
+    )
+    .await;
+    let records = read(
+        svc,
+        &format!("/records/{topic}?distanceFromBeginning=0&limit=10&timeout=10s"),
+    )
+    .await;
+    let pairs: Vec<(Value, Value)> = records
+        .iter()
+        .map(|r| (r["key"].clone(), r["value"].clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![(json!("k1"), json!("v1")), (json!("k2"), json!("v2"))]
+    );
+    assert_eq!(kcat_read(check, &topic), ["k1=v1", "k2=v2"]);
+
+    kcat_write(check, &topic, &["k3:v3"]);
+    let records = read(
+        svc,
+        &format!("/records/{topic}?seekTo=2&limit=10&timeout=10s"),
+    )
+    .await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["key"], "k3");
+    assert_eq!(records[0]["value"], "v3");
+}
+
+#[tokio::test]
+async fn ssl_round_trip() {
+    let s = secure();
+    let ca = s.ca();
+    let svc = start(
+        &flags(
+            &s.ssl,
+            &["--security-protocol", "ssl", "--tls-ca-file", &ca],
+        ),
+        &[],
+    );
+    let (status, body) = svc.get("/ready").await;
+    assert_eq!(status, 204, "{body}");
+    round_trip(&svc, &kcat_ssl(s)).await;
+}
+
+#[tokio::test]
+async fn sasl_plaintext_with_plain_round_trip() {
+    let s = secure();
+    // Kafka's names, in any case, from flags and environment variables.
+    let svc = start(
+        &flags(
+            &s.sasl_plaintext,
+            &[
+                "--security-protocol",
+                "SASL_PLAINTEXT",
+                "--sasl-mechanism",
+                "PLAIN",
+            ],
+        ),
+        &[
+            ("KAFKA_RECORDS_SASL_USERNAME", &s.user),
+            ("KAFKA_RECORDS_SASL_PASSWORD", &s.password),
+        ],
+    );
+    round_trip(&svc, &kcat_plain(s)).await;
+}
+
+async fn scram_round_trip(mechanism: &str) {
+    let s = secure();
+    let password_file = s.dir.join(format!("password-{mechanism}"));
+    // One trailing newline, as `echo` writes it, is not part of the password.
+    std::fs::write(&password_file, format!("{}\n", s.password)).unwrap();
+    let file = password_file.display().to_string();
+    let svc = start(
+        &flags(
+            &s.sasl_plaintext,
+            &[
+                "--security-protocol",
+                "sasl_plaintext",
+                "--sasl-mechanism",
+                mechanism,
+                "--sasl-username",
+                &s.user,
+                "--sasl-password-file",
+                &file,
+            ],
+        ),
+        &[],
+    );
+    round_trip(&svc, &kcat_plain(s)).await;
+}
+
+#[tokio::test]
+async fn sasl_plaintext_with_scram_sha_256_round_trip() {
+    scram_round_trip("scram-sha-256").await;
+}
+
+#[tokio::test]
+async fn sasl_plaintext_with_scram_sha_512_round_trip() {
+    scram_round_trip("scram-sha-512").await;
+}
+
+#[tokio::test]
+async fn sasl_ssl_with_scram_round_trip() {
+    let s = secure();
+    let ca = s.ca();
+    let svc = start(
+        &flags(
+            &s.sasl_ssl,
+            &[
+                "--security-protocol",
+                "sasl_ssl",
+                "--sasl-mechanism",
+                "scram-sha-512",
+                "--sasl-username",
+                &s.user,
+                "--tls-ca-file",
+                &ca,
+            ],
+        ),
+        &[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)],
+    );
+    round_trip(&svc, &kcat_plain_over_tls(s)).await;
+}
+
+#[tokio::test]
+async fn mutual_tls_presents_the_client_certificate() {
+    let s = secure();
+    let (ca, cert, key) = (s.ca(), s.file("client.pem"), s.file("client.key"));
+    // Without a certificate the broker ends the session.
+    let svc = start(
+        &flags(
+            &s.mtls,
+            &["--security-protocol", "ssl", "--tls-ca-file", &ca],
+        ),
+        &[],
+    );
+    let (status, body) = svc.get("/ready").await;
+    assert_error(status, &body, 503, &["not ready", "client certificate"]);
+
+    let svc = start(
+        &flags(
+            &s.mtls,
+            &[
+                "--security-protocol",
+                "ssl",
+                "--tls-ca-file",
+                &ca,
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+            ],
+        ),
+        &[],
+    );
+    let (status, body) = svc.get("/ready").await;
+    assert_eq!(status, 204, "{body}");
+    round_trip(&svc, &kcat_ssl(s)).await;
+}
+
+#[tokio::test]
+async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
+    let s = secure();
+    let other = s.file("other-ca.pem");
+    let svc = start(
+        &flags(
+            &s.ssl,
+            &["--security-protocol", "ssl", "--tls-ca-file", &other],
+        ),
+        &[],
+    );
+    let (status, body) = svc.get("/ready").await;
+    assert_error(
+        status,
+        &body,
+        503,
+        &[
+            "not ready",
+            "TLS handshake with",
+            "certificate",
+            "UnknownIssuer",
+        ],
+    );
+    let topic = unique_topic("secure-untrusted");
+    let (status, body) = svc
+        .post(json!({"records": [{"topic": topic, "value": "v"}]}))
+        .await;
+    assert_error(status, &body, 503, &["certificate"]);
+
+    // Plaintext towards the TLS listener says what is wrong.
+    let svc = start(&flags(&s.ssl, &[]), &[]);
+    let (status, body) = svc.get("/ready").await;
+    assert_error(
+        status,
+        &body,
+        503,
+        &["answered with TLS", "--security-protocol"],
+    );
+}
+
+#[tokio::test]
+async fn a_mechanism_the_listener_lacks_is_named() {
+    let s = secure();
+    let ca = s.ca();
+    let svc = start(
+        &flags(
+            &s.sasl_ssl,
+            &[
+                "--security-protocol",
+                "sasl_ssl",
+                "--sasl-mechanism",
+                "scram-sha-256",
+                "--sasl-username",
+                &s.user,
+                "--tls-ca-file",
+                &ca,
+            ],
+        ),
+        &[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)],
+    );
+    let (status, body) = svc.get("/ready").await;
+    assert_error(
+        status,
+        &body,
+        503,
+        &[
+            &format!("authentication to {} failed", s.sasl_ssl),
+            "does not enable SCRAM-SHA-256",
+            "PLAIN, SCRAM-SHA-512",
+        ],
+    );
+}
+
+/// A service whose stderr (its logs) is kept, at debug level.
+struct Logged {
+    child: Child,
+    url: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Logged {
+    fn start(args: &[String], env: &[(&str, &str)]) -> Logged {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("KAFKA_RECORDS_LOG", "debug")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kafka-records");
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            err.read_to_string(&mut text).ok();
+            text
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Logged { child, url, stderr }
+    }
+
+    /// Stops the process and returns everything it logged.
+    fn logs(mut self) -> String {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        self.stderr.join().unwrap()
+    }
+}
+
+/// Every API answer with a wrong password: 503, naming the broker and the
+/// authentication failure, never the password.
+async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: &str) -> String {
+    let http = reqwest::Client::new();
+    let topic = unique_topic("secure-refused");
+    let mut seen = String::new();
+    for (method, path, body) in [
+        ("GET", "/ready".to_string(), String::new()),
+        (
+            "POST",
+            "/records".to_string(),
+            json!({"records": [{"topic": topic, "value": "v"}]}).to_string(),
+        ),
+        ("GET", format!("/records/{topic}?timeout=1s"), String::new()),
+        ("DELETE", format!("/records/{topic}"), String::new()),
+    ] {
+        let started = std::time::Instant::now();
+        let r = http
+            .request(method.parse().unwrap(), format!("{url}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+        assert_error(
+            status,
+            &body,
+            503,
+            &[&format!("authentication to {broker} failed"), mechanism],
+        );
+        assert!(
+            !text.contains(password),
+            "{method} {path} echoed the password: {text}"
+        );
+        // Not retried until the request's timeout: a wrong password stays wrong.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{method} {path} took {:?}",
+            started.elapsed()
+        );
+        seen.push_str(&text);
+    }
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let auth = metrics
+        .lines()
+        .find(|l| l.starts_with(r#"kafka_records_kafka_errors_total{kind="auth"}"#))
+        .unwrap_or_else(|| panic!("no auth kind in:\n{metrics}"));
+    assert!(!auth.ends_with(" 0"), "{auth}");
+    seen
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
+    let s = secure();
+    let ca = s.ca();
+    // A password of its own, unlike anything else in the logs.
+    let wrong = format!("wrong-{}", unique_topic("pw"));
+    for (bootstrap, protocol, mechanism, user) in [
+        (
+            &s.sasl_plaintext,
+            "sasl_plaintext",
+            "PLAIN",
+            s.user.as_str(),
+        ),
+        (
+            &s.sasl_plaintext,
+            "sasl_plaintext",
+            "SCRAM-SHA-256",
+            s.user.as_str(),
+        ),
+        (&s.sasl_ssl, "sasl_ssl", "SCRAM-SHA-512", s.user.as_str()),
+        // An unknown user fails the same way.
+        (
+            &s.sasl_plaintext,
+            "sasl_plaintext",
+            "SCRAM-SHA-512",
+            "mallory",
+        ),
+    ] {
+        let mut args = flags(
+            bootstrap,
+            &[
+                "--security-protocol",
+                protocol,
+                "--sasl-mechanism",
+                mechanism,
+                "--sasl-username",
+                user,
+            ],
+        );
+        if protocol == "sasl_ssl" {
+            args.extend(["--tls-ca-file".to_string(), ca.clone()]);
+        }
+        let svc = Logged::start(&args, &[("KAFKA_RECORDS_SASL_PASSWORD", &wrong)]);
+        refused_everywhere(&svc.url, bootstrap, mechanism, &wrong).await;
+        let logs = svc.logs();
+        assert!(
+            logs.contains("authentication to"),
+            "the failure is not logged:\n{logs}"
+        );
+        assert!(
+            !logs.contains(&wrong),
+            "{mechanism}: the logs show the password:\n{logs}"
+        );
+    }
+}
+
+// ---- Start-up: flags that cannot work stop the process, naming the flag ----
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+}
+
+#[test]
+fn help_lists_the_security_flags_and_hides_the_password() {
+    let out = binary()
+        .arg("--help")
+        .env("KAFKA_RECORDS_SASL_PASSWORD", "hunter2-in-env")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for (flag, env) in [
+        ("--security-protocol", "KAFKA_RECORDS_SECURITY_PROTOCOL"),
+        ("--sasl-mechanism", "KAFKA_RECORDS_SASL_MECHANISM"),
+        ("--sasl-username", "KAFKA_RECORDS_SASL_USERNAME"),
+        ("--sasl-password", "KAFKA_RECORDS_SASL_PASSWORD"),
+        ("--sasl-password-file", "KAFKA_RECORDS_SASL_PASSWORD_FILE"),
+        ("--tls-ca-file", "KAFKA_RECORDS_TLS_CA_FILE"),
+        ("--tls-cert-file", "KAFKA_RECORDS_TLS_CERT_FILE"),
+        ("--tls-key-file", "KAFKA_RECORDS_TLS_KEY_FILE"),
+    ] {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
+    }
+    for value in ["plaintext", "sasl_ssl", "scram-sha-512"] {
+        assert!(
+            help.contains(value),
+            "--help does not list {value}:\n{help}"
+        );
+    }
+    assert!(
+        !help.contains("hunter2"),
+        "--help shows the password:\n{help}"
+    );
+}
+
+#[test]
+fn security_flags_that_cannot_work_are_refused_at_start_up() {
+    let dir = std::env::temp_dir().join(unique_topic("kr-sec-files"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not PEM at all\n").unwrap();
+    let empty = dir.join("empty-password");
+    std::fs::write(&empty, "\n").unwrap();
+    let (garbage, empty) = (garbage.display().to_string(), empty.display().to_string());
+    let secret = "hunter2-on-the-command-line";
+    let sasl = [
+        "--security-protocol",
+        "sasl_ssl",
+        "--sasl-mechanism",
+        "plain",
+        "--sasl-username",
+        "alice",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        sasl.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--security-protocol".into(), "tls".into()],
+            "--security-protocol",
+        ),
+        (
+            vec![
+                "--security-protocol".into(),
+                "sasl_ssl".into(),
+                "--sasl-mechanism".into(),
+                "gssapi".into(),
+            ],
+            "--sasl-mechanism",
+        ),
+        // SASL settings without a SASL protocol would be silently ignored.
+        (
+            vec!["--sasl-password".into(), secret.into()],
+            "--sasl-password",
+        ),
+        (
+            vec!["--tls-ca-file".into(), garbage.clone()],
+            "--tls-ca-file",
+        ),
+        (
+            vec![
+                "--security-protocol".into(),
+                "sasl_plaintext".into(),
+                "--sasl-mechanism".into(),
+                "scram-sha-256".into(),
+                "--sasl-password".into(),
+                secret.into(),
+            ],
+            "--sasl-username",
+        ),
+        (
+            vec![
+                "--security-protocol".into(),
+                "sasl_plaintext".into(),
+                "--sasl-username".into(),
+                "alice".into(),
+                "--sasl-password".into(),
+                secret.into(),
+            ],
+            "--sasl-mechanism",
+        ),
+        (with(&[]), "--sasl-password"),
+        (
+            with(&["--sasl-password", secret, "--sasl-password-file", &empty]),
+            "--sasl-password-file",
+        ),
+        (
+            with(&["--sasl-password-file", &empty]),
+            "--sasl-password-file",
+        ),
+        (
+            with(&["--sasl-password-file", "/nonexistent/password"]),
+            "--sasl-password-file",
+        ),
+        (
+            with(&[
+                "--sasl-password",
+                secret,
+                "--tls-ca-file",
+                "/nonexistent/ca.pem",
+            ]),
+            "--tls-ca-file",
+        ),
+        (
+            with(&["--sasl-password", secret, "--tls-ca-file", &garbage]),
+            "--tls-ca-file",
+        ),
+        (
+            vec![
+                "--security-protocol".into(),
+                "ssl".into(),
+                "--tls-cert-file".into(),
+                garbage.clone(),
+            ],
+            "--tls-key-file",
+        ),
+        (
+            vec![
+                "--security-protocol".into(),
+                "ssl".into(),
+                "--tls-key-file".into(),
+                garbage.clone(),
+            ],
+            "--tls-cert-file",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = binary().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} was accepted: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(!err.contains(secret), "{args:?} shows the password: {err}");
+    }
+    // A key that does not go with the certificate, from the secure cluster's files.
+    let s = secure();
+    let out = binary()
+        .args(["--security-protocol", "ssl", "--tls-ca-file", &s.ca()])
+        .args(["--tls-cert-file", &s.file("client.pem")])
+        .args(["--tls-key-file", &s.file("broker.key")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--tls-key-file") && err.contains("does not go with"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_first_listener_stays_plaintext_and_needs_no_flags() {
+    let s = secure();
+    let svc = start(&flags(&s.plaintext, &[]), &[]);
+    let (status, body) = svc.get("/ready").await;
+    assert_eq!(status, 204, "{body}");
+}
