@@ -20,9 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use kafka_records::kafka::{
-    decode_records, encode_records, Cluster, ClusterConfig, Header, ProduceRecord,
-};
+use kafka_records::kafka::{decode_records, encode_records, Cluster, ClusterConfig, ProduceRecord};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
@@ -272,9 +270,9 @@ async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: us
         let batch: Vec<ProduceRecord> = (0..n)
             .map(|_| ProduceRecord {
                 key: None,
-                value: Some(value.clone()),
+                value: Some(&value),
                 timestamp: 0,
-                headers: Vec::<Header>::new(),
+                headers: &[],
             })
             .collect();
         let encoded = encode_records(&batch, None);
@@ -489,9 +487,9 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
     let batch: Vec<ProduceRecord> = (0..100)
         .map(|_| ProduceRecord {
             key: None,
-            value: Some(Bytes::from(value.clone())),
+            value: Some(value.as_bytes()),
             timestamp: 0,
-            headers: vec![],
+            headers: &[],
         })
         .collect();
     let encoded = encode_records(&batch, None);

@@ -406,14 +406,64 @@ fn log_failures(results: &[RecordResult]) {
             error,
         } = r
         {
-            if seen.insert((topic.as_str(), *partition)) {
+            if seen.insert((&**topic, *partition)) {
                 tracing::warn!(topic = %topic, partition = partition.unwrap_or(-1), status = status_of(error).as_u16(), error = %error, "records not written");
             }
         }
     }
 }
 
+/// The body of a POST whose records were all written, written directly: the
+/// same bytes serde would write for [`PostBody`], at a fraction of the cost
+/// (each topic's JSON string is written once, numbers with `itoa`).
+fn written_body(results: &[RecordResult]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(16 + results.len() * 128);
+    out.extend_from_slice(b"{\"results\":[");
+    let mut numbers = itoa::Buffer::new();
+    // The last topic's name as a JSON string, reused while records share it.
+    let mut topic_json: (Option<&str>, Vec<u8>) = (None, Vec::new());
+    for (i, r) in results.iter().enumerate() {
+        let RecordResult::Written {
+            topic,
+            partition,
+            offset,
+            timestamp,
+            serialized_key_size,
+            serialized_value_size,
+        } = r
+        else {
+            return None;
+        };
+        if topic_json.0 != Some(topic.as_ref()) {
+            topic_json.1.clear();
+            serde_json::to_writer(&mut topic_json.1, topic.as_ref() as &str).ok()?;
+            topic_json.0 = Some(topic.as_ref());
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"topic\":");
+        out.extend_from_slice(&topic_json.1);
+        for (name, n) in [
+            (&b",\"partition\":"[..], i64::from(*partition)),
+            (b",\"offset\":", *offset),
+            (b",\"timestamp\":", *timestamp),
+            (b",\"serializedKeySize\":", *serialized_key_size),
+            (b",\"serializedValueSize\":", *serialized_value_size),
+        ] {
+            out.extend_from_slice(name);
+            out.extend_from_slice(numbers.format(n).as_bytes());
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Some(out)
+}
+
 fn post_response(results: &[RecordResult]) -> HttpResponse {
+    if let Some(body) = written_body(results) {
+        return super::json_bytes_response(StatusCode::OK, body);
+    }
     let errors: Vec<ApiError> = results
         .iter()
         .map(|r| {
@@ -642,6 +692,60 @@ mod tests {
         assert_eq!(route_of(&Method::GET, "/healthy"), Route::Healthy);
         assert_eq!(route_of(&Method::GET, "/ready"), Route::Ready);
         assert_eq!(route_of(&Method::GET, "/openapi.json"), Route::OpenApi);
+    }
+
+    #[test]
+    fn the_written_body_is_what_serde_writes() {
+        let written = |topic: &str, partition, offset| RecordResult::Written {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp: 1_700_000_000_000,
+            serialized_key_size: -1,
+            serialized_value_size: 12,
+        };
+        let results = vec![
+            written("orders", 0, 0),
+            written("orders", 1, i64::MAX),
+            written("we\"ird\\topic", 2, 7),
+            written("orders", 0, 1),
+        ];
+        let by_serde = serde_json::to_vec(&PostBody {
+            code: None,
+            message: None,
+            results: results
+                .iter()
+                .map(|r| match r {
+                    RecordResult::Written {
+                        topic,
+                        partition,
+                        offset,
+                        timestamp,
+                        serialized_key_size,
+                        serialized_value_size,
+                    } => ResultOut::Written {
+                        topic,
+                        partition: *partition,
+                        offset: *offset,
+                        timestamp: *timestamp,
+                        serialized_key_size: *serialized_key_size,
+                        serialized_value_size: *serialized_value_size,
+                    },
+                    RecordResult::Failed { .. } => unreachable!(),
+                })
+                .collect(),
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(written_body(&results).unwrap()).unwrap(),
+            String::from_utf8(by_serde).unwrap()
+        );
+        let failed = RecordResult::Failed {
+            topic: "orders".into(),
+            partition: None,
+            error: RecordsError::Invalid("x".into()),
+        };
+        assert!(written_body(&[written("orders", 0, 0), failed]).is_none());
     }
 
     #[test]

@@ -25,15 +25,15 @@ pub struct Header {
 
 /// A record to write.
 #[derive(Debug, Clone)]
-pub struct ProduceRecord {
+pub struct ProduceRecord<'a> {
     /// Serialized key, `None` for null.
-    pub key: Option<Bytes>,
+    pub key: Option<&'a [u8]>,
     /// Serialized value, `None` for null.
-    pub value: Option<Bytes>,
+    pub value: Option<&'a [u8]>,
     /// CreateTime in milliseconds since the epoch.
     pub timestamp: i64,
     /// Headers in the order they are stored.
-    pub headers: Vec<Header>,
+    pub headers: &'a [Header],
 }
 
 /// A record read from a partition.
@@ -77,15 +77,15 @@ const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
 
 /// Encodes `records` as one uncompressed batch. The broker assigns offsets.
-pub fn encode(records: &[ProduceRecord], producer: Option<ProducerState>) -> Bytes {
+pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) -> Bytes {
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
     let mut body = BytesMut::with_capacity(
         records
             .iter()
             .map(|r| {
-                24 + r.key.as_ref().map_or(0, Bytes::len)
-                    + r.value.as_ref().map_or(0, Bytes::len)
+                24 + r.key.map_or(0, <[u8]>::len)
+                    + r.value.map_or(0, <[u8]>::len)
                     + r.headers
                         .iter()
                         .map(|h| 12 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
@@ -99,10 +99,10 @@ pub fn encode(records: &[ProduceRecord], producer: Option<ProducerState>) -> Byt
         record.put_i8(0); // attributes, unused
         put_varlong(&mut record, r.timestamp - base_timestamp);
         put_varint(&mut record, delta as i32);
-        put_nullable(&mut record, r.key.as_deref());
-        put_nullable(&mut record, r.value.as_deref());
+        put_nullable(&mut record, r.key);
+        put_nullable(&mut record, r.value);
         put_varint(&mut record, r.headers.len() as i32);
-        for h in &r.headers {
+        for h in r.headers {
             put_nullable(&mut record, Some(&h.key));
             put_nullable(&mut record, h.value.as_deref());
         }
@@ -397,18 +397,24 @@ mod tests {
         value: Option<&str>,
         ts: i64,
         headers: &[(&str, Option<&str>)],
-    ) -> ProduceRecord {
+    ) -> ProduceRecord<'static> {
+        // Test records live for the whole test run.
+        let leak =
+            |s: &str| -> &'static [u8] { Box::leak(s.as_bytes().to_vec().into_boxed_slice()) };
         ProduceRecord {
-            key: Some(Bytes::copy_from_slice(key.as_bytes())),
-            value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            key: Some(leak(key)),
+            value: value.map(leak),
             timestamp: ts,
-            headers: headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: Bytes::copy_from_slice(k.as_bytes()),
-                    value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
-                })
-                .collect(),
+            headers: Box::leak(
+                headers
+                    .iter()
+                    .map(|(k, v)| Header {
+                        key: Bytes::copy_from_slice(k.as_bytes()),
+                        value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                    })
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            ),
         }
     }
 
@@ -510,10 +516,10 @@ mod tests {
     fn marker(base: i64, pid: i64, commit: bool) -> Bytes {
         let key = [0u8, 0, 0, u8::from(commit)];
         let r = ProduceRecord {
-            key: Some(Bytes::copy_from_slice(&key)),
-            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            key: Some(&key),
+            value: Some(&[0, 0, 0, 0, 0, 0]),
             timestamp: 1,
-            headers: vec![],
+            headers: &[],
         };
         let state = ProducerState {
             id: pid,

@@ -48,8 +48,8 @@ pub struct PostRequest {
 /// One validated record, already serialized.
 #[derive(Debug)]
 pub struct PostRecord {
-    /// Target topic.
-    pub topic: String,
+    /// Target topic, shared by the records of a request that name it.
+    pub topic: Arc<str>,
     /// Explicit partition, if given.
     pub partition: Option<i32>,
     /// Serialized key.
@@ -68,7 +68,7 @@ pub enum RecordResult {
     /// Written and acknowledged by all in-sync replicas.
     Written {
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition.
         partition: i32,
         /// Offset assigned by the broker.
@@ -83,7 +83,7 @@ pub enum RecordResult {
     /// Not written, or not confirmed.
     Failed {
         /// Topic.
-        topic: String,
+        topic: Arc<str>,
         /// Partition, when one was chosen.
         partition: Option<i32>,
         /// Why.
@@ -158,6 +158,7 @@ pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
 /// but plainly valid.
 mod fast {
     use std::borrow::Cow;
+    use std::sync::Arc;
 
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
@@ -220,10 +221,24 @@ mod fast {
             None => DEFAULT_TIMEOUT,
             Some(t) => parse_duration(t).ok()?,
         };
+        // Records of one request mostly share a topic: check each name
+        // once, and share one copy of it.
+        let mut last: Option<Arc<str>> = None;
         let records = body
             .records
             .into_iter()
-            .map(record)
+            .map(|r| {
+                let topic = match &last {
+                    Some(t) if **t == *r.topic => Arc::clone(t),
+                    _ => {
+                        check_topic_name(&r.topic).ok()?;
+                        let t: Arc<str> = Arc::from(&*r.topic);
+                        last = Some(Arc::clone(&t));
+                        t
+                    }
+                };
+                record(r, topic)
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(PostRequest {
             records,
@@ -233,8 +248,8 @@ mod fast {
         })
     }
 
-    fn record(r: Record<'_>) -> Option<PostRecord> {
-        check_topic_name(&r.topic).ok()?;
+    /// A record whose topic name is already checked.
+    fn record(r: Record<'_>, topic: Arc<str>) -> Option<PostRecord> {
         let partition = match r.partition {
             None => None,
             Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
@@ -264,7 +279,7 @@ mod fast {
             })
             .collect::<Option<Vec<_>>>()?;
         Some(PostRecord {
-            topic: r.topic.into_owned(),
+            topic,
             partition,
             key,
             value,
@@ -279,8 +294,15 @@ mod fast {
         let Some(raw) = raw else {
             return Some(None);
         };
-        if serde == Serde::String && raw.get().starts_with('"') {
-            let text: String = serde_json::from_str(raw.get()).ok()?;
+        let text = raw.get();
+        if serde == Serde::String && text.starts_with('"') {
+            // The raw value is a valid JSON string: without escapes, its
+            // bytes between the quotes are the string itself.
+            let inner = &text[1..text.len() - 1];
+            if !inner.contains('\\') {
+                return Some(Some(Bytes::copy_from_slice(inner.as_bytes())));
+            }
+            let text: String = serde_json::from_str(text).ok()?;
             return Some(Some(Bytes::from(text.into_bytes())));
         }
         let value: Value = serde_json::from_str(raw.get()).ok()?;
@@ -371,7 +393,7 @@ fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
         .ok_or_else(|| invalid(format!("records[{i}]: must be an object, got {}", kind(r))))?;
     unknown_fields(obj, &RECORD_FIELDS, &format!("records[{i}]: "))?;
     let topic = match obj.get("topic") {
-        Some(Value::String(t)) => t.clone(),
+        Some(Value::String(t)) => Arc::<str>::from(t.as_str()),
         None | Some(Value::Null) => return Err(invalid(format!("{}: is required", at("topic")))),
         Some(other) => {
             return Err(invalid(format!(
@@ -517,7 +539,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         .map_or(0, |d| d.as_millis() as i64);
 
     // Metadata for every topic, creating it where the broker allows.
-    let mut topics: Vec<&str> = request.records.iter().map(|r| r.topic.as_str()).collect();
+    let mut topics: Vec<&str> = request.records.iter().map(|r| &*r.topic).collect();
     topics.sort_unstable();
     topics.dedup();
     let infos: HashMap<String, Result<Arc<TopicInfo>, KafkaError>> = join_all(
@@ -534,7 +556,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
     let mut results: Vec<Option<RecordResult>> = (0..request.records.len()).map(|_| None).collect();
     let mut plan: BTreeMap<&str, BTreeMap<i32, Vec<usize>>> = BTreeMap::new();
     for (i, r) in request.records.iter().enumerate() {
-        let info = match &infos[&r.topic] {
+        let info = match &infos[&*r.topic] {
             Ok(info) => info,
             Err(e) => {
                 results[i] = Some(failed(r, None, e.clone().into()));
@@ -552,10 +574,10 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
             },
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => *sticky
-                .entry(r.topic.as_str())
+                .entry(&*r.topic)
                 .or_insert_with(|| rand::rng().random_range(0..count)),
         };
-        plan.entry(r.topic.as_str())
+        plan.entry(&*r.topic)
             .or_default()
             .entry(partition)
             .or_default()
@@ -679,7 +701,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         let r = &records[i];
         results[i] = Some(match result {
             Ok((offset, log_append_time)) => RecordResult::Written {
-                topic: r.topic.clone(),
+                topic: Arc::clone(&r.topic),
                 partition,
                 offset,
                 timestamp: log_append_time.unwrap_or(r.timestamp.unwrap_or(now)),
@@ -756,7 +778,7 @@ fn all_failed(
 
 fn failed(r: &PostRecord, partition: Option<i32>, error: RecordsError) -> RecordResult {
     RecordResult::Failed {
-        topic: r.topic.clone(),
+        topic: Arc::clone(&r.topic),
         partition,
         error,
     }
@@ -797,15 +819,15 @@ fn encode(
     now: i64,
     producer: Option<ProducerState>,
 ) -> Bytes {
-    let batch: Vec<ProduceRecord> = idx
+    let batch: Vec<ProduceRecord<'_>> = idx
         .iter()
         .map(|i| {
             let r = &records[*i];
             ProduceRecord {
-                key: r.key.clone(),
-                value: r.value.clone(),
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
                 timestamp: r.timestamp.unwrap_or(now),
-                headers: r.headers.clone(),
+                headers: &r.headers,
             }
         })
         .collect();
