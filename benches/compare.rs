@@ -322,7 +322,9 @@ async fn main() {
         write(&o, &cluster, &service, &mut rows).await;
     }
     if run("paging") {
-        group_paging(&o, &cluster, &service, &mut rows).await;
+        for page_size in [100, 500] {
+            group_paging(&o, &cluster, &service, &mut rows, page_size).await;
+        }
     }
     if run("long-polls") {
         long_polls(&o, &cluster, &service, &mut rows).await;
@@ -729,10 +731,21 @@ async fn concurrent_posts(
     (rate, all)
 }
 
-/// `GET ?groupId=g&limit=100` until a 100,000-record topic is drained.
-async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
+/// `GET ?groupId=g&limit=PAGE` until a 100,000-record topic is drained.
+async fn group_paging(
+    o: &Options,
+    cluster: &Cluster,
+    service: &Service,
+    rows: &mut Vec<Row>,
+    page_size: usize,
+) {
+    let workload = match page_size {
+        100 => "group paging 100/page",
+        500 => "group paging 500/page",
+        _ => "group paging",
+    };
     let total = if o.quick { 10_000 } else { 100_000 };
-    let topic = topic_name("paging");
+    let topic = topic_name(&format!("paging-{page_size}"));
     cluster
         .create_topic(&topic, 3, 1, &[], far())
         .await
@@ -752,8 +765,8 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
         .await
         .expect("warm-up commit");
 
-    // direct: committed offsets, fetch, commit, per page of 100.
-    let group = format!("bench-direct-{}", std::process::id());
+    // direct: committed offsets, fetch, commit, per page.
+    let group = format!("bench-direct-{page_size}-{}", std::process::id());
     let t = Instant::now();
     let mut got = 0usize;
     let mut direct_pages = Vec::new();
@@ -777,12 +790,12 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
         {
             let part = r.expect("fetch");
             let mut out = Vec::new();
-            let room = 100 - page;
+            let room = page_size - page;
             decode_records(
                 part.records,
                 positions[&p],
                 &part.aborted,
-                room.min(34),
+                room.min(page_size.div_ceil(3)),
                 &mut out,
             )
             .expect("decode");
@@ -802,7 +815,7 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
     let direct_rate = got as f64 / t.elapsed().as_secs_f64();
 
     // kafka-records: the first page seeks to the beginning.
-    let group = format!("bench-service-{}", std::process::id());
+    let group = format!("bench-service-{page_size}-{}", std::process::id());
     let mut http = Http::connect(&service.url).await;
     let t = Instant::now();
     let mut got = 0usize;
@@ -818,7 +831,7 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
         first = false;
         let (status, body) = http
             .get(&format!(
-                "/records/{topic}?groupId={group}&limit=100&timeout=2s{seek}"
+                "/records/{topic}?groupId={group}&limit={page_size}&timeout=2s{seek}"
             ))
             .await;
         assert_eq!(status, 200);
@@ -834,7 +847,7 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
     let (bridge_rate, mut bridge_pages) = match &o.bridge {
         Some(url) => {
             let mut http = Http::connect(url).await;
-            let group = format!("bench-bridge-{}", std::process::id());
+            let group = format!("bench-bridge-{page_size}-{}", std::process::id());
             let (status, _) = http
                 .post_json(&format!("/consumers/{group}"), BRIDGE_V2, &json!({"name": "pager", "format": "json", "auto.offset.reset": "earliest", "enable.auto.commit": false}))
                 .await;
@@ -883,14 +896,14 @@ async fn group_paging(o: &Options, cluster: &Cluster, service: &Service, rows: &
     svc_pages.sort();
     bridge_pages.sort();
     rows.push(Row {
-        workload: "group paging 100/page",
+        workload,
         metric: "records/s",
         direct: Some(direct_rate),
         service: Some(svc_rate),
         bridge: bridge_rate,
     });
     rows.push(Row {
-        workload: "group paging 100/page",
+        workload,
         metric: "p50 ms per page",
         direct: Some(ms(percentile(&direct_pages, 0.5))),
         service: Some(ms(percentile(&svc_pages, 0.5))),
