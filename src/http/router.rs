@@ -11,11 +11,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::error::{status_of, ApiError, ErrorBody};
-use super::query::Query;
+use super::query::{self, Query};
 use super::{empty_response, json_response, Body};
 use crate::kafka::Cluster;
 use crate::metrics::{self, Metrics, Route};
-use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
 use crate::records::{self, check_topic_name, delete, get, post, RecordsError};
 
@@ -32,20 +31,6 @@ pub struct App {
 }
 
 type HttpResponse = Response<Body>;
-
-const GET_PARAMS: [&str; 10] = [
-    "partition",
-    "groupId",
-    "keyDeserializer",
-    "valueDeserializer",
-    "limit",
-    "timeout",
-    "distanceFromLatest",
-    "distanceFromBeginning",
-    "seekTo",
-    "seekToTimestamp",
-];
-const DELETE_PARAMS: [&str; 2] = ["partition", "offset"];
 
 /// Answers one request. Never fails: every error becomes a JSON error response.
 pub async fn handle(
@@ -417,36 +402,7 @@ async fn get_records(
     topic: String,
     raw_query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = Query::parse(raw_query, &GET_PARAMS)?;
-    let seeks: Vec<Seek> = [
-        q.int("distanceFromLatest", 0, i64::MAX)?
-            .map(Seek::FromLatest),
-        q.int("distanceFromBeginning", 0, i64::MAX)?
-            .map(Seek::FromBeginning),
-        q.int("seekTo", 0, i64::MAX)?.map(Seek::To),
-        q.int("seekToTimestamp", 0, i64::MAX)?
-            .map(Seek::ToTimestamp),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if seeks.len() > 1 {
-        return Err(ApiError::bad_request(
-            "give at most one of distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
-        ));
-    }
-    let request = GetRequest {
-        topic,
-        partition: q
-            .int("partition", 0, i64::from(i32::MAX))?
-            .map(|p| p as i32),
-        group_id: q.str("groupId").map(str::to_string),
-        key: q.serde("keyDeserializer")?,
-        value: q.serde("valueDeserializer")?,
-        limit: q.int("limit", 1, i64::from(u32::MAX))?.unwrap_or(1) as usize,
-        timeout: q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT),
-        seek: seeks.first().copied(),
-    };
+    let request = query::get_request(topic, raw_query)?;
     let mut page = get::run(&app.cluster, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
@@ -484,14 +440,7 @@ async fn delete_records(
     topic: String,
     raw_query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = Query::parse(raw_query, &DELETE_PARAMS)?;
-    let request = delete::DeleteRequest {
-        topic,
-        partition: q
-            .int("partition", 0, i64::from(i32::MAX))?
-            .map(|p| p as i32),
-        offset: q.int("offset", 0, i64::MAX)?,
-    };
+    let request = query::delete_request(topic, raw_query)?;
     let partitions = delete::run(&app.cluster, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;

@@ -17,7 +17,7 @@ use rand::Rng as _;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{check_topic_name, parse_duration, RecordsError};
+use super::{check_id, check_topic_name, parse_duration, RecordsError};
 use crate::codec::Serde;
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
@@ -166,7 +166,9 @@ mod fast {
     use serde_json::value::RawValue;
     use serde_json::Value;
 
-    use super::{check_topic_name, parse_duration, PostRecord, PostRequest, DEFAULT_TIMEOUT};
+    use super::{
+        check_id, check_topic_name, parse_duration, PostRecord, PostRequest, DEFAULT_TIMEOUT,
+    };
     use crate::codec::Serde;
     use crate::kafka::Header;
 
@@ -213,7 +215,12 @@ mod fast {
 
     pub(super) fn parse(body: &[u8]) -> Option<PostRequest> {
         let body: Body<'_> = serde_json::from_slice(body).ok()?;
-        if body.records.is_empty() || body.transaction_id.as_deref() == Some("") {
+        if body.records.is_empty()
+            || body
+                .transaction_id
+                .as_deref()
+                .is_some_and(|id| check_id(id).is_err())
+        {
             return None;
         }
         let timeout = match &body.timeout {
@@ -296,8 +303,10 @@ pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
     unknown_fields(obj, &BODY_FIELDS, "")?;
     let transaction_id = match obj.get("transactionId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
-        Some(Value::String(_)) => return Err(invalid("transactionId: must not be empty".into())),
+        Some(Value::String(id)) => {
+            check_id(id).map_err(|e| invalid(format!("transactionId: {e}")))?;
+            Some(id.clone())
+        }
         Some(other) => {
             return Err(invalid(format!(
                 "transactionId: must be a string, got {}",
@@ -853,6 +862,44 @@ mod tests {
             .starts_with("records[0].timestamp"));
         assert!(err(json!({"records": [{"topic": "a/b"}]}))
             .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    fn explained(body: &str) -> String {
+        assert!(
+            fast::parse(body.as_bytes()).is_none(),
+            "the typed parse accepted {body}"
+        );
+        match parse_bytes(body.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {body} to be refused"),
+        }
+    }
+
+    #[test]
+    fn a_transaction_id_is_neither_empty_nor_longer_than_kafka_can_carry() {
+        assert!(
+            explained(r#"{"records": [{"topic": "t"}], "transactionId": ""}"#)
+                .starts_with("transactionId: must not be empty")
+        );
+        let long = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(super::super::MAX_ID_BYTES + 1)
+        );
+        assert!(explained(&long).starts_with("transactionId: is 4097 bytes long"));
+        let fine = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(super::super::MAX_ID_BYTES)
+        );
+        assert!(fast::parse(fine.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_timeout_beyond_a_year_is_refused_instead_of_overflowing_the_deadline() {
+        let m = explained(r#"{"records": [{"topic": "t"}], "timeout": "18446744073709551615s"}"#);
+        assert!(
+            m.starts_with("timeout: '18446744073709551615s' is longer than the maximum"),
+            "{m}"
+        );
     }
 
     #[test]
