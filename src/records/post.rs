@@ -143,7 +143,7 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
 ///
 /// A typed parse serves the common, valid body without building a JSON tree
 /// per record; anything it does not accept as is (a wrong type, an unknown
-/// field, a bad value, a field given twice) goes through [`explain`], the one
+/// field, a bad value, a field given twice) goes through `explain`, the one
 /// place that explains what is wrong, so both paths accept exactly the same
 /// bodies.
 pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
@@ -156,7 +156,7 @@ pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
 /// The explaining parse of [`parse_bytes`]: JSON syntax, then keys given
 /// more than once in any object (which a JSON tree would silently collapse
 /// to the last), then [`parse`].
-fn explain(body: &[u8]) -> Result<PostRequest, RecordsError> {
+pub(crate) fn explain(body: &[u8]) -> Result<PostRequest, RecordsError> {
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
     unique_keys::check(body).map_err(invalid)?;
@@ -165,7 +165,7 @@ fn explain(body: &[u8]) -> Result<PostRequest, RecordsError> {
 
 /// The typed parse of [`parse_bytes`]: `None` whenever the body is anything
 /// but plainly valid.
-mod fast {
+pub(crate) mod fast {
     use std::borrow::Cow;
 
     use base64::engine::general_purpose::STANDARD;
@@ -224,7 +224,7 @@ mod fast {
     }
 
     /// The request, when `body` is plainly valid.
-    pub(super) fn parse(body: &[u8]) -> Option<PostRequest> {
+    pub(crate) fn parse(body: &[u8]) -> Option<PostRequest> {
         let body: Body<'_> = serde_json::from_slice(body).ok()?;
         if body.records.is_empty()
             || body
