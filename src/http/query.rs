@@ -1,12 +1,90 @@
 //! Strict query-string parsing: an unknown or repeated parameter is a 400,
-//! so a typo never silently reads from, or deletes, the wrong place.
+//! so a typo never silently reads from, or deletes, the wrong place; and the
+//! typed requests of GET and DELETE /records/{topic} built from it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::error::ApiError;
+use super::Limits;
 use crate::codec::Serde;
-use crate::records::parse_duration;
+use crate::records::delete::DeleteRequest;
+use crate::records::get::{self, GetRequest, Seek};
+use crate::records::{check_id, parse_duration};
+
+/// The parameters of GET /records/{topic}.
+pub const GET_PARAMS: [&str; 10] = [
+    "partition",
+    "groupId",
+    "keyDeserializer",
+    "valueDeserializer",
+    "limit",
+    "timeout",
+    "distanceFromLatest",
+    "distanceFromBeginning",
+    "seekTo",
+    "seekToTimestamp",
+];
+
+/// The parameters of DELETE /records/{topic}.
+pub const DELETE_PARAMS: [&str; 2] = ["partition", "offset"];
+
+/// The typed request of `GET /records/{topic}?{raw}`.
+pub fn get_request(
+    topic: String,
+    raw: Option<&str>,
+    limits: &Limits,
+) -> Result<GetRequest, ApiError> {
+    let q = Query::parse(raw, &GET_PARAMS)?;
+    let seeks: Vec<Seek> = [
+        q.int("distanceFromLatest", 0, i64::MAX)?
+            .map(Seek::FromLatest),
+        q.int("distanceFromBeginning", 0, i64::MAX)?
+            .map(Seek::FromBeginning),
+        q.int("seekTo", 0, i64::MAX)?.map(Seek::To),
+        q.int("seekToTimestamp", 0, i64::MAX)?
+            .map(Seek::ToTimestamp),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if seeks.len() > 1 {
+        return Err(ApiError::bad_request(
+            "give at most one of distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
+        ));
+    }
+    let group_id = q
+        .str("groupId")
+        .map(|id| {
+            check_id(id).map(|()| id.to_string()).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "groupId: {e}; leave groupId out to read without a consumer group"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(GetRequest {
+        topic,
+        partition: q.partition()?,
+        group_id,
+        key: q.serde("keyDeserializer")?,
+        value: q.serde("valueDeserializer")?,
+        limit: q.int("limit", 1, limits.limit as i64)?.unwrap_or(1) as usize,
+        timeout: limits.check_timeout(q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
+        seek: seeks.first().copied(),
+        max_bytes: limits.response_bytes,
+    })
+}
+
+/// The typed request of `DELETE /records/{topic}?{raw}`.
+pub fn delete_request(topic: String, raw: Option<&str>) -> Result<DeleteRequest, ApiError> {
+    let q = Query::parse(raw, &DELETE_PARAMS)?;
+    Ok(DeleteRequest {
+        topic,
+        partition: q.partition()?,
+        offset: q.int("offset", 0, i64::MAX)?,
+    })
+}
 
 /// The decoded parameters of one request.
 #[derive(Debug)]
@@ -70,6 +148,13 @@ impl Query {
         }
     }
 
+    /// `partition`, a partition number, if given.
+    pub fn partition(&self) -> Result<Option<i32>, ApiError> {
+        Ok(self
+            .int("partition", 0, i64::from(i32::MAX))?
+            .map(|p| p as i32))
+    }
+
     /// A duration such as `5s`, if given.
     pub fn duration(&self, name: &str) -> Result<Option<Duration>, ApiError> {
         self.str(name)
@@ -96,6 +181,14 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: Limits = Limits {
+        body_bytes: 1 << 20,
+        records_per_request: 1000,
+        limit: 1000,
+        timeout: Duration::from_secs(60),
+        response_bytes: 1 << 20,
+    };
 
     const KNOWN: [&str; 3] = ["limit", "timeout", "valueDeserializer"];
 
@@ -154,6 +247,76 @@ mod tests {
             .contains("unknown deserializer 'int'"));
         let q = Query::parse(Some("limit=99999999999999999999"), &KNOWN).unwrap();
         assert!(q.int("limit", 1, 10).is_err());
+    }
+
+    #[test]
+    fn a_get_query_becomes_a_typed_request() {
+        let r = get_request(
+            "t".into(),
+            Some("partition=2&groupId=g&keyDeserializer=long&limit=7&timeout=1500ms&seekTo=9"),
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(r.partition, Some(2));
+        assert_eq!(r.group_id.as_deref(), Some("g"));
+        assert_eq!((r.key, r.value), (Serde::Long, Serde::String));
+        assert_eq!(r.limit, 7);
+        assert_eq!(r.timeout, Duration::from_millis(1500));
+        assert_eq!(r.seek, Some(Seek::To(9)));
+        let r = get_request("t".into(), None, &LIMITS).unwrap();
+        assert_eq!((r.partition, r.limit, r.seek), (None, 1, None));
+        assert_eq!(r.timeout, get::DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_group_id_is_neither_empty_nor_longer_than_kafka_can_carry() {
+        let m = get_request("t".into(), Some("groupId="), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(m.starts_with("groupId: must not be empty"), "{m}");
+        let long = format!("groupId={}", "g".repeat(crate::records::MAX_ID_BYTES + 1));
+        let m = get_request("t".into(), Some(&long), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(m.starts_with("groupId: is 4097 bytes long"), "{m}");
+    }
+
+    #[test]
+    fn a_get_takes_one_seek_and_only_its_own_parameters() {
+        let m = get_request("t".into(), Some("seekTo=1&distanceFromLatest=2"), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(m.starts_with("give at most one of"), "{m}");
+        let m = get_request("t".into(), Some("offset=1"), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(
+            m.contains("'offset'") && m.contains("seekToTimestamp"),
+            "{m}"
+        );
+        let m = get_request("t".into(), Some("timeout=400days"), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(m.starts_with("timeout: '400days' is longer"), "{m}");
+    }
+
+    #[test]
+    fn a_delete_query_becomes_a_typed_request() {
+        let r = delete_request("t".into(), Some("partition=1&offset=5")).unwrap();
+        assert_eq!((r.partition, r.offset), (Some(1), Some(5)));
+        let r = delete_request("t".into(), None).unwrap();
+        assert_eq!((r.partition, r.offset), (None, None));
+        let m = delete_request("t".into(), Some("Offset=1"))
+            .unwrap_err()
+            .message;
+        assert!(
+            m.contains("'Offset'; known parameters: partition, offset"),
+            "{m}"
+        );
+        let m = delete_request("t".into(), Some("offset=-1"))
+            .unwrap_err()
+            .message;
+        assert!(m.starts_with("offset: '-1' is not"), "{m}");
     }
 
     #[test]

@@ -13,11 +13,10 @@ use tokio::time::Instant;
 
 use super::auth::BearerToken;
 use super::error::{status_of, ApiError, ErrorBody};
-use super::query::Query;
+use super::query::{self, Query};
 use super::{empty_response, json_response, Body};
 use crate::kafka::Cluster;
 use crate::metrics::{self, Metrics, Route};
-use crate::records::get::{GetRequest, Seek};
 use crate::records::post::RecordResult;
 use crate::records::{check_topic_name, delete, get, post, RecordsError};
 
@@ -54,24 +53,24 @@ pub struct Limits {
     pub response_bytes: usize,
 }
 
+impl Limits {
+    /// A request's `timeout`, if within the service's bound.
+    pub fn check_timeout(&self, timeout: Duration) -> Result<Duration, ApiError> {
+        if timeout > self.timeout {
+            return Err(ApiError::bad_request(format!(
+                "timeout: {} is longer than the longest allowed, {} (--max-timeout)",
+                humantime::format_duration(timeout),
+                humantime::format_duration(self.timeout)
+            )));
+        }
+        Ok(timeout)
+    }
+}
+
 /// How long a client turned away by the request limit should wait.
 const RETRY_AFTER_SECONDS: &str = "1";
 
 type HttpResponse = Response<Body>;
-
-const GET_PARAMS: [&str; 10] = [
-    "partition",
-    "groupId",
-    "keyDeserializer",
-    "valueDeserializer",
-    "limit",
-    "timeout",
-    "distanceFromLatest",
-    "distanceFromBeginning",
-    "seekTo",
-    "seekToTimestamp",
-];
-const DELETE_PARAMS: [&str; 2] = ["partition", "offset"];
 
 /// Answers one request. Never fails: every error becomes a JSON error response.
 pub async fn handle(
@@ -339,7 +338,7 @@ async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpRespo
             ),
         ));
     }
-    check_timeout(app, request.timeout)?;
+    app.limits.check_timeout(request.timeout)?;
     if request.asynchronous {
         let accepted = request.records.len();
         let cluster = app.cluster.clone();
@@ -555,54 +554,12 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
     )
 }
 
-/// A request's `timeout` within the service's bound.
-fn check_timeout(app: &App, timeout: Duration) -> Result<Duration, ApiError> {
-    if timeout > app.limits.timeout {
-        return Err(ApiError::bad_request(format!(
-            "timeout: {} is longer than the longest allowed, {} (--max-timeout)",
-            humantime::format_duration(timeout),
-            humantime::format_duration(app.limits.timeout)
-        )));
-    }
-    Ok(timeout)
-}
-
 async fn get_records(
     app: &App,
     topic: String,
     raw_query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = Query::parse(raw_query, &GET_PARAMS)?;
-    let seeks: Vec<Seek> = [
-        q.int("distanceFromLatest", 0, i64::MAX)?
-            .map(Seek::FromLatest),
-        q.int("distanceFromBeginning", 0, i64::MAX)?
-            .map(Seek::FromBeginning),
-        q.int("seekTo", 0, i64::MAX)?.map(Seek::To),
-        q.int("seekToTimestamp", 0, i64::MAX)?
-            .map(Seek::ToTimestamp),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if seeks.len() > 1 {
-        return Err(ApiError::bad_request(
-            "give at most one of distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
-        ));
-    }
-    let request = GetRequest {
-        topic,
-        partition: q
-            .int("partition", 0, i64::from(i32::MAX))?
-            .map(|p| p as i32),
-        group_id: q.str("groupId").map(str::to_string),
-        key: q.serde("keyDeserializer")?,
-        value: q.serde("valueDeserializer")?,
-        limit: q.int("limit", 1, app.limits.limit as i64)?.unwrap_or(1) as usize,
-        timeout: check_timeout(app, q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
-        max_bytes: app.limits.response_bytes,
-        seek: seeks.first().copied(),
-    };
+    let request = query::get_request(topic, raw_query, &app.limits)?;
     let page = get::run(&app.cluster, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
@@ -638,14 +595,7 @@ async fn delete_records(
     topic: String,
     raw_query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = Query::parse(raw_query, &DELETE_PARAMS)?;
-    let request = delete::DeleteRequest {
-        topic,
-        partition: q
-            .int("partition", 0, i64::from(i32::MAX))?
-            .map(|p| p as i32),
-        offset: q.int("offset", 0, i64::MAX)?,
-    };
+    let request = query::delete_request(topic, raw_query)?;
     let partitions = delete::run(&app.cluster, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;

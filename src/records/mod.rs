@@ -5,6 +5,8 @@ pub mod delete;
 pub mod get;
 pub mod post;
 
+use std::time::Duration;
+
 use crate::kafka::KafkaError;
 
 /// Why a use case could not do what was asked. The HTTP layer maps each
@@ -61,19 +63,52 @@ pub fn check_topic_name(topic: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest duration a request may give (365 days): far beyond any
+/// sensible wait, and far enough below what a clock can add to "now" that a
+/// deadline never overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// Parses a duration such as `5s`, `1500ms` or `1h` (humantime's syntax,
-/// which accepts the API's units `days`, `day`, `h`, `m`, `s`, `ms`, `us`, `ns`).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
+/// which accepts the API's units `days`, `day`, `h`, `m`, `s`, `ms`, `us`, `ns`),
+/// at most [`MAX_DURATION`].
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|e| {
         format!(
             "'{text}' is not a duration ({e}); use a number and a unit such as 5s, 1500ms or 1h"
         )
-    })
+    })?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "'{text}' is longer than the maximum of 365days; use a shorter duration"
+        ));
+    }
+    Ok(duration)
+}
+
+/// The most bytes a consumer group id or transactional id may have. Kafka
+/// sets no rule of its own, but its protocol carries strings of at most
+/// 32767 bytes and brokers repeat the id inside their error messages, which
+/// fail to encode when it is that long; 4096 leaves room for that.
+pub const MAX_ID_BYTES: usize = 4096;
+
+/// Checks a consumer group id or transactional id: not empty, at most
+/// [`MAX_ID_BYTES`] bytes of UTF-8.
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "is {} bytes long; use at most {MAX_ID_BYTES} bytes",
+            id.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{check_topic_name, parse_duration};
+    use super::{check_id, check_topic_name, parse_duration, MAX_DURATION, MAX_ID_BYTES};
     use std::time::Duration;
 
     #[test]
@@ -91,6 +126,34 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("is not a duration"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn durations_are_at_most_a_year_so_deadlines_never_overflow() {
+        assert_eq!(parse_duration("365days"), Ok(MAX_DURATION));
+        for long in [
+            "366days",
+            "1year",
+            "18446744073709551615s",
+            "10000000000000000000s",
+        ] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(
+                e.contains("longer than the maximum of 365days"),
+                "{long}: {e}"
+            );
+        }
+        // What the use cases do with a timeout: add it to the clock.
+        let _ = tokio::time::Instant::now() + parse_duration("365days").unwrap();
+    }
+
+    #[test]
+    fn ids_are_not_empty_and_not_too_long() {
+        assert!(check_id("g").is_ok());
+        assert!(check_id(&"é".repeat(MAX_ID_BYTES / 2)).is_ok());
+        assert_eq!(check_id(""), Err("must not be empty".into()));
+        let e = check_id(&"é".repeat(MAX_ID_BYTES / 2 + 1)).unwrap_err();
+        assert!(e.contains("4098 bytes long; use at most 4096"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use rand::Rng as _;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{check_topic_name, parse_duration, RecordsError};
+use super::{check_id, check_topic_name, parse_duration, RecordsError};
 use crate::codec::Serde;
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
@@ -143,20 +143,29 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
 ///
 /// A typed parse serves the common, valid body without building a JSON tree
 /// per record; anything it does not accept as is (a wrong type, an unknown
-/// field, a bad value) goes through [`parse`], the one place that explains
-/// what is wrong, so both paths accept exactly the same bodies.
+/// field, a bad value, a field given twice) goes through `explain`, the one
+/// place that explains what is wrong, so both paths accept exactly the same
+/// bodies.
 pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
     if let Some(request) = fast::parse(body) {
         return Ok(request);
     }
+    explain(body)
+}
+
+/// The explaining parse of [`parse_bytes`]: JSON syntax, then keys given
+/// more than once in any object (which a JSON tree would silently collapse
+/// to the last), then [`parse`].
+pub(crate) fn explain(body: &[u8]) -> Result<PostRequest, RecordsError> {
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
+    unique_keys::check(body).map_err(invalid)?;
     parse(&json)
 }
 
 /// The typed parse of [`parse_bytes`]: `None` whenever the body is anything
 /// but plainly valid.
-mod fast {
+pub(crate) mod fast {
     use std::borrow::Cow;
     use std::sync::Arc;
 
@@ -167,7 +176,10 @@ mod fast {
     use serde_json::value::RawValue;
     use serde_json::Value;
 
-    use super::{check_topic_name, parse_duration, PostRecord, PostRequest, DEFAULT_TIMEOUT};
+    use super::{
+        check_id, check_topic_name, parse_duration, unique_keys, PostRecord, PostRequest,
+        DEFAULT_TIMEOUT,
+    };
     use crate::codec::Serde;
     use crate::kafka::Header;
 
@@ -212,9 +224,15 @@ mod fast {
         value: Option<Cow<'a, str>>,
     }
 
-    pub(super) fn parse(body: &[u8]) -> Option<PostRequest> {
+    /// The request, when `body` is plainly valid.
+    pub(crate) fn parse(body: &[u8]) -> Option<PostRequest> {
         let body: Body<'_> = serde_json::from_slice(body).ok()?;
-        if body.records.is_empty() || body.transaction_id.as_deref() == Some("") {
+        if body.records.is_empty()
+            || body
+                .transaction_id
+                .as_deref()
+                .is_some_and(|id| check_id(id).is_err())
+        {
             return None;
         }
         let timeout = match &body.timeout {
@@ -305,8 +323,201 @@ mod fast {
             let text: String = serde_json::from_str(text).ok()?;
             return Some(Some(Bytes::from(text.into_bytes())));
         }
+        // Only objects hold keys; the derived parse of the body refuses
+        // repeated fields, values need the same check.
+        if raw.get().starts_with(['{', '[']) {
+            unique_keys::check(raw.get().as_bytes()).ok()?;
+        }
         let value: Value = serde_json::from_str(raw.get()).ok()?;
         serde.serialize(&value).ok().map(|b| b.map(Bytes::from))
+    }
+}
+
+/// Finds a key given twice in one JSON object, anywhere in a document: a
+/// JSON tree keeps only the last of them, so `{"partition": 1, "partition":
+/// 2}` would silently write to partition 2. Refused instead, as a query
+/// parameter given twice is.
+mod unique_keys {
+    use std::borrow::Cow;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    /// Objects with more keys than this are checked with a hash set.
+    const LINEAR: usize = 16;
+
+    /// `Ok` when no object in the JSON text `json` repeats a key; else a
+    /// message naming the first repeated key by its path
+    /// (`records[0].partition`). `json` must be valid JSON.
+    pub(crate) fn check(json: &[u8]) -> Result<(), String> {
+        let found = RefCell::new(None);
+        let node = Node {
+            path: &Path::Root,
+            found: &found,
+        };
+        let result = node.deserialize(&mut serde_json::Deserializer::from_slice(json));
+        match (result, found.into_inner()) {
+            (_, Some(path)) => Err(format!(
+                "{path}: given more than once; give each field at most once"
+            )),
+            (Ok(()), None) => Ok(()),
+            (Err(e), None) => Err(format!("the body is not valid JSON: {e}")),
+        }
+    }
+
+    /// Where a value sits in the document, for the message.
+    enum Path<'a> {
+        Root,
+        Key(&'a Path<'a>, &'a str),
+        Index(&'a Path<'a>, usize),
+    }
+
+    impl fmt::Display for Path<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Path::Root => Ok(()),
+                Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+                Path::Key(parent, key) => {
+                    let plain = !key.is_empty()
+                        && key.len() <= 64
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    match (parent, plain) {
+                        (Path::Root, true) => f.write_str(key),
+                        (_, true) => write!(f, "{parent}.{key}"),
+                        (_, false) => {
+                            let short: String = key.chars().take(64).collect();
+                            let more = if short.len() < key.len() { "..." } else { "" };
+                            write!(f, "{parent}[{}{more}]", serde_json::Value::from(short))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Visits one value and everything inside it.
+    #[derive(Clone, Copy)]
+    struct Node<'p, 'f> {
+        path: &'p Path<'p>,
+        /// The path of the first repeated key.
+        found: &'f RefCell<Option<String>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Node {
+                    path: &Path::Index(self.path, i),
+                    found: self.found,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+
+        // (With serde_json's `arbitrary_precision`, a number arrives as a
+        // map of one private key: nothing repeats there.)
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut few: Vec<Cow<'de, str>> = Vec::new();
+            let mut many: Option<HashSet<Cow<'de, str>>> = None;
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                let path = Path::Key(self.path, &key);
+                let repeated = match &many {
+                    Some(set) => set.contains(&key),
+                    None => few.contains(&key),
+                };
+                if repeated {
+                    *self.found.borrow_mut() = Some(path.to_string());
+                    return Err(de::Error::custom("a key is given more than once"));
+                }
+                map.next_value_seed(Node {
+                    path: &path,
+                    found: self.found,
+                })?;
+                match &mut many {
+                    Some(set) => {
+                        set.insert(key);
+                    }
+                    None => {
+                        few.push(key);
+                        if few.len() > LINEAR {
+                            many = Some(few.drain(..).collect());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// An object key, borrowed from the input unless it holds escapes.
+    struct KeySeed;
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object key")
+        }
+
+        fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Borrowed(key))
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Owned(key.to_owned()))
+        }
     }
 }
 
@@ -318,8 +529,10 @@ pub fn parse(body: &Value) -> Result<PostRequest, RecordsError> {
     unknown_fields(obj, &BODY_FIELDS, "")?;
     let transaction_id = match obj.get("transactionId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
-        Some(Value::String(_)) => return Err(invalid("transactionId: must not be empty".into())),
+        Some(Value::String(id)) => {
+            check_id(id).map_err(|e| invalid(format!("transactionId: {e}")))?;
+            Some(id.clone())
+        }
         Some(other) => {
             return Err(invalid(format!(
                 "transactionId: must be a string, got {}",
@@ -875,6 +1088,93 @@ mod tests {
             .starts_with("records[0].timestamp"));
         assert!(err(json!({"records": [{"topic": "a/b"}]}))
             .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    fn explained(body: &str) -> String {
+        assert!(
+            fast::parse(body.as_bytes()).is_none(),
+            "the typed parse accepted {body}"
+        );
+        match parse_bytes(body.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {body} to be refused"),
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_and_named_by_its_path() {
+        for (body, path) in [
+            (
+                r#"{"records": [{"topic": "t"}], "records": [{"topic": "u"}]}"#,
+                "records",
+            ),
+            (
+                r#"{"records": [{"topic": "t", "partition": 1, "partition": 2}]}"#,
+                "records[0].partition",
+            ),
+            (
+                r#"{"records": [{"topic": "t"}, {"topic": "t", "headers": [{"key": "a", "key": "b"}]}]}"#,
+                "records[1].headers[0].key",
+            ),
+            (
+                r#"{"timeout": "1s", "records": [{"topic": "t"}], "timeout": "2s"}"#,
+                "timeout",
+            ),
+            // A JSON tree would keep only the last: the stored JSON would lose a key.
+            (
+                r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a": [{"b": 1, "b": 2}]}}]}"#,
+                "records[0].value.a[0].b",
+            ),
+            (
+                r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a b": 1, "a\u0020b": 2}}]}"#,
+                r#"records[0].value["a b"]"#,
+            ),
+        ] {
+            let m = explained(body);
+            assert_eq!(
+                m,
+                format!("{path}: given more than once; give each field at most once"),
+                "{body}"
+            );
+        }
+        // Objects with many keys take the hash-set path.
+        let keys: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let body = format!(
+            r#"{{"records": [{{"topic": "t", "valueSerializer": "json", "value": {{{}, "k33": 0}}}}]}}"#,
+            keys.join(", ")
+        );
+        assert!(explained(&body).starts_with("records[0].value.k33: given more than once"));
+        // The same key in different objects is fine, on both paths.
+        let body = r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}}]}"#;
+        assert!(fast::parse(body.as_bytes()).is_some());
+        assert!(explain(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_transaction_id_is_neither_empty_nor_longer_than_kafka_can_carry() {
+        assert!(
+            explained(r#"{"records": [{"topic": "t"}], "transactionId": ""}"#)
+                .starts_with("transactionId: must not be empty")
+        );
+        let long = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(super::super::MAX_ID_BYTES + 1)
+        );
+        assert!(explained(&long).starts_with("transactionId: is 4097 bytes long"));
+        let fine = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(super::super::MAX_ID_BYTES)
+        );
+        assert!(fast::parse(fine.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_timeout_beyond_a_year_is_refused_instead_of_overflowing_the_deadline() {
+        let m = explained(r#"{"records": [{"topic": "t"}], "timeout": "18446744073709551615s"}"#);
+        assert!(
+            m.starts_with("timeout: '18446744073709551615s' is longer than the maximum"),
+            "{m}"
+        );
     }
 
     #[test]

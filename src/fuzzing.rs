@@ -1,0 +1,157 @@
+//! Entry points of the fuzz targets under `fuzz/` (`scripts/fuzz.sh`), not
+//! part of the API. Each one runs a request parser on arbitrary input and
+//! panics when a property of the parser does not hold; the parsers
+//! themselves must never panic.
+
+use crate::http::query::{self, Query, DELETE_PARAMS, GET_PARAMS};
+use crate::http::Limits;
+use crate::records::get::Seek;
+use crate::records::post::{self, PostRequest};
+use crate::records::{check_id, check_topic_name, RecordsError, MAX_DURATION};
+
+/// A POST /records body: [`post::parse_bytes`], and its two parses agree.
+///
+/// - the typed parse accepts only bodies the explaining parse accepts, and
+///   reads them the same way;
+/// - an accepted body holds at least one record, every one valid as the
+///   explaining parse demands (topic name, partition and timestamp ranges,
+///   timeout, transactional id);
+/// - a refused body is a 400 with a message.
+pub fn post_body(data: &[u8]) {
+    let result = post::parse_bytes(data);
+    if let Some(typed) = post::fast::parse(data) {
+        match post::explain(data) {
+            Ok(explained) => assert_eq!(
+                format!("{typed:?}"),
+                format!("{explained:?}"),
+                "the two parses read the body differently"
+            ),
+            Err(e) => panic!("the typed parse accepted a body the explaining one refuses: {e}"),
+        }
+    }
+    match result {
+        Ok(request) => check_post(&request),
+        Err(RecordsError::Invalid(message)) => assert!(!message.is_empty()),
+        Err(other) => panic!("a parse error that is not a 400: {other:?}"),
+    }
+}
+
+fn check_post(request: &PostRequest) {
+    assert!(!request.records.is_empty(), "no record");
+    assert!(request.timeout <= MAX_DURATION);
+    if let Some(id) = &request.transaction_id {
+        assert_eq!(check_id(id), Ok(()));
+    }
+    for r in &request.records {
+        assert_eq!(check_topic_name(&r.topic), Ok(()));
+        assert!(r.partition.is_none_or(|p| p >= 0));
+        assert!(r.timestamp.is_none_or(|t| t >= 0));
+    }
+}
+
+/// A query string of GET and DELETE /records/{topic} (and of POST, which
+/// takes none). An accepted query holds only known parameters, each once,
+/// and gives values in range; a refused one names the parameter at fault
+/// (or lists the known ones, or the seek parameters that clash).
+pub fn query_string(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let raw = Some(text.as_ref());
+    let names: Vec<String> = form_urlencoded::parse(text.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .collect();
+    let named = |message: &str| {
+        message.starts_with("unknown query parameter")
+            || names.iter().any(|n| message.starts_with(&format!("{n}: ")))
+    };
+    let only_known = |known: &[&str]| {
+        let mut seen = std::collections::HashSet::new();
+        names
+            .iter()
+            .all(|n| known.contains(&n.as_str()) && seen.insert(n))
+    };
+
+    // The widest limits the flags allow: the parser's own bounds are tested.
+    let limits = Limits {
+        body_bytes: usize::MAX,
+        records_per_request: usize::MAX,
+        limit: u32::MAX as usize,
+        timeout: MAX_DURATION,
+        response_bytes: usize::MAX,
+    };
+    match query::get_request("t".into(), raw, &limits) {
+        Ok(r) => {
+            assert!(only_known(&GET_PARAMS), "accepted {names:?}");
+            assert!(r.partition.is_none_or(|p| p >= 0));
+            assert!((1..=u32::MAX as usize).contains(&r.limit));
+            assert!(r.timeout <= MAX_DURATION);
+            if let Some(id) = &r.group_id {
+                assert_eq!(check_id(id), Ok(()));
+            }
+            if let Some(Seek::FromLatest(n) | Seek::FromBeginning(n) | Seek::To(n)) = r.seek {
+                assert!(n >= 0);
+            }
+            if let Some(Seek::ToTimestamp(t)) = r.seek {
+                assert!(t >= 0);
+            }
+        }
+        Err(e) => {
+            assert_eq!(e.status, hyper::StatusCode::BAD_REQUEST);
+            assert!(
+                named(&e.message) || e.message.starts_with("give at most one of"),
+                "the message names no parameter: {}",
+                e.message
+            );
+        }
+    }
+    match query::delete_request("t".into(), raw) {
+        Ok(r) => {
+            assert!(only_known(&DELETE_PARAMS), "accepted {names:?}");
+            assert!(r.partition.is_none_or(|p| p >= 0));
+            assert!(r.offset.is_none_or(|o| o >= 0));
+        }
+        Err(e) => assert!(
+            named(&e.message),
+            "the message names no parameter: {}",
+            e.message
+        ),
+    }
+    match Query::parse(raw, &[]) {
+        Ok(_) => assert!(names.is_empty(), "accepted {names:?}"),
+        Err(e) => assert!(
+            e.message.contains("takes no query parameters"),
+            "{}",
+            e.message
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fuzz_properties_hold_for_the_seed_inputs() {
+        for body in [
+            &br#"{"records": [{"topic": "t", "value": "v"}]}"#[..],
+            br#"{"records": [{"topic": "t", "key": 1, "keySerializer": "long", "value": {"a": 1}, "valueSerializer": "json", "headers": [{"key": "h", "value": "YQ=="}]}], "async": true, "timeout": "2s", "transactionId": "x"}"#,
+            br#"{"records": [{"topic": "t", "partition": 1, "partition": 2}]}"#,
+            br#"{"records": []}"#,
+            b"{\"records\": [{\"topic\": \"t\xff\"}]}",
+            b"[[[[[[[[[[",
+            b"",
+        ] {
+            post_body(body);
+        }
+        for query in [
+            &b""[..],
+            b"limit=1&limit=2",
+            b"partition=0&offset=5",
+            b"seekTo=1&distanceFromLatest=2",
+            b"groupId=g&limit=10&timeout=1s&valueDeserializer=JSON",
+            b"%FF=1&timeout=18446744073709551615s",
+            b"groupId=&x",
+        ] {
+            query_string(query);
+        }
+    }
+}
