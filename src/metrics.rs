@@ -143,7 +143,9 @@ impl KafkaErrorKind {
     /// The kind of a Kafka error.
     pub fn of(error: &KafkaError) -> KafkaErrorKind {
         match error {
-            KafkaError::Unreachable(_) => KafkaErrorKind::Unreachable,
+            KafkaError::Unreachable(_) | KafkaError::ClusterUnreachable(_) => {
+                KafkaErrorKind::Unreachable
+            }
             KafkaError::Timeout(_) => KafkaErrorKind::Timeout,
             KafkaError::UnknownTopic(_) => KafkaErrorKind::UnknownTopic,
             KafkaError::UnknownPartition { .. } => KafkaErrorKind::UnknownPartition,

@@ -78,7 +78,9 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
             KafkaError::UnknownTopic(_) | KafkaError::UnknownPartition { .. } => {
                 StatusCode::NOT_FOUND
             }
-            KafkaError::Unreachable(_) | KafkaError::Auth(_) => StatusCode::SERVICE_UNAVAILABLE,
+            KafkaError::Unreachable(_)
+            | KafkaError::ClusterUnreachable(_)
+            | KafkaError::Auth(_) => StatusCode::SERVICE_UNAVAILABLE,
             KafkaError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             KafkaError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
             KafkaError::GroupInUse { .. } | KafkaError::Fenced(_) => StatusCode::CONFLICT,

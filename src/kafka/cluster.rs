@@ -3,7 +3,9 @@
 //! It keeps what every request may share and nothing else: connections to
 //! each broker and cached topic metadata. Every operation takes a deadline and
 //! retries what is safe to retry (a leader that moved, a broker that is
-//! briefly away) until then.
+//! briefly away) until then; a write is never sent again once it may have
+//! reached a broker. When no broker answers at all, operations fail at once
+//! ([`KafkaError::ClusterUnreachable`]) rather than at their deadline.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -168,6 +170,38 @@ pub enum CoordinatorKind {
 pub struct Cluster {
     inner: Arc<Inner>,
     watches: Arc<Watches>,
+}
+
+/// Which failed calls [`Cluster::per_leader`] may send again.
+#[derive(Debug, Clone, Copy)]
+enum Resend {
+    /// Reads, offset look-ups and deletes: sending one twice does no harm, so
+    /// every retriable error is retried, a broken connection included.
+    Always,
+    /// Plain writes are not idempotent: only a refusal that proves nothing was
+    /// appended is retried. A connection that breaks after the request went
+    /// out leaves its fate unknown, so the write is reported as failed rather
+    /// than risk writing its records twice.
+    Refused,
+}
+
+impl Resend {
+    /// Whether a partition's error in a broker's answer may be retried.
+    fn answered(self, e: &KafkaError) -> bool {
+        match self {
+            Resend::Always => e.is_retriable(),
+            Resend::Refused => produce_retriable(e),
+        }
+    }
+
+    /// Whether a call that failed after its request may have reached the
+    /// broker (a broken connection, a timeout) may be sent again.
+    fn after_sending(self, e: &KafkaError) -> bool {
+        match self {
+            Resend::Always => e.is_retriable(),
+            Resend::Refused => false,
+        }
+    }
 }
 
 /// Which connections of a broker a call should use.
@@ -364,14 +398,12 @@ impl Cluster {
                         CoordinatorKind::Group => 0,
                         CoordinatorKind::Transaction => 1,
                     });
-                let conn = self
-                    .any_connections(deadline)
-                    .await
-                    .into_iter()
-                    .find_map(Result::ok)
-                    .ok_or_else(|| KafkaError::Unreachable("no broker reachable".into()))?;
-                let response =
-                    timeout(deadline, conn.call(request, versions::FIND_COORDINATOR)).await?;
+                let response = self
+                    .on_any_broker(deadline, |conn| {
+                        let request = request.clone();
+                        async move { conn.call(request, versions::FIND_COORDINATOR).await }
+                    })
+                    .await?;
                 check(
                     response.error_code,
                     || format!("finding the coordinator of '{key}'"),
@@ -459,49 +491,63 @@ impl Cluster {
                     .collect()
             }))
             .with_allow_auto_topic_creation(create);
-        let mut last = KafkaError::Unreachable("no bootstrap server configured".into());
-        for conn in self.any_connections(deadline).await {
-            let conn = match conn {
-                Ok(c) => c,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            match timeout(deadline, conn.call(request.clone(), versions::METADATA)).await {
-                Ok(response) => {
-                    self.learn_brokers(&response);
-                    return Ok(response);
-                }
-                Err(e @ KafkaError::Timeout(_)) => return Err(e),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        let response = self
+            .on_any_broker(deadline, |conn| {
+                let request = request.clone();
+                async move { conn.call(request, versions::METADATA).await }
+            })
+            .await?;
+        self.learn_brokers(&response);
+        Ok(response)
     }
 
-    /// Connections to try for a metadata request: known brokers, then bootstrap servers.
-    async fn any_connections(&self, deadline: Instant) -> Vec<Result<Connection, KafkaError>> {
+    /// Runs `call` on the first broker that answers: known brokers first, then
+    /// the bootstrap servers. A broker that cannot be connected to, or whose
+    /// connection breaks before it answers, is skipped for the next one; when
+    /// none is left the error is [`KafkaError::ClusterUnreachable`], which is
+    /// final: with every broker down there is nothing to wait for, so requests
+    /// fail at once rather than at their timeout.
+    async fn on_any_broker<T, F, Fut>(&self, deadline: Instant, call: F) -> Result<T, KafkaError>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = Result<T, KafkaError>>,
+    {
         let brokers: Vec<Arc<Broker>> = self
             .inner
             .brokers
             .read()
             .map(|b| b.values().cloned().collect())
             .unwrap_or_default();
-        let mut out = Vec::new();
-        for b in brokers {
-            out.push(b.control.get(deadline).await);
-            if out.last().is_some_and(Result::is_ok) {
-                return out;
+        let pools = brokers
+            .iter()
+            .map(|b| &b.control)
+            .chain(self.inner.bootstrap.iter());
+        let mut failures: Vec<String> = Vec::new();
+        let mut refused = None;
+        for pool in pools {
+            let attempt = async {
+                let conn = pool.get(deadline).await?;
+                timeout(deadline, call(conn)).await
+            };
+            match attempt.await {
+                Err(KafkaError::Unreachable(reason)) => {
+                    if !failures.contains(&reason) {
+                        failures.push(reason);
+                    }
+                }
+                // Another broker may accept us; if none does, this says why.
+                Err(e @ KafkaError::Auth(_)) => refused = Some(e),
+                other => return other,
             }
         }
-        for pool in &self.inner.bootstrap {
-            out.push(pool.get(deadline).await);
-            if out.last().is_some_and(Result::is_ok) {
-                return out;
-            }
+        if let Some(e) = refused {
+            return Err(e);
         }
-        out
+        Err(KafkaError::ClusterUnreachable(if failures.is_empty() {
+            "no bootstrap server configured".into()
+        } else {
+            failures.join("; ")
+        }))
     }
 
     fn learn_brokers(&self, response: &MetadataResponse) {
@@ -536,15 +582,15 @@ impl Cluster {
     }
 
     /// Runs `call` once per leader broker with that broker's share of `items`,
-    /// concurrently; partitions that fail with an error `retry_if` accepts are
-    /// retried (with fresh metadata) until the deadline.
+    /// concurrently; partitions that fail with an error `resend` allows to
+    /// retry are retried (with fresh metadata) until the deadline.
     async fn per_leader<K, T, F, Fut>(
         &self,
         topic: &str,
         items: Vec<(i32, K)>,
         deadline: Instant,
         lane: Lane,
-        retry_if: fn(&KafkaError) -> bool,
+        resend: Resend,
         call: F,
     ) -> Vec<(i32, Result<T, KafkaError>)>
     where
@@ -558,11 +604,16 @@ impl Cluster {
         loop {
             let mut retry_items: Vec<(i32, K)> = Vec::new();
             let mut last_error: Option<KafkaError> = None;
+            let mut stale = false;
+            let mut again = |e: KafkaError, keys: &mut dyn Iterator<Item = (i32, K)>| {
+                stale |= e.invalidates_metadata();
+                retry_items.extend(keys);
+                last_error = Some(e);
+            };
             match self.topic(topic, false, deadline).await {
                 Err(e) => {
-                    if retry_if(&e) && Instant::now() < deadline {
-                        retry_items = todo;
-                        last_error = Some(e);
+                    if e.is_retriable() && Instant::now() < deadline {
+                        again(e, &mut todo.into_iter());
                     } else {
                         done.extend(todo.into_iter().map(|(p, _)| (p, Err(e.clone()))));
                         return sort(done);
@@ -580,40 +631,49 @@ impl Cluster {
                         let call = &call;
                         async move {
                             let keys = group.clone();
+                            // Outer error: nothing was sent (no such broker, no
+                            // connection). Inner error: the request may have reached it.
                             let result = async {
                                 let broker = self.broker(leader)?;
                                 let conn = match lane {
                                     Lane::Control => broker.control.get(deadline).await?,
                                     Lane::Reads => broker.reads.get(deadline).await?,
                                 };
-                                timeout(deadline, call(conn, group)).await
+                                Ok::<_, KafkaError>(timeout(deadline, call(conn, group)).await)
                             }
                             .await;
                             (keys, result)
                         }
                     });
                     for (keys, result) in join_all(calls).await {
-                        match result {
-                            Ok(answers) => {
+                        let (error, retriable) = match result {
+                            Ok(Ok(answers)) => {
                                 for (p, r) in answers {
                                     match r {
-                                        Err(e) if retry_if(&e) && Instant::now() < deadline => {
-                                            if let Some(k) = keys.iter().find(|(kp, _)| *kp == p) {
-                                                retry_items.push(k.clone());
-                                            }
-                                            last_error = Some(e);
+                                        Err(e)
+                                            if resend.answered(&e) && Instant::now() < deadline =>
+                                        {
+                                            let k = keys.iter().find(|(kp, _)| *kp == p).cloned();
+                                            again(e, &mut k.into_iter());
                                         }
                                         other => done.push((p, other)),
                                     }
                                 }
+                                continue;
                             }
-                            Err(e) if retry_if(&e) && Instant::now() < deadline => {
-                                retry_items.extend(keys);
-                                last_error = Some(e);
+                            Ok(Err(e)) => {
+                                let retriable = resend.after_sending(&e);
+                                (e, retriable)
                             }
                             Err(e) => {
-                                done.extend(keys.into_iter().map(|(p, _)| (p, Err(e.clone()))))
+                                let retriable = e.is_retriable();
+                                (e, retriable)
                             }
+                        };
+                        if retriable && Instant::now() < deadline {
+                            again(error, &mut keys.into_iter());
+                        } else {
+                            done.extend(keys.into_iter().map(|(p, _)| (p, Err(error.clone()))));
                         }
                     }
                 }
@@ -621,10 +681,10 @@ impl Cluster {
             if retry_items.is_empty() {
                 return sort(done);
             }
+            if stale {
+                self.invalidate(topic);
+            }
             if let Some(e) = &last_error {
-                if e.invalidates_metadata() {
-                    self.invalidate(topic);
-                }
                 tracing::debug!(topic, error = %e, "retrying {} partitions", retry_items.len());
             }
             if Instant::now() + backoff >= deadline {
@@ -659,7 +719,7 @@ impl Cluster {
             batches,
             deadline,
             Lane::Control,
-            produce_retriable,
+            Resend::Refused,
             |conn, group| {
                 let request = ProduceRequest::default()
                     .with_transactional_id(txn.clone())
@@ -678,7 +738,15 @@ impl Cluster {
                                 .collect(),
                         )]);
                 async move {
-                    let response = conn.call(request, versions::PRODUCE).await?;
+                    let response = conn.call(request, versions::PRODUCE).await.map_err(|e| {
+                        match e {
+                            // Sent, but no answer came: the records may be in the log.
+                            KafkaError::Unreachable(reason) => KafkaError::Unreachable(format!(
+                                "{reason}; the request may have reached the broker, so these records may or may not have been written"
+                            )),
+                            other => other,
+                        }
+                    })?;
                     Ok(response
                         .responses
                         .into_iter()
@@ -727,7 +795,7 @@ impl Cluster {
             items,
             deadline,
             Lane::Control,
-            read_retriable,
+            Resend::Always,
             |conn, group| {
                 let request = ListOffsetsRequest::default()
                     .with_replica_id(BrokerId(-1))
@@ -784,7 +852,7 @@ impl Cluster {
             items,
             deadline,
             Lane::Reads,
-            read_retriable,
+            Resend::Always,
             |conn, group| {
                 let request = fetch_request(topic, &group, 0, partition_max_bytes, max_bytes);
                 async move {
@@ -878,7 +946,7 @@ impl Cluster {
             offsets.to_vec(),
             deadline,
             Lane::Control,
-            read_retriable,
+            Resend::Always,
             |conn, group| {
                 let request = DeleteRecordsRequest::default()
                     .with_timeout_ms(ms_until(deadline))
@@ -942,13 +1010,12 @@ impl Cluster {
                         .collect(),
                 )]);
         // CreateTopics must go to the controller; any broker forwards it in KRaft mode.
-        let conn = self
-            .any_connections(deadline)
-            .await
-            .into_iter()
-            .find_map(Result::ok)
-            .ok_or_else(|| KafkaError::Unreachable("no broker reachable".into()))?;
-        let response = timeout(deadline, conn.call(request, versions::CREATE_TOPICS)).await?;
+        let response = self
+            .on_any_broker(deadline, |conn| {
+                let request = request.clone();
+                async move { conn.call(request, versions::CREATE_TOPICS).await }
+            })
+            .await?;
         for t in response.topics {
             check(
                 t.error_code,
@@ -1048,16 +1115,10 @@ fn fetched_partitions(
         .collect()
 }
 
-/// Errors after which a read, offset look-up or delete may simply be sent again.
-fn read_retriable(e: &KafkaError) -> bool {
-    e.is_retriable()
-}
-
-/// Errors that prove a produce appended nothing, so sending it again cannot
-/// duplicate records.
+/// Broker errors that prove a produce appended nothing, so sending it again
+/// cannot duplicate records.
 fn produce_retriable(e: &KafkaError) -> bool {
     match e {
-        KafkaError::Unreachable(_) => true, // never sent: the connection could not be opened
         KafkaError::Broker { error, .. } => matches!(
             error,
             ResponseError::NotLeaderOrFollower
@@ -1111,5 +1172,139 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::{encode, ProduceRecord};
+    use super::super::fake::{closed_port, FakeBroker, NODE};
+    use super::*;
+
+    fn cluster(bootstrap: &[&str]) -> Cluster {
+        Cluster::new(ClusterConfig {
+            bootstrap: bootstrap.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn one_record() -> Bytes {
+        encode(
+            &[ProduceRecord {
+                key: None,
+                value: Some(b"v"),
+                timestamp: 0,
+                headers: &[],
+            }],
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn with_every_broker_down_calls_fail_at_once_instead_of_at_their_deadline() {
+        let (a, b) = (closed_port().await, closed_port().await);
+        let cluster = cluster(&[&a, &b]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
+
+        let e = cluster.topic("t", false, deadline).await.unwrap_err();
+        assert!(matches!(e, KafkaError::ClusterUnreachable(_)), "{e}");
+        // Both addresses were tried and both are named.
+        assert!(
+            e.to_string().contains(&a) && e.to_string().contains(&b),
+            "{e}"
+        );
+        let e = cluster.ready(deadline).await.unwrap_err();
+        assert!(matches!(e, KafkaError::ClusterUnreachable(_)), "{e}");
+        let e = cluster
+            .committed_offsets("g", "t", &[0], deadline)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, KafkaError::ClusterUnreachable(_)), "{e}");
+        let e = cluster
+            .begin_transaction("x", Duration::from_secs(5), deadline)
+            .await
+            .err()
+            .expect("no transaction without brokers");
+        assert!(matches!(e, KafkaError::ClusterUnreachable(_)), "{e}");
+        for (_, r) in cluster
+            .produce("t", vec![(0, one_record())], None, deadline)
+            .await
+        {
+            let e = r.unwrap_err();
+            assert!(matches!(e, KafkaError::ClusterUnreachable(_)), "{e}");
+        }
+        // Retrying until the deadline would take 30 s; a single pass over two
+        // refused ports takes milliseconds. 10 s tells the two apart on any machine.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_produce_whose_connection_breaks_after_sending_is_not_sent_again() {
+        let broker = FakeBroker::start().await;
+        let cluster = cluster(&[&broker.addr]);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let results = cluster
+            .produce("t", vec![(0, one_record())], None, deadline)
+            .await;
+        let [(0, Err(e))] = &results[..] else {
+            panic!("expected partition 0 to fail: {results:?}");
+        };
+        assert!(matches!(e, KafkaError::Unreachable(_)), "{e}");
+        assert!(
+            e.to_string().contains("may or may not have been written"),
+            "{e}"
+        );
+        // The broker may have appended the batch before the connection broke:
+        // sending it again could write its records twice.
+        assert_eq!(broker.produce_requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_breaks_is_retried_on_fresh_metadata() {
+        let broker = Arc::new(FakeBroker::start().await);
+        let cluster = cluster(&[&broker.addr]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        cluster.topic("t", false, deadline).await.expect("metadata");
+        // The leader goes away: metadata still names it (as Kafka's does until
+        // the controller notices), then names the fake broker.
+        let gone = closed_port().await;
+        broker.set_leader(2, &gone);
+        cluster.invalidate("t");
+        cluster.topic("t", false, deadline).await.expect("metadata");
+        let before = broker.metadata_requests();
+        let mover = tokio::spawn({
+            let broker = Arc::clone(&broker);
+            async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                broker.set_leader(NODE, &broker.addr);
+            }
+        });
+        let results = cluster.fetch("t", &[(0, 0)], 1024, 1024, deadline).await;
+        mover.await.unwrap();
+        let [(0, Ok(_))] = &results[..] else {
+            panic!("the fetch should follow the new leader: {results:?}");
+        };
+        assert_eq!(broker.fetch_requests(), 1);
+        // The refused connections made the handle ask for metadata again.
+        assert!(broker.metadata_requests() > before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_stays_down_is_retried_until_the_deadline_while_others_answer() {
+        let broker = FakeBroker::start().await;
+        broker.set_leader(2, &closed_port().await);
+        let cluster = cluster(&[&broker.addr]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(1500);
+        let results = cluster
+            .list_offsets("t", &[0], OffsetQuery::LastStable, deadline)
+            .await;
+        let [(0, Err(e))] = &results[..] else {
+            panic!("expected partition 0 to fail: {results:?}");
+        };
+        // Not "no broker answered": one did, so the leader may yet move.
+        assert!(matches!(e, KafkaError::Timeout(_)), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(1000));
+        assert!(broker.metadata_requests() > 2);
     }
 }

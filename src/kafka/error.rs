@@ -7,9 +7,17 @@ pub use kafka_protocol::ResponseError;
 /// Something the Kafka cluster did or did not do.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KafkaError {
-    /// No broker could be reached, or a connection broke.
+    /// A broker could not be reached, or a connection to it broke. Retried
+    /// where fresh metadata may lead elsewhere (another leader, another
+    /// coordinator); see [`KafkaError::ClusterUnreachable`] for when no broker
+    /// answers at all.
     #[error("Kafka is unreachable: {0}")]
     Unreachable(String),
+    /// Not one broker answered: every known broker and every bootstrap server
+    /// was tried and each refused or failed. Never retried, so that a request
+    /// fails at once instead of waiting out its timeout while Kafka is down.
+    #[error("Kafka is unreachable: no broker answered ({0})")]
+    ClusterUnreachable(String),
     /// The deadline of the operation passed first.
     #[error("Kafka did not answer in time: {0}")]
     Timeout(String),
@@ -103,7 +111,7 @@ impl KafkaError {
     /// Whether the cached metadata is probably stale (leader moved, broker gone).
     pub fn invalidates_metadata(&self) -> bool {
         match self {
-            KafkaError::Unreachable(_) => true,
+            KafkaError::Unreachable(_) | KafkaError::ClusterUnreachable(_) => true,
             KafkaError::Broker { error, .. } => matches!(
                 error,
                 ResponseError::NotLeaderOrFollower

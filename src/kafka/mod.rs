@@ -18,6 +18,8 @@ mod batch;
 mod cluster;
 mod conn;
 mod error;
+#[cfg(test)]
+mod fake;
 mod group;
 pub mod partitioner;
 mod pool;

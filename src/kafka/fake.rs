@@ -1,0 +1,196 @@
+//! A scripted stand-in for a broker, for unit tests of failure handling that
+//! a real broker cannot be made to show on cue (a connection that breaks
+//! right after a produce reached it, a leader that is gone until metadata
+//! names another).
+//!
+//! It answers ApiVersions (every key, versions 0 to 20), Metadata (one topic
+//! `t` with partition 0, led by whichever broker the script names) and Fetch
+//! (an empty partition). On Produce it counts the request and hangs up
+//! without answering, as a broker that dies mid-request does.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    api_versions_response::ApiVersion,
+    fetch_response::{FetchableTopicResponse, PartitionData},
+    metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
+    ApiKey, ApiVersionsResponse, BrokerId, FetchResponse, MetadataResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The node id the fake gives itself in metadata.
+pub const NODE: i32 = 1;
+
+/// A fake broker on a loopback port; stops when dropped.
+pub struct FakeBroker {
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// Where metadata says partition 0's leader is: node id and address.
+    leader: Arc<Mutex<(i32, String)>>,
+    counts: Arc<Counts>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Counts {
+    metadata: AtomicUsize,
+    produce: AtomicUsize,
+    fetch: AtomicUsize,
+}
+
+impl FakeBroker {
+    /// Starts a fake that names itself the leader of `t`/0.
+    pub async fn start() -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let leader = Arc::new(Mutex::new((NODE, addr.clone())));
+        let counts = Arc::new(Counts::default());
+        let task = tokio::spawn({
+            let (leader, counts, me) = (Arc::clone(&leader), Arc::clone(&counts), addr.clone());
+            async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    let (leader, counts, me) =
+                        (Arc::clone(&leader), Arc::clone(&counts), me.clone());
+                    tokio::spawn(serve(socket, me, leader, counts));
+                }
+            }
+        });
+        FakeBroker {
+            addr,
+            leader,
+            counts,
+            task,
+        }
+    }
+
+    /// Makes metadata name node `id` at `addr` as the leader of `t`/0.
+    pub fn set_leader(&self, id: i32, addr: &str) {
+        *self.leader.lock().unwrap() = (id, addr.to_string());
+    }
+
+    /// Metadata requests answered so far.
+    pub fn metadata_requests(&self) -> usize {
+        self.counts.metadata.load(Ordering::SeqCst)
+    }
+
+    /// Produce requests received so far (each one answered by hanging up).
+    pub fn produce_requests(&self) -> usize {
+        self.counts.produce.load(Ordering::SeqCst)
+    }
+
+    /// Fetch requests answered so far.
+    pub fn fetch_requests(&self) -> usize {
+        self.counts.fetch.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback address nothing listens on.
+pub async fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    me: String,
+    leader: Arc<Mutex<(i32, String)>>,
+    counts: Arc<Counts>,
+) {
+    loop {
+        let Ok(size) = socket.read_i32().await else {
+            return;
+        };
+        let mut frame = BytesMut::zeroed(size as usize);
+        if socket.read_exact(&mut frame).await.is_err() {
+            return;
+        }
+        let mut frame = frame.freeze();
+        let (key, version) = {
+            let mut peek = &frame[..];
+            (peek.get_i16(), peek.get_i16())
+        };
+        let api = ApiKey::try_from(key).expect("a known api key");
+        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+            .expect("request header");
+        let mut body = BytesMut::new();
+        match api {
+            ApiKey::ApiVersions => ApiVersionsResponse::default()
+                .with_api_keys(
+                    (0..=80)
+                        .map(|k| {
+                            ApiVersion::default()
+                                .with_api_key(k)
+                                .with_min_version(0)
+                                .with_max_version(20)
+                        })
+                        .collect(),
+                )
+                .encode(&mut body, version),
+            ApiKey::Metadata => {
+                counts.metadata.fetch_add(1, Ordering::SeqCst);
+                let (id, at) = leader.lock().unwrap().clone();
+                let mut brokers = vec![broker(NODE, &me)];
+                if id != NODE {
+                    brokers.push(broker(id, &at));
+                }
+                MetadataResponse::default()
+                    .with_brokers(brokers)
+                    .with_topics(vec![MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                        .with_partitions(vec![MetadataResponsePartition::default()
+                            .with_partition_index(0)
+                            .with_leader_id(BrokerId(id))
+                            .with_replica_nodes(vec![BrokerId(id)])
+                            .with_isr_nodes(vec![BrokerId(id)])])])
+                    .encode(&mut body, version)
+            }
+            ApiKey::Fetch => {
+                counts.fetch.fetch_add(1, Ordering::SeqCst);
+                FetchResponse::default()
+                    .with_responses(vec![FetchableTopicResponse::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("t")))
+                        .with_partitions(vec![PartitionData::default()
+                            .with_partition_index(0)
+                            .with_records(Some(Bytes::new()))])])
+                    .encode(&mut body, version)
+            }
+            ApiKey::Produce => {
+                counts.produce.fetch_add(1, Ordering::SeqCst);
+                return; // hang up: the request reached the broker, no answer comes
+            }
+            other => panic!("the fake broker does not answer {other:?}"),
+        }
+        .expect("encode response");
+        let mut out = BytesMut::new();
+        out.put_i32(0);
+        ResponseHeader::default()
+            .with_correlation_id(header.correlation_id)
+            .encode(&mut out, api.response_header_version(version))
+            .expect("encode response header");
+        out.extend_from_slice(&body);
+        let len = (out.len() - 4) as i32;
+        out[0..4].copy_from_slice(&len.to_be_bytes());
+        if socket.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn broker(id: i32, addr: &str) -> MetadataResponseBroker {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    MetadataResponseBroker::default()
+        .with_node_id(BrokerId(id))
+        .with_host(StrBytes::from_string(host.to_string()))
+        .with_port(port.parse().expect("port"))
+}
