@@ -1260,7 +1260,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_read_whose_connection_breaks_is_retried_on_fresh_metadata() {
+    async fn a_read_from_a_leader_that_is_gone_follows_fresh_metadata_to_the_next() {
         let broker = Arc::new(FakeBroker::start().await);
         let cluster = cluster(&[&broker.addr]);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -1287,6 +1287,19 @@ mod tests {
         assert_eq!(broker.fetch_requests(), 1);
         // The refused connections made the handle ask for metadata again.
         assert!(broker.metadata_requests() > before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_breaks_after_sending_is_sent_again() {
+        let broker = FakeBroker::start().await;
+        broker.hang_up_on_fetches(1);
+        let cluster = cluster(&[&broker.addr]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let results = cluster.fetch("t", &[(0, 0)], 1024, 1024, deadline).await;
+        let [(0, Ok(_))] = &results[..] else {
+            panic!("a fetch may simply be sent again: {results:?}");
+        };
+        assert_eq!(broker.fetch_requests(), 2);
     }
 
     #[tokio::test]

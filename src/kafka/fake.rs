@@ -5,8 +5,9 @@
 //!
 //! It answers ApiVersions (every key, versions 0 to 20), Metadata (one topic
 //! `t` with partition 0, led by whichever broker the script names) and Fetch
-//! (an empty partition). On Produce it counts the request and hangs up
-//! without answering, as a broker that dies mid-request does.
+//! (an empty partition; the first few fetches can be made to hang up
+//! instead). On Produce it counts the request and hangs up without
+//! answering, as a broker that dies mid-request does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ struct Counts {
     metadata: AtomicUsize,
     produce: AtomicUsize,
     fetch: AtomicUsize,
+    /// Fetches still to be answered by hanging up.
+    fetch_hang_ups: AtomicUsize,
 }
 
 impl FakeBroker {
@@ -73,6 +76,11 @@ impl FakeBroker {
         *self.leader.lock().unwrap() = (id, addr.to_string());
     }
 
+    /// Makes the next `n` fetches hang up without an answer.
+    pub fn hang_up_on_fetches(&self, n: usize) {
+        self.counts.fetch_hang_ups.store(n, Ordering::SeqCst);
+    }
+
     /// Metadata requests answered so far.
     pub fn metadata_requests(&self) -> usize {
         self.counts.metadata.load(Ordering::SeqCst)
@@ -83,7 +91,7 @@ impl FakeBroker {
         self.counts.produce.load(Ordering::SeqCst)
     }
 
-    /// Fetch requests answered so far.
+    /// Fetch requests received so far.
     pub fn fetch_requests(&self) -> usize {
         self.counts.fetch.load(Ordering::SeqCst)
     }
@@ -157,6 +165,13 @@ async fn serve(
             }
             ApiKey::Fetch => {
                 counts.fetch.fetch_add(1, Ordering::SeqCst);
+                let hang_up = counts
+                    .fetch_hang_ups
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if hang_up {
+                    return;
+                }
                 FetchResponse::default()
                     .with_responses(vec![FetchableTopicResponse::default()
                         .with_topic(TopicName(StrBytes::from_static_str("t")))
