@@ -217,6 +217,12 @@ pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
 
 /// Reads every record of `topic` with kcat, read_committed or not.
 pub fn kcat_read_isolated(topic: &str, read_committed: bool) -> Vec<KcatRecord> {
+    kcat_read_from(&bootstrap(), topic, read_committed)
+}
+
+/// Reads every record of `topic` on the cluster at `bootstrap` with kcat,
+/// read_committed or not.
+pub fn kcat_read_from(bootstrap: &str, topic: &str, read_committed: bool) -> Vec<KcatRecord> {
     let isolation = if read_committed {
         "isolation.level=read_committed"
     } else {
@@ -227,7 +233,7 @@ pub fn kcat_read_isolated(topic: &str, read_committed: bool) -> Vec<KcatRecord> 
         .args([
             "-C",
             "-b",
-            &bootstrap(),
+            bootstrap,
             "-t",
             topic,
             "-o",
@@ -306,9 +312,15 @@ pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
 /// Writes `lines` as values to `topic` with kcat and extra producer flags
 /// (`-p 0`, `-H k=v`, ...).
 pub fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
+    kcat_produce_on(&bootstrap(), topic, args, lines);
+}
+
+/// Writes `lines` as values to `topic` on the cluster at `bootstrap` with
+/// kcat and extra producer flags.
+pub fn kcat_produce_on(bootstrap: &str, topic: &str, args: &[&str], lines: &[&str]) {
     use std::io::Write;
     let mut child = Command::new("kcat")
-        .args(["-P", "-b", &bootstrap(), "-t", topic])
+        .args(["-P", "-b", bootstrap, "-t", topic])
         .args(args)
         .stdin(Stdio::piped())
         .spawn()
@@ -400,4 +412,300 @@ impl Drop for OwnBroker {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// A cluster of a test's own with any number of brokers, started with
+/// `scripts/kafka.sh` under a unique name; brokers can be killed (SIGKILL, a
+/// crash) and restarted on the same port and data. Stopped on drop.
+pub struct OwnCluster {
+    name: String,
+    /// Every broker's address, as a user would list them.
+    pub bootstrap: String,
+    /// Broker addresses by node id - 1 (`scripts/kafka.sh` numbers nodes from 1).
+    addrs: Vec<String>,
+    /// Node ids killed and not restarted yet.
+    down: std::sync::Mutex<Vec<i32>>,
+}
+
+/// One partition as kcat's metadata listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    pub topic: String,
+    pub partition: i32,
+    /// Node id of the leader, -1 while there is none.
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl OwnCluster {
+    /// Starts `brokers` brokers with extra `key=value` settings; the cluster's
+    /// name starts with `prefix`.
+    pub fn start(prefix: &str, brokers: usize, configs: &[&str]) -> OwnCluster {
+        let name = unique_topic(prefix);
+        let mut cmd = Command::new(kafka_sh());
+        cmd.args(["start", "--brokers", &brokers.to_string(), "--name", &name]);
+        // Stopped with the test process even if it dies before dropping this.
+        cmd.args(["--owner", &std::process::id().to_string()]);
+        for c in configs {
+            cmd.args(["--config", c]);
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh");
+        assert!(out.status.success(), "scripts/kafka.sh start failed");
+        let bootstrap = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let addrs: Vec<String> = bootstrap.split(',').map(str::to_string).collect();
+        assert_eq!(addrs.len(), brokers, "bootstrap list {bootstrap}");
+        OwnCluster {
+            name,
+            bootstrap,
+            addrs,
+            down: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The address of node `id`.
+    pub fn addr(&self, id: i32) -> &str {
+        &self.addrs[(id - 1) as usize]
+    }
+
+    /// Node ids of every broker.
+    pub fn ids(&self) -> Vec<i32> {
+        (1..=self.addrs.len() as i32).collect()
+    }
+
+    /// Addresses of the brokers not killed, for clients that should not wait
+    /// on a dead one.
+    pub fn live(&self) -> String {
+        let down = self.down.lock().unwrap().clone();
+        self.ids()
+            .into_iter()
+            .filter(|id| !down.contains(id))
+            .map(|id| self.addr(id).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILLs node `id`, as a crash would.
+    pub fn kill(&self, id: i32) {
+        let status = Command::new(kafka_sh())
+            .args(["kill-broker", &self.name, &id.to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .expect("scripts/kafka.sh");
+        assert!(status.success(), "scripts/kafka.sh kill-broker failed");
+        self.down.lock().unwrap().push(id);
+    }
+
+    /// Starts node `id` again on its port and data; returns once every
+    /// running broker is registered and unfenced.
+    pub fn restart(&self, id: i32) {
+        let status = Command::new(kafka_sh())
+            .args(["restart-broker", &self.name, &id.to_string()])
+            .stderr(Stdio::inherit())
+            .status()
+            .expect("scripts/kafka.sh");
+        assert!(status.success(), "scripts/kafka.sh restart-broker failed");
+        self.down.lock().unwrap().retain(|d| *d != id);
+    }
+
+    /// Every partition of `topic` (of every topic, internal ones included,
+    /// when `None`), as the live brokers describe them to kcat.
+    pub fn partitions(&self, topic: Option<&str>) -> Vec<PartitionState> {
+        let mut cmd = Command::new("kcat");
+        cmd.args(["-L", "-b", &self.live(), "-m", "10"]);
+        if let Some(t) = topic {
+            cmd.args(["-t", t]);
+        }
+        let out = cmd.output().expect("kcat");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ids = |s: &str| -> Vec<i32> {
+            s.trim()
+                .trim_end_matches(',')
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(|x| x.trim().parse().expect("node id"))
+                .collect()
+        };
+        let mut current = String::new();
+        let mut out = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("topic \"") {
+                current = rest.split('"').next().unwrap_or("").to_string();
+            } else if let Some(rest) = line.strip_prefix("partition ") {
+                // partition 0, leader 2, replicas: 2,3,1, isrs: 2,3,1[, offline...]
+                let (p, rest) = rest.split_once(", leader ").expect("leader");
+                let (leader, rest) = rest.split_once(", replicas: ").expect("replicas");
+                let (replicas, rest) = rest.split_once(", isrs: ").expect("isrs");
+                let isr = rest.split(", ").next().unwrap_or("");
+                out.push(PartitionState {
+                    topic: current.clone(),
+                    partition: p.parse().expect("partition"),
+                    leader: leader.parse().expect("leader"),
+                    replicas: ids(replicas),
+                    isr: ids(isr),
+                });
+            }
+        }
+        out
+    }
+
+    /// The leader of `topic`/`partition`, once there is one.
+    pub async fn leader(&self, topic: &str, partition: i32) -> i32 {
+        eventually(Duration::from_secs(120), || {
+            self.partitions(Some(topic))
+                .into_iter()
+                .find(|p| p.partition == partition && p.leader > 0)
+                .map(|p| p.leader)
+        })
+        .await
+    }
+
+    /// Waits until a broker other than `old` leads `topic`/`partition`.
+    pub async fn leader_moved(&self, topic: &str, partition: i32, old: i32) -> i32 {
+        eventually(Duration::from_secs(120), || {
+            self.partitions(Some(topic))
+                .into_iter()
+                .find(|p| p.partition == partition && p.leader > 0 && p.leader != old)
+                .map(|p| p.leader)
+        })
+        .await
+    }
+
+    /// Waits until every replica of every partition (internal topics
+    /// included) is in sync again, e.g. after a restart.
+    pub async fn wait_in_sync(&self) {
+        eventually(Duration::from_secs(180), || {
+            let parts = self.partitions(None);
+            let synced = !parts.is_empty()
+                && parts
+                    .iter()
+                    .all(|p| p.leader > 0 && p.isr.len() == p.replicas.len());
+            synced.then_some(())
+        })
+        .await
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(kafka_sh())
+            .args(["stop", "--name", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn kafka_sh() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
+}
+
+/// Broker settings for failover tests. A killed broker is fenced, and its
+/// partitions get new leaders, about 6 s after it dies (Kafka's default is
+/// 9 s) and a stalled replica leaves the in-sync set after 10 s (not 30 s);
+/// the internal topics get 6 partitions instead of 50, so that a small
+/// cluster on a busy machine creates them quickly; a transaction left open by
+/// a crash is aborted within seconds of its timeout.
+pub const FAILOVER_CONFIGS: [&str; 6] = [
+    "broker.heartbeat.interval.ms=1000",
+    "broker.session.timeout.ms=6000",
+    "replica.lag.time.max.ms=10000",
+    "offsets.topic.num.partitions=6",
+    "transaction.state.log.num.partitions=6",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms=2000",
+];
+
+/// Partitions of `__consumer_offsets` and `__transaction_state` under [`FAILOVER_CONFIGS`].
+const INTERNAL_PARTITIONS: i32 = 6;
+
+impl OwnCluster {
+    /// The broker coordinating transactional id `id` (see [`FAILOVER_CONFIGS`]).
+    pub async fn transaction_coordinator(&self, id: &str) -> i32 {
+        self.leader("__transaction_state", coordinator_partition(id))
+            .await
+    }
+
+    /// The broker coordinating consumer group `group` (see [`FAILOVER_CONFIGS`]).
+    pub async fn group_coordinator(&self, group: &str) -> i32 {
+        self.leader("__consumer_offsets", coordinator_partition(group))
+            .await
+    }
+}
+
+/// Kafka's partition of an internal topic for a group or transactional id:
+/// `Utils.abs(id.hashCode()) % partitions`, with Java's String hash.
+fn coordinator_partition(id: &str) -> i32 {
+    let hash = id
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % INTERNAL_PARTITIONS
+}
+
+impl OwnCluster {
+    /// Creates `topic` with Kafka's own TopicCommand, placing replicas as
+    /// `assignment` says (`1:2:3,2:3:1`: partition 0 on nodes 1, 2 and 3,
+    /// led by 1; partition 1 led by 2), so a test knows which broker leads
+    /// what. Waits until every partition has its preferred leader.
+    pub async fn create_topic_assigned(&self, topic: &str, assignment: &str, configs: &[&str]) {
+        let mut cmd = tokio::process::Command::new(kafka_sh());
+        cmd.args(["tool", "org.apache.kafka.tools.TopicCommand"])
+            .args([
+                "--bootstrap-server",
+                &self.live(),
+                "--create",
+                "--topic",
+                topic,
+            ])
+            .args(["--replica-assignment", assignment]);
+        for c in configs {
+            cmd.args(["--config", c]);
+        }
+        let status = cmd
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .expect("scripts/kafka.sh tool");
+        assert!(status.success(), "creating {topic} failed");
+        let leaders: Vec<i32> = assignment
+            .split(',')
+            .map(|replicas| replicas.split(':').next().unwrap().parse().unwrap())
+            .collect();
+        eventually(Duration::from_secs(60), || {
+            let parts = self.partitions(Some(topic));
+            let ready = parts.len() == leaders.len()
+                && parts
+                    .iter()
+                    .all(|p| leaders.get(p.partition as usize) == Some(&p.leader));
+            ready.then_some(())
+        })
+        .await;
+    }
+}
+
+/// Every committed record of `partitions` of `topic`, read through the
+/// service's GET from the start of each partition, page by page
+/// (`partition`, `seekTo`), as (partition, offset, value).
+pub async fn read_via_get(svc: &Service, topic: &str, partitions: i32) -> Vec<(i32, i64, String)> {
+    let mut out = Vec::new();
+    for p in 0..partitions {
+        let mut next = 0;
+        loop {
+            let path =
+                format!("/records/{topic}?partition={p}&seekTo={next}&limit=5000&timeout=1s");
+            let records = read(svc, &path).await;
+            let Some(last) = records.last() else { break };
+            next = last["offset"].as_i64().expect("offset") + 1;
+            out.extend(records.iter().map(|r| {
+                (
+                    p,
+                    r["offset"].as_i64().expect("offset"),
+                    r["value"].as_str().expect("a string value").to_string(),
+                )
+            }));
+        }
+    }
+    out
 }
