@@ -538,7 +538,7 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
         )
     } else {
         format!(
-            "{} of {} records were not written; see each record's error (first: {})",
+            "{} of {} records failed; see each record's error (first: {})",
             errors.len(),
             results.len(),
             first.message
