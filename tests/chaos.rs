@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig, OffsetQuery};
+use kafka_records::kafka::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
 const PARTITIONS: i32 = 6;
@@ -215,7 +215,8 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
     for t in tasks {
         t.await.expect("a writer failed");
     }
-    wait_for_open_transactions(&admin, &topic).await;
+    let ids: Vec<i32> = (0..PARTITIONS).collect();
+    wait_for_open_transactions(&admin, &topic, &ids, Duration::from_secs(180)).await;
     settled.store(true, Ordering::SeqCst);
     let group_read = reader.await.expect("the group reader failed");
 
@@ -406,35 +407,6 @@ async fn group_reader(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    }
-}
-
-/// Waits until no partition has an open transaction (last stable offset =
-/// high watermark): a transaction whose abort could not be sent is aborted by
-/// its coordinator at its timeout.
-async fn wait_for_open_transactions(admin: &Cluster, topic: &str) {
-    let ids: Vec<i32> = (0..PARTITIONS).collect();
-    let started = Instant::now();
-    loop {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let stable = admin
-            .list_offsets(topic, &ids, OffsetQuery::LastStable, deadline)
-            .await;
-        let high = admin
-            .list_offsets(topic, &ids, OffsetQuery::HighWatermark, deadline)
-            .await;
-        let settled = stable
-            .iter()
-            .zip(&high)
-            .all(|((_, s), (_, h))| matches!((s, h), (Ok(s), Ok(h)) if s == h));
-        if settled {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "transactions stayed open: {stable:?} {high:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

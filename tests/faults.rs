@@ -455,28 +455,7 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
 
     // Wait until no transaction is open any more (the coordinator aborts an
     // abandoned one at its timeout), then read what read_committed shows.
-    let started = Instant::now();
-    loop {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let stable = admin
-            .list_offsets(&topic, &[0, 1, 2], OffsetQuery::LastStable, deadline)
-            .await;
-        let high = admin
-            .list_offsets(&topic, &[0, 1, 2], OffsetQuery::HighWatermark, deadline)
-            .await;
-        let settled = stable
-            .iter()
-            .zip(&high)
-            .all(|((_, s), (_, h))| matches!((s, h), (Ok(s), Ok(h)) if s == h));
-        if settled {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "a transaction stayed open: {stable:?} {high:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_open_transactions(&admin, &topic, &[0, 1, 2], Duration::from_secs(120)).await;
     let committed = kcat_read_from(&cluster.live(), &topic, true);
     let uncommitted = kcat_read_from(&cluster.live(), &topic, false);
     let via_get = read_via_get(&svc, &topic, 3).await;

@@ -386,6 +386,30 @@ enum ResultOut<'a> {
     },
 }
 
+impl<'a> ResultOut<'a> {
+    /// The entry of a written record; `None` for a failed one.
+    fn written(r: &'a RecordResult) -> Option<ResultOut<'a>> {
+        match r {
+            RecordResult::Written {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                serialized_key_size,
+                serialized_value_size,
+            } => Some(ResultOut::Written {
+                topic,
+                partition: *partition,
+                offset: *offset,
+                timestamp: *timestamp,
+                serialized_key_size: *serialized_key_size,
+                serialized_value_size: *serialized_value_size,
+            }),
+            RecordResult::Failed { .. } => None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct PostBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -476,27 +500,10 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
     let mut error_iter = errors.iter();
     let out: Vec<ResultOut<'_>> = results
         .iter()
-        .map(|r| match r {
-            RecordResult::Written {
-                topic,
-                partition,
-                offset,
-                timestamp,
-                serialized_key_size,
-                serialized_value_size,
-            } => ResultOut::Written {
-                topic,
-                partition: *partition,
-                offset: *offset,
-                timestamp: *timestamp,
-                serialized_key_size: *serialized_key_size,
-                serialized_value_size: *serialized_value_size,
-            },
-            RecordResult::Failed {
-                topic, partition, ..
-            } => ResultOut::Failed {
-                topic,
-                partition: *partition,
+        .map(|r| {
+            ResultOut::written(r).unwrap_or_else(|| ResultOut::Failed {
+                topic: r.topic(),
+                partition: r.partition(),
                 error: error_iter.next().map_or(
                     ErrorBody {
                         code: 500,
@@ -504,7 +511,7 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
                     },
                     ApiError::body,
                 ),
-            },
+            })
         })
         .collect();
     let Some(first) = errors.first() else {
@@ -665,24 +672,7 @@ mod tests {
             message: None,
             results: results
                 .iter()
-                .map(|r| match r {
-                    RecordResult::Written {
-                        topic,
-                        partition,
-                        offset,
-                        timestamp,
-                        serialized_key_size,
-                        serialized_value_size,
-                    } => ResultOut::Written {
-                        topic,
-                        partition: *partition,
-                        offset: *offset,
-                        timestamp: *timestamp,
-                        serialized_key_size: *serialized_key_size,
-                        serialized_value_size: *serialized_value_size,
-                    },
-                    RecordResult::Failed { .. } => unreachable!(),
-                })
+                .map(|r| ResultOut::written(r).unwrap())
                 .collect(),
         })
         .unwrap();

@@ -99,6 +99,21 @@ impl RecordResult {
             RecordResult::Failed { error, .. } => Some(error),
         }
     }
+
+    /// The record's topic.
+    pub fn topic(&self) -> &str {
+        match self {
+            RecordResult::Written { topic, .. } | RecordResult::Failed { topic, .. } => topic,
+        }
+    }
+
+    /// The record's partition, when one was chosen.
+    pub fn partition(&self) -> Option<i32> {
+        match self {
+            RecordResult::Written { partition, .. } => Some(*partition),
+            RecordResult::Failed { partition, .. } => *partition,
+        }
+    }
 }
 
 const BODY_FIELDS: [&str; 4] = ["records", "transactionId", "async", "timeout"];

@@ -709,3 +709,37 @@ pub async fn read_via_get(svc: &Service, topic: &str, partitions: i32) -> Vec<(i
     }
     out
 }
+
+/// Waits until no partition of `ids` has an open transaction (last stable
+/// offset = high watermark): a transaction whose abort could not be sent is
+/// aborted by its coordinator at its timeout. Fails after `within`.
+pub async fn wait_for_open_transactions(
+    admin: &kafka_records::kafka::Cluster,
+    topic: &str,
+    ids: &[i32],
+    within: Duration,
+) {
+    use kafka_records::kafka::OffsetQuery;
+    let started = std::time::Instant::now();
+    loop {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let stable = admin
+            .list_offsets(topic, ids, OffsetQuery::LastStable, deadline)
+            .await;
+        let high = admin
+            .list_offsets(topic, ids, OffsetQuery::HighWatermark, deadline)
+            .await;
+        let settled = stable
+            .iter()
+            .zip(&high)
+            .all(|((_, s), (_, h))| matches!((s, h), (Ok(s), Ok(h)) if s == h));
+        if settled {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "transactions stayed open: {stable:?} {high:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
