@@ -28,13 +28,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listen address of `config`. Security flags that cannot
-    /// work are an `InvalidInput` error.
+    /// Binds the listen address of `config`. Flags that cannot work (see
+    /// [`Config::check`], and the security flags) are an `InvalidInput` error.
     pub async fn bind(config: &Config) -> std::io::Result<Server> {
-        let security = config
-            .security
-            .load()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        config.check().map_err(invalid)?;
+        let security = config.security.load().map_err(|e| invalid(e.to_string()))?;
         Server::bind_secured(config, security).await
     }
 

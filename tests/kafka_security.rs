@@ -13,13 +13,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{assert_error, post_ok, read, unique_topic, Service};
+use common::{assert_error, kcat_produce_args, post_ok, read, unique_topic, Service};
 use serde_json::{json, Value};
 
 /// The shared secure cluster: its listeners and files.
@@ -157,19 +157,9 @@ fn kcat_read(connection: &[String], topic: &str) -> Vec<String> {
 
 /// Writes `key:value` lines to `topic` with kcat.
 fn kcat_write(connection: &[String], topic: &str, lines: &[&str]) {
-    let mut child = Command::new("kcat")
-        .args(["-P", "-t", topic, "-K", ":"])
-        .args(connection)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success(), "kcat produce failed");
+    let mut args: Vec<&str> = connection.iter().map(String::as_str).collect();
+    args.extend(["-K", ":"]);
+    kcat_produce_args(&args, topic, lines);
 }
 
 /// The service's flags for a listener of the secure cluster.

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use common::*;
 use kafka_records::metrics::Route;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Value};
 
 const DOCUMENT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/openapi.json");
@@ -124,9 +123,9 @@ impl Operation<'_> {
 impl Doc {
     fn load() -> Doc {
         let text = std::fs::read_to_string(DOCUMENT_PATH).expect("read src/http/openapi.json");
-        let mut de = serde_json::Deserializer::from_str(&text);
-        NoDuplicateKeys
-            .deserialize(&mut de)
+        // serde_json keeps the last of a repeated key silently, which would
+        // hide a response or example written twice.
+        kafka_records::records::post::check_unique_keys(text.as_bytes())
             .unwrap_or_else(|e| panic!("src/http/openapi.json: {e}"));
         Doc {
             json: serde_json::from_str(&text).expect("src/http/openapi.json is JSON"),
@@ -211,56 +210,6 @@ impl Doc {
 
     fn fixture(&self) -> &Value {
         &self.json["x-examples-fixture"]
-    }
-}
-
-/// Refuses JSON with a key twice in one object (serde_json keeps the last one
-/// silently, which would hide a response or example written twice).
-struct NoDuplicateKeys;
-
-impl<'de> DeserializeSeed<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(A::Error::custom(format!("the key {key:?} appears twice")));
-            }
-            map.next_value_seed(NoDuplicateKeys)?;
-        }
-        Ok(())
     }
 }
 

@@ -142,16 +142,6 @@ pub struct HeaderOut<'a> {
 }
 
 impl Page {
-    /// Number of records in the page.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether the page holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
     /// Writes the page as JSON, taking records in the order they were
     /// selected until the next would take the body past `max_bytes` (the
     /// first record is kept whatever its size, so a big record cannot stall

@@ -352,6 +352,8 @@ pub(crate) mod fast {
 /// JSON tree keeps only the last of them, so `{"partition": 1, "partition":
 /// 2}` would silently write to partition 2. Refused instead, as a query
 /// parameter given twice is.
+pub use unique_keys::check as check_unique_keys;
+
 mod unique_keys {
     use std::borrow::Cow;
     use std::cell::RefCell;
@@ -366,7 +368,7 @@ mod unique_keys {
     /// `Ok` when no object in the JSON text `json` repeats a key; else a
     /// message naming the first repeated key by its path
     /// (`records[0].partition`). `json` must be valid JSON.
-    pub(crate) fn check(json: &[u8]) -> Result<(), String> {
+    pub fn check(json: &[u8]) -> Result<(), String> {
         let found = RefCell::new(None);
         let node = Node {
             path: &Path::Root,

@@ -318,9 +318,15 @@ pub fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
 /// Writes `lines` as values to `topic` on the cluster at `bootstrap` with
 /// kcat and extra producer flags.
 pub fn kcat_produce_on(bootstrap: &str, topic: &str, args: &[&str], lines: &[&str]) {
+    kcat_produce_args(&[&["-b", bootstrap], args].concat(), topic, lines);
+}
+
+/// Writes `lines` to `topic` with kcat given every flag but the topic
+/// (`-b`, security settings, `-K :`, ...).
+pub fn kcat_produce_args(args: &[&str], topic: &str, lines: &[&str]) {
     use std::io::Write;
     let mut child = Command::new("kcat")
-        .args(["-P", "-b", bootstrap, "-t", topic])
+        .args(["-P", "-t", topic])
         .args(args)
         .stdin(Stdio::piped())
         .spawn()
