@@ -116,6 +116,96 @@ impl Http {
     }
 }
 
+/// A bare HTTP/1.1 keep-alive client for the write loads: the request's
+/// bytes are built once and each call writes them and reads one response,
+/// so the client costs little more than its system calls (the load shares
+/// two cores with the broker and the service).
+struct RawHttp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawHttp {
+    async fn connect(base: &str) -> RawHttp {
+        let stream = TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).ok();
+        RawHttp {
+            stream,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// A whole POST request, ready to send as often as needed.
+    fn post_request(base: &str, path: &str, content_type: &str, body: &str) -> Vec<u8> {
+        let host = base.trim_start_matches("http://");
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body.as_bytes());
+        req
+    }
+
+    /// Sends `request` and returns the response's status and body.
+    async fn call(&mut self, request: &[u8]) -> (u16, &[u8]) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        self.stream.write_all(request).await.expect("write");
+        self.buf.clear();
+        let mut head_end = None;
+        loop {
+            if let Some(end) = head_end {
+                if let Some((status, body)) = Self::complete(&self.buf, end) {
+                    // Re-borrow: the body lies in the buffer.
+                    let (start, len) = body;
+                    return (status, &self.buf[start..start + len]);
+                }
+            }
+            if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+                self.buf.reserve(64 * 1024);
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            if head_end.is_none() {
+                head_end = self
+                    .buf
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|p| p + 4);
+            }
+        }
+    }
+
+    /// When `buf` holds a whole response whose head ends at `head_end`: its
+    /// status and where its body is. Knows `content-length` and chunked bodies.
+    fn complete(buf: &[u8], head_end: usize) -> Option<(u16, (usize, usize))> {
+        let head = std::str::from_utf8(&buf[..head_end]).expect("response head");
+        let status: u16 = head
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        if let Some(len) = header("content-length") {
+            let len: usize = len.parse().expect("content-length");
+            return (buf.len() >= head_end + len).then_some((status, (head_end, len)));
+        }
+        assert!(
+            header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")),
+            "a response with neither content-length nor chunks"
+        );
+        // Only the end matters to a load: the body is not read back.
+        buf.ends_with(b"0\r\n\r\n")
+            .then_some((status, (head_end, buf.len() - head_end)))
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -229,6 +319,11 @@ impl Service {
         (Service { child, url }, started.elapsed())
     }
 
+    /// CPU time (user and system) the service has used, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(&self.child.id().to_string())
+    }
+
     /// Resident memory now and at its peak, in MB.
     fn rss(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -249,6 +344,72 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// CPU time (user and system) process `pid` (or `self`) has used, in seconds.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
+/// CPU seconds used so far by the broker processes, when the script that
+/// started them says which they are (`KAFKA_RECORDS_BENCH_BROKER_PIDS`).
+fn broker_cpu_seconds() -> Option<f64> {
+    let pids = std::env::var("KAFKA_RECORDS_BENCH_BROKER_PIDS").ok()?;
+    Some(pids.split(',').map(|p| cpu_seconds(p.trim())).sum())
+}
+
+/// Where the CPU of one side of a load went, in microseconds per request.
+#[derive(Default)]
+struct CpuSplit {
+    requests: usize,
+    client: f64,
+    service: f64,
+    broker: Option<f64>,
+}
+
+impl CpuSplit {
+    /// Runs `load`, adding the CPU each process used during it.
+    async fn measure<F: std::future::Future<Output = (f64, Vec<Duration>)>>(
+        &mut self,
+        service: &Service,
+        load: F,
+    ) -> (f64, Vec<Duration>) {
+        let (c, s, b) = (
+            cpu_seconds("self"),
+            service.cpu_seconds(),
+            broker_cpu_seconds(),
+        );
+        let out = load.await;
+        self.requests += out.1.len();
+        self.client += cpu_seconds("self") - c;
+        self.service += service.cpu_seconds() - s;
+        if let (Some(b0), Some(b1)) = (b, broker_cpu_seconds()) {
+            *self.broker.get_or_insert(0.0) += b1 - b0;
+        }
+        out
+    }
+
+    fn describe(&self) -> String {
+        let per = |s: f64| s / self.requests.max(1) as f64 * 1e6;
+        let broker = self
+            .broker
+            .map_or("not measured".to_string(), |b| format!("{:.0}", per(b)));
+        format!(
+            "client {:.0}, service {:.0}, broker {broker} us CPU per request",
+            per(self.client),
+            per(self.service)
+        )
     }
 }
 
@@ -505,33 +666,60 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
     let body = json!({"records": (0..100).map(|_| json!({"topic": service_topic, "partition": 0, "value": value})).collect::<Vec<_>>()});
     let body = Arc::new(body);
 
-    // Alternate short rounds of each, so drift in the broker (segment rolls,
+    // Alternate timed rounds of each, so drift in the broker (segment rolls,
     // page cache, the other core's load) falls on both sides alike; report
-    // the median round.
-    let rounds = 5;
-    let per_round = (batches_per_client / rounds).max(1);
+    // the median round. An untimed warm-up of each first, so neither side
+    // pays for the broker's JIT.
+    let (warm, round, rounds) = if o.quick {
+        (Duration::from_millis(500), Duration::from_millis(500), 3)
+    } else {
+        (Duration::from_secs(3), Duration::from_secs(2), 7)
+    };
+    direct_writes(cluster, &topic, &encoded, clients, Until::time(warm)).await;
+    concurrent_posts(
+        &service.url,
+        "/records",
+        "application/json",
+        &body,
+        clients,
+        Until::time(warm),
+        200,
+    )
+    .await;
     let (mut direct_rates, mut svc_rates) = (Vec::new(), Vec::new());
     let (mut direct_lat, mut svc_lat) = (Vec::new(), Vec::new());
+    let (mut direct_cpu, mut svc_cpu) = (CpuSplit::default(), CpuSplit::default());
     for _ in 0..rounds {
-        let (rate, lat) = direct_writes(cluster, &topic, &encoded, clients, per_round).await;
+        let (rate, lat) = direct_cpu
+            .measure(
+                service,
+                direct_writes(cluster, &topic, &encoded, clients, Until::time(round)),
+            )
+            .await;
         direct_rates.push(rate);
         direct_lat.extend(lat);
-        let (rate, lat) = concurrent_posts(
-            &service.url,
-            "/records",
-            "application/json",
-            &body,
-            clients,
-            per_round,
-            200,
-        )
-        .await;
+        let (rate, lat) = svc_cpu
+            .measure(
+                service,
+                concurrent_posts(
+                    &service.url,
+                    "/records",
+                    "application/json",
+                    &body,
+                    clients,
+                    Until::time(round),
+                    200,
+                ),
+            )
+            .await;
         svc_rates.push(rate);
         svc_lat.extend(lat);
     }
     let direct_rate = median(&mut direct_rates);
     let svc_rate = median(&mut svc_rates);
     eprintln!("write rounds, records/s: direct {direct_rates:.0?}, service {svc_rates:.0?}");
+    eprintln!("write CPU, direct: {}", direct_cpu.describe());
+    eprintln!("write CPU, kafka-records: {}", svc_cpu.describe());
 
     // bridge.
     let (mut bridge_lat, bridge_rate) = match &o.bridge {
@@ -550,7 +738,7 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
                 BRIDGE_JSON,
                 &body,
                 clients,
-                batches_per_client,
+                Until::count(batches_per_client),
                 200,
             )
             .await;
@@ -604,7 +792,7 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
         "application/json",
         &body,
         1,
-        n,
+        Until::count(n),
         200,
     )
     .await;
@@ -617,7 +805,7 @@ async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec
                 BRIDGE_JSON,
                 &body,
                 1,
-                n,
+                Until::count(n),
                 200,
             )
             .await
@@ -642,14 +830,41 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// `clients` tasks each producing the 100-record batch `per_client` times
-/// through the Kafka layer; returns records/s and every latency.
+/// How long each client of a load keeps sending.
+#[derive(Clone, Copy)]
+struct Until {
+    requests: usize,
+    deadline: Option<Instant>,
+}
+
+impl Until {
+    fn count(requests: usize) -> Until {
+        Until {
+            requests,
+            deadline: None,
+        }
+    }
+
+    fn time(d: Duration) -> Until {
+        Until {
+            requests: usize::MAX,
+            deadline: Some(Instant::now() + d),
+        }
+    }
+
+    fn done(&self, sent: usize) -> bool {
+        sent >= self.requests || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// `clients` tasks each producing the 100-record batch through the Kafka
+/// layer until `until`; returns records/s and every latency.
 async fn direct_writes(
     cluster: &Cluster,
     topic: &str,
     encoded: &Bytes,
     clients: usize,
-    per_client: usize,
+    until: Until,
 ) -> (f64, Vec<Duration>) {
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -658,8 +873,8 @@ async fn direct_writes(
         let topic = topic.to_string();
         let encoded = encoded.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(per_client);
-            for _ in 0..per_client {
+            let mut lat = Vec::new();
+            while !until.done(lat.len()) {
                 let s = Instant::now();
                 for (_, r) in cluster
                     .produce(&topic, vec![(0, encoded.clone())], None, far())
@@ -676,11 +891,11 @@ async fn direct_writes(
     for t in tasks {
         all.extend(t.await.expect("task"));
     }
-    let rate = (clients * per_client * 100) as f64 / t.elapsed().as_secs_f64();
+    let rate = (all.len() * 100) as f64 / t.elapsed().as_secs_f64();
     (rate, all)
 }
 
-/// `clients` connections each POSTing `body` `per_client` times; returns
+/// `clients` connections each POSTing `body` until `until`; returns
 /// records/s (100 per batch body, else 1) and every latency.
 async fn concurrent_posts(
     url: &str,
@@ -688,7 +903,7 @@ async fn concurrent_posts(
     content_type: &'static str,
     body: &Arc<Value>,
     clients: usize,
-    per_client: usize,
+    until: Until,
     ok: u16,
 ) -> (f64, Vec<Duration>) {
     let records_per_body = body["records"].as_array().map_or(1, Vec::len);
@@ -699,24 +914,17 @@ async fn concurrent_posts(
         let path = path.to_string();
         let body = Arc::clone(body);
         tasks.push(tokio::spawn(async move {
-            let mut http = Http::connect(&url).await;
-            let text = body.to_string();
-            let mut lat = Vec::with_capacity(per_client);
-            for _ in 0..per_client {
+            let mut http = RawHttp::connect(&url).await;
+            let request = RawHttp::post_request(&url, &path, content_type, &body.to_string());
+            let mut lat = Vec::new();
+            while !until.done(lat.len()) {
                 let s = Instant::now();
-                let (status, resp) = http
-                    .call(
-                        Method::POST,
-                        &path,
-                        &[("content-type", content_type)],
-                        Some(text.clone()),
-                    )
-                    .await;
+                let (status, resp) = http.call(&request).await;
                 assert_eq!(
                     status,
                     ok,
                     "POST {path}: {}",
-                    String::from_utf8_lossy(&resp)
+                    String::from_utf8_lossy(resp)
                 );
                 lat.push(s.elapsed());
             }
@@ -727,7 +935,7 @@ async fn concurrent_posts(
     for t in tasks {
         all.extend(t.await.expect("task"));
     }
-    let rate = (clients * per_client * records_per_body) as f64 / t.elapsed().as_secs_f64();
+    let rate = (all.len() * records_per_body) as f64 / t.elapsed().as_secs_f64();
     (rate, all)
 }
 
@@ -843,7 +1051,14 @@ async fn group_paging(
     }
     let svc_rate = got as f64 / t.elapsed().as_secs_f64();
 
-    // bridge: one consumer, subscribed, polling and committing per page.
+    // bridge: one consumer, subscribed; per page it polls until it holds
+    // `page_size` records (or a poll comes back empty), then commits. A
+    // poll returns at most the bridge's `kafka.consumer.max.poll.records`
+    // (500 unless the bridge is started with another), and the bridge
+    // cannot cap one by count: a byte cap too small for a record loses it
+    // (422). Started with max.poll.records=100, a page of 100 is one poll
+    // and one commit, the same work as one GET; the table notes pages of
+    // another size.
     let (bridge_rate, mut bridge_pages) = match &o.bridge {
         Some(url) => {
             let mut http = Http::connect(url).await;
@@ -864,21 +1079,28 @@ async fn group_paging(
             let t = Instant::now();
             let mut got = 0usize;
             let mut pages = Vec::new();
+            let mut polls = 0usize;
             while got < total {
                 let s = Instant::now();
-                // The bridge cannot cap a poll by count, and a byte cap that is too small
-                // loses records (422): take whole polls.
-                let (status, body) = http
-                    .call(
-                        Method::GET,
-                        &format!("{base}/records?timeout=1000&max_bytes=10000000"),
-                        &[("accept", BRIDGE_JSON)],
-                        None,
-                    )
-                    .await;
-                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                let records: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
-                got += records.len();
+                let mut page = 0usize;
+                while page < page_size && got + page < total {
+                    let (status, body) = http
+                        .call(
+                            Method::GET,
+                            &format!("{base}/records?timeout=1000&max_bytes=10000000"),
+                            &[("accept", BRIDGE_JSON)],
+                            None,
+                        )
+                        .await;
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    polls += 1;
+                    let records: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+                    if records.is_empty() && page > 0 {
+                        break;
+                    }
+                    page += records.len();
+                }
+                got += page;
                 let (status, _) = http
                     .post_json(&format!("{base}/offsets"), BRIDGE_V2, &json!({}))
                     .await;
@@ -886,6 +1108,16 @@ async fn group_paging(
                 pages.push(s.elapsed());
             }
             let rate = got as f64 / t.elapsed().as_secs_f64();
+            let per_page = got as f64 / pages.len().max(1) as f64;
+            eprintln!(
+                "bridge paging {page_size}/page: {} pages of {per_page:.0} records on average, {polls} polls",
+                pages.len()
+            );
+            if per_page > page_size as f64 * 1.05 {
+                eprintln!(
+                    "  the bridge's polls are larger than a page: start it with kafka.consumer.max.poll.records={page_size} (or less) to compare pages of {page_size}"
+                );
+            }
             http.call(Method::DELETE, &base, &[("content-type", BRIDGE_V2)], None)
                 .await;
             (Some(rate), pages)

@@ -16,6 +16,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [[ -z "${KAFKA_RECORDS_BENCH_BOOTSTRAP:-}" ]]; then
   trap 'scripts/kafka.sh stop --name bench' EXIT
   KAFKA_RECORDS_BENCH_BOOTSTRAP="$(scripts/kafka.sh start --name bench)"
+  # So the benchmark can say how much CPU the broker used per request.
+  KAFKA_RECORDS_BENCH_BROKER_PIDS="$(cat .kafka/bench/broker*.pid | paste -sd,)"
+  export KAFKA_RECORDS_BENCH_BROKER_PIDS
 fi
 export KAFKA_RECORDS_BENCH_BOOTSTRAP
 cargo build --release --quiet

@@ -18,9 +18,10 @@ use crate::records::{check_id, check_topic_name, RecordsError, MAX_DURATION};
 ///   timeout, transactional id);
 /// - a refused body is a 400 with a message.
 pub fn post_body(data: &[u8]) {
-    let result = post::parse_bytes(data);
-    if let Some(typed) = post::fast::parse(data) {
-        match post::explain(data) {
+    let data = bytes::Bytes::copy_from_slice(data);
+    let result = post::parse_bytes(&data);
+    if let Some(typed) = post::fast::parse(&data) {
+        match post::explain(&data) {
             Ok(explained) => assert_eq!(
                 format!("{typed:?}"),
                 format!("{explained:?}"),

@@ -161,7 +161,10 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
 /// field, a bad value, a field given twice) goes through `explain`, the one
 /// place that explains what is wrong, so both paths accept exactly the same
 /// bodies.
-pub fn parse_bytes(body: &[u8]) -> Result<PostRequest, RecordsError> {
+///
+/// Strings copied as they are (no escapes) share `body`'s memory instead of
+/// being copied.
+pub fn parse_bytes(body: &Bytes) -> Result<PostRequest, RecordsError> {
     if let Some(request) = fast::parse(body) {
         return Ok(request);
     }
@@ -240,8 +243,8 @@ pub(crate) mod fast {
     }
 
     /// The request, when `body` is plainly valid.
-    pub(crate) fn parse(body: &[u8]) -> Option<PostRequest> {
-        let body: Body<'_> = serde_json::from_slice(body).ok()?;
+    pub(crate) fn parse(raw: &Bytes) -> Option<PostRequest> {
+        let body: Body<'_> = serde_json::from_slice(raw).ok()?;
         if body.records.is_empty()
             || body
                 .transaction_id
@@ -270,7 +273,7 @@ pub(crate) mod fast {
                         t
                     }
                 };
-                record(r, topic)
+                record(raw, r, topic)
             })
             .collect::<Option<Vec<_>>>()?;
         Some(PostRequest {
@@ -281,8 +284,9 @@ pub(crate) mod fast {
         })
     }
 
-    /// A record whose topic name is already checked.
-    fn record(r: Record<'_>, topic: Arc<str>) -> Option<PostRecord> {
+    /// A record whose topic name is already checked; `raw` is the body it
+    /// was parsed from.
+    fn record(raw: &Bytes, r: Record<'_>, topic: Arc<str>) -> Option<PostRecord> {
         let partition = match r.partition {
             None => None,
             Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
@@ -294,8 +298,8 @@ pub(crate) mod fast {
             None => Some(Serde::String),
             Some(n) => Serde::parse(n),
         };
-        let key = serialize(serde(&r.key_serializer)?, r.key)?;
-        let value = serialize(serde(&r.value_serializer)?, r.value)?;
+        let key = serialize(raw, serde(&r.key_serializer)?, r.key)?;
+        let value = serialize(raw, serde(&r.value_serializer)?, r.value)?;
         let headers = r
             .headers
             .unwrap_or_default()
@@ -306,7 +310,10 @@ pub(crate) mod fast {
                     Some(v) => Some(Bytes::from(STANDARD.decode(v.as_bytes()).ok()?)),
                 };
                 Some(Header {
-                    key: Bytes::copy_from_slice(h.key.as_bytes()),
+                    key: match h.key {
+                        Cow::Borrowed(k) => raw.slice_ref(k.as_bytes()),
+                        Cow::Owned(k) => Bytes::from(k.into_bytes()),
+                    },
                     value,
                 })
             })
@@ -321,9 +328,9 @@ pub(crate) mod fast {
         })
     }
 
-    /// Serializes a raw JSON value; a JSON string for the `string`
-    /// serializer (the common case) is decoded without a tree.
-    fn serialize(serde: Serde, raw: Option<&RawValue>) -> Option<Option<Bytes>> {
+    /// Serializes a raw JSON value, part of `body`; a JSON string for the
+    /// `string` serializer (the common case) is decoded without a tree.
+    fn serialize(body: &Bytes, serde: Serde, raw: Option<&RawValue>) -> Option<Option<Bytes>> {
         let Some(raw) = raw else {
             return Some(None);
         };
@@ -333,7 +340,7 @@ pub(crate) mod fast {
             // bytes between the quotes are the string itself.
             let inner = &text[1..text.len() - 1];
             if !inner.contains('\\') {
-                return Some(Some(Bytes::copy_from_slice(inner.as_bytes())));
+                return Some(Some(body.slice_ref(inner.as_bytes())));
             }
             let text: String = serde_json::from_str(text).ok()?;
             return Some(Some(Bytes::from(text.into_bytes())));
@@ -1109,10 +1116,10 @@ mod tests {
 
     fn explained(body: &str) -> String {
         assert!(
-            fast::parse(body.as_bytes()).is_none(),
+            fast::parse(&Bytes::copy_from_slice(body.as_bytes())).is_none(),
             "the typed parse accepted {body}"
         );
-        match parse_bytes(body.as_bytes()) {
+        match parse_bytes(&Bytes::copy_from_slice(body.as_bytes())) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected {body} to be refused"),
         }
@@ -1163,7 +1170,7 @@ mod tests {
         assert!(explained(&body).starts_with("records[0].value.k33: given more than once"));
         // The same key in different objects is fine, on both paths.
         let body = r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}}]}"#;
-        assert!(fast::parse(body.as_bytes()).is_some());
+        assert!(fast::parse(&Bytes::copy_from_slice(body.as_bytes())).is_some());
         assert!(explain(body.as_bytes()).is_ok());
     }
 
@@ -1182,7 +1189,7 @@ mod tests {
             r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
             "x".repeat(super::super::MAX_ID_BYTES)
         );
-        assert!(fast::parse(fine.as_bytes()).is_some());
+        assert!(fast::parse(&Bytes::copy_from_slice(fine.as_bytes())).is_some());
     }
 
     #[test]
@@ -1225,7 +1232,7 @@ mod tests {
                 {"topic": "u", "value": "\u{e9}\n\"", "keySerializer": "string"}]}),
         ];
         for body in bodies {
-            let bytes = body.to_string().into_bytes();
+            let bytes = Bytes::from(body.to_string());
             let fast =
                 fast::parse(&bytes).unwrap_or_else(|| panic!("the typed parse refused {body}"));
             let slow = parse(&body).unwrap();
@@ -1247,7 +1254,7 @@ mod tests {
             json!({"records": [{"topic": "t"}], "transactionId": ""}),
             json!({"records": [{"topic": "t", "timestamp": -1}]}),
         ] {
-            let bytes = body.to_string().into_bytes();
+            let bytes = Bytes::from(body.to_string());
             assert!(fast::parse(&bytes).is_none(), "{body}");
             let message = parse_bytes(&bytes).unwrap_err().to_string();
             assert!(!message.is_empty(), "{body}");
