@@ -920,12 +920,7 @@ async fn concurrent_posts(
             while !until.done(lat.len()) {
                 let s = Instant::now();
                 let (status, resp) = http.call(&request).await;
-                assert_eq!(
-                    status,
-                    ok,
-                    "POST {path}: {}",
-                    String::from_utf8_lossy(resp)
-                );
+                assert_eq!(status, ok, "POST {path}: {}", String::from_utf8_lossy(resp));
                 lat.push(s.elapsed());
             }
             lat

@@ -77,38 +77,32 @@ const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
 
 /// Encodes `records` as one uncompressed batch. The broker assigns offsets.
+///
+/// Written into one buffer of the exact size: each record's length is
+/// computed before its bytes, so no record is copied twice.
 pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) -> Bytes {
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
-    let mut body = BytesMut::with_capacity(
-        records
-            .iter()
-            .map(|r| {
-                24 + r.key.map_or(0, <[u8]>::len)
-                    + r.value.map_or(0, <[u8]>::len)
-                    + r.headers
-                        .iter()
-                        .map(|h| 12 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
-                        .sum::<usize>()
-            })
-            .sum(),
-    );
-    let mut record = BytesMut::new();
-    for (delta, r) in records.iter().enumerate() {
-        record.clear();
-        record.put_i8(0); // attributes, unused
-        put_varlong(&mut record, r.timestamp - base_timestamp);
-        put_varint(&mut record, delta as i32);
-        put_nullable(&mut record, r.key);
-        put_nullable(&mut record, r.value);
-        put_varint(&mut record, r.headers.len() as i32);
-        for h in r.headers {
-            put_nullable(&mut record, Some(&h.key));
-            put_nullable(&mut record, h.value.as_deref());
-        }
-        put_varint(&mut body, record.len() as i32);
-        body.put_slice(&record);
-    }
+    let record_len = |delta: usize, r: &ProduceRecord<'_>| {
+        1 // attributes
+            + varlong_len(r.timestamp - base_timestamp)
+            + varlong_len(delta as i64)
+            + nullable_len(r.key)
+            + nullable_len(r.value)
+            + varlong_len(r.headers.len() as i64)
+            + r.headers
+                .iter()
+                .map(|h| nullable_len(Some(&h.key)) + nullable_len(h.value.as_deref()))
+                .sum::<usize>()
+    };
+    let body_len: usize = records
+        .iter()
+        .enumerate()
+        .map(|(delta, r)| {
+            let len = record_len(delta, r);
+            varlong_len(len as i64) + len
+        })
+        .sum();
 
     let mut attributes = 0i16;
     let (producer_id, producer_epoch, base_sequence) = match producer {
@@ -120,9 +114,9 @@ pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) ->
         }
         None => (-1, -1, -1),
     };
-    let mut batch = BytesMut::with_capacity(HEADER_LEN + body.len());
+    let mut batch = BytesMut::with_capacity(HEADER_LEN + body_len);
     batch.put_i64(0); // base offset: the broker assigns it
-    batch.put_i32((HEADER_LEN - 12 + body.len()) as i32);
+    batch.put_i32((HEADER_LEN - 12 + body_len) as i32);
     batch.put_i32(-1); // partition leader epoch: the broker sets it
     batch.put_i8(MAGIC);
     batch.put_u32(0); // CRC, filled in below
@@ -134,10 +128,38 @@ pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) ->
     batch.put_i16(producer_epoch);
     batch.put_i32(base_sequence);
     batch.put_i32(records.len() as i32);
-    batch.put_slice(&body);
+    for (delta, r) in records.iter().enumerate() {
+        put_varint(&mut batch, record_len(delta, r) as i32);
+        batch.put_i8(0); // attributes, unused
+        put_varlong(&mut batch, r.timestamp - base_timestamp);
+        put_varint(&mut batch, delta as i32);
+        put_nullable(&mut batch, r.key);
+        put_nullable(&mut batch, r.value);
+        put_varint(&mut batch, r.headers.len() as i32);
+        for h in r.headers {
+            put_nullable(&mut batch, Some(&h.key));
+            put_nullable(&mut batch, h.value.as_deref());
+        }
+    }
+    debug_assert_eq!(batch.len(), HEADER_LEN + body_len);
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     batch.freeze()
+}
+
+/// How many bytes `put_varlong` writes for `v`.
+fn varlong_len(v: i64) -> usize {
+    let raw = ((v << 1) ^ (v >> 63)) as u64;
+    // 7 bits per byte, at least one byte.
+    (64 - (raw | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// How many bytes `put_nullable` writes for `data`.
+fn nullable_len(data: Option<&[u8]>) -> usize {
+    match data {
+        None => varlong_len(-1),
+        Some(d) => varlong_len(d.len() as i64) + d.len(),
+    }
 }
 
 /// An aborted transaction as listed in a fetch response.
@@ -391,6 +413,29 @@ fn put_nullable(buf: &mut BytesMut, data: Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_varlong_is_as_long_as_it_says() {
+        for v in [
+            0,
+            1,
+            -1,
+            63,
+            64,
+            -64,
+            -65,
+            8191,
+            8192,
+            i64::from(i32::MAX),
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut b = BytesMut::new();
+            put_varlong(&mut b, v);
+            assert_eq!(varlong_len(v), b.len(), "{v}");
+        }
+    }
 
     fn rec(
         key: &str,

@@ -186,12 +186,21 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut buf = BytesMut::with_capacity(128);
+        let encoding = |e: &dyn std::fmt::Display| {
+            KafkaError::Protocol(format!("encoding api {}: {e}", R::KEY))
+        };
+        // Sized first: a produce request carries whole batches, which a
+        // growing buffer would copy again at every doubling.
+        let size = header
+            .compute_size(R::header_version(version))
+            .and_then(|h| Ok(h + request.compute_size(version)?))
+            .map_err(|e| encoding(&e))?;
+        let mut buf = BytesMut::with_capacity(4 + size);
         buf.put_i32(0);
         header
             .encode(&mut buf, R::header_version(version))
             .and_then(|_| request.encode(&mut buf, version))
-            .map_err(|e| KafkaError::Protocol(format!("encoding api {}: {e}", R::KEY)))?;
+            .map_err(|e| encoding(&e))?;
         let size = (buf.len() - 4) as i32;
         buf[0..4].copy_from_slice(&size.to_be_bytes());
 

@@ -181,179 +181,7 @@ pub(crate) fn explain(body: &[u8]) -> Result<PostRequest, RecordsError> {
     parse(&json)
 }
 
-/// The typed parse of [`parse_bytes`]: `None` whenever the body is anything
-/// but plainly valid.
-pub(crate) mod fast {
-    use std::borrow::Cow;
-    use std::sync::Arc;
-
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine as _;
-    use bytes::Bytes;
-    use serde::Deserialize;
-    use serde_json::value::RawValue;
-    use serde_json::Value;
-
-    use super::{
-        check_id, check_topic_name, parse_duration, unique_keys, PostRecord, PostRequest,
-        DEFAULT_TIMEOUT,
-    };
-    use crate::codec::Serde;
-    use crate::kafka::Header;
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body<'a> {
-        #[serde(borrow)]
-        records: Vec<Record<'a>>,
-        #[serde(rename = "transactionId")]
-        transaction_id: Option<String>,
-        #[serde(rename = "async")]
-        asynchronous: Option<bool>,
-        #[serde(borrow)]
-        timeout: Option<Cow<'a, str>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    struct Record<'a> {
-        #[serde(borrow)]
-        topic: Cow<'a, str>,
-        partition: Option<i64>,
-        #[serde(borrow)]
-        key_serializer: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        value_serializer: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        key: Option<&'a RawValue>,
-        #[serde(borrow)]
-        value: Option<&'a RawValue>,
-        timestamp: Option<i64>,
-        #[serde(borrow)]
-        headers: Option<Vec<HeaderIn<'a>>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct HeaderIn<'a> {
-        #[serde(borrow)]
-        key: Cow<'a, str>,
-        #[serde(borrow)]
-        value: Option<Cow<'a, str>>,
-    }
-
-    /// The request, when `body` is plainly valid.
-    pub(crate) fn parse(raw: &Bytes) -> Option<PostRequest> {
-        let body: Body<'_> = serde_json::from_slice(raw).ok()?;
-        if body.records.is_empty()
-            || body
-                .transaction_id
-                .as_deref()
-                .is_some_and(|id| check_id(id).is_err())
-        {
-            return None;
-        }
-        let timeout = match &body.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => parse_duration(t).ok()?,
-        };
-        // Records of one request mostly share a topic: check each name
-        // once, and share one copy of it.
-        let mut last: Option<Arc<str>> = None;
-        let records = body
-            .records
-            .into_iter()
-            .map(|r| {
-                let topic = match &last {
-                    Some(t) if **t == *r.topic => Arc::clone(t),
-                    _ => {
-                        check_topic_name(&r.topic).ok()?;
-                        let t: Arc<str> = Arc::from(&*r.topic);
-                        last = Some(Arc::clone(&t));
-                        t
-                    }
-                };
-                record(raw, r, topic)
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(PostRequest {
-            records,
-            transaction_id: body.transaction_id,
-            asynchronous: body.asynchronous.unwrap_or(false),
-            timeout,
-        })
-    }
-
-    /// A record whose topic name is already checked; `raw` is the body it
-    /// was parsed from.
-    fn record(raw: &Bytes, r: Record<'_>, topic: Arc<str>) -> Option<PostRecord> {
-        let partition = match r.partition {
-            None => None,
-            Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
-        };
-        if r.timestamp.is_some_and(|t| t < 0) {
-            return None;
-        }
-        let serde = |name: &Option<Cow<'_, str>>| match name {
-            None => Some(Serde::String),
-            Some(n) => Serde::parse(n),
-        };
-        let key = serialize(raw, serde(&r.key_serializer)?, r.key)?;
-        let value = serialize(raw, serde(&r.value_serializer)?, r.value)?;
-        let headers = r
-            .headers
-            .unwrap_or_default()
-            .into_iter()
-            .map(|h| {
-                let value = match h.value {
-                    None => None,
-                    Some(v) => Some(Bytes::from(STANDARD.decode(v.as_bytes()).ok()?)),
-                };
-                Some(Header {
-                    key: match h.key {
-                        Cow::Borrowed(k) => raw.slice_ref(k.as_bytes()),
-                        Cow::Owned(k) => Bytes::from(k.into_bytes()),
-                    },
-                    value,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(PostRecord {
-            topic,
-            partition,
-            key,
-            value,
-            timestamp: r.timestamp,
-            headers,
-        })
-    }
-
-    /// Serializes a raw JSON value, part of `body`; a JSON string for the
-    /// `string` serializer (the common case) is decoded without a tree.
-    fn serialize(body: &Bytes, serde: Serde, raw: Option<&RawValue>) -> Option<Option<Bytes>> {
-        let Some(raw) = raw else {
-            return Some(None);
-        };
-        let text = raw.get();
-        if serde == Serde::String && text.starts_with('"') {
-            // The raw value is a valid JSON string: without escapes, its
-            // bytes between the quotes are the string itself.
-            let inner = &text[1..text.len() - 1];
-            if !inner.contains('\\') {
-                return Some(Some(body.slice_ref(inner.as_bytes())));
-            }
-            let text: String = serde_json::from_str(text).ok()?;
-            return Some(Some(Bytes::from(text.into_bytes())));
-        }
-        // Only objects hold keys; the derived parse of the body refuses
-        // repeated fields, values need the same check.
-        if raw.get().starts_with(['{', '[']) {
-            unique_keys::check(raw.get().as_bytes()).ok()?;
-        }
-        let value: Value = serde_json::from_str(raw.get()).ok()?;
-        serde.serialize(&value).ok().map(|b| b.map(Bytes::from))
-    }
-}
+pub(crate) mod fast;
 
 /// Finds a key given twice in one JSON object, anywhere in a document: a
 /// JSON tree keeps only the last of them, so `{"partition": 1, "partition":
@@ -768,6 +596,9 @@ fn parse_header(at: &str, h: &Value) -> Result<Header, RecordsError> {
 /// What became of one record: its index, partition, and offset and append time.
 type Outcome = (usize, i32, Result<(i64, Option<i64>), KafkaError>);
 
+/// A topic's metadata, or why there is none.
+type TopicLookup = Result<Arc<TopicInfo>, KafkaError>;
+
 /// Writes validated records and reports each one, in request order.
 pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
     let deadline = Instant::now() + request.timeout;
@@ -779,7 +610,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
     let mut topics: Vec<&str> = request.records.iter().map(|r| &*r.topic).collect();
     topics.sort_unstable();
     topics.dedup();
-    let infos: HashMap<String, Result<Arc<TopicInfo>, KafkaError>> = join_all(
+    let infos: HashMap<String, TopicLookup> = join_all(
         topics
             .iter()
             .map(|t| async move { (t.to_string(), cluster.topic(t, true, deadline).await) }),
@@ -792,8 +623,18 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
     let mut sticky: HashMap<&str, i32> = HashMap::new();
     let mut results: Vec<Option<RecordResult>> = (0..request.records.len()).map(|_| None).collect();
     let mut plan: BTreeMap<&str, BTreeMap<i32, Vec<usize>>> = BTreeMap::new();
+    // Records mostly share their topic (and its Arc): look it up once per run of them.
+    let mut last: Option<(&Arc<str>, &TopicLookup)> = None;
     for (i, r) in request.records.iter().enumerate() {
-        let info = match &infos[&*r.topic] {
+        let found = match last {
+            Some((topic, found)) if Arc::ptr_eq(topic, &r.topic) => found,
+            _ => {
+                let found = &infos[&*r.topic];
+                last = Some((&r.topic, found));
+                found
+            }
+        };
+        let info = match found {
             Ok(info) => info,
             Err(e) => {
                 results[i] = Some(failed(r, None, e.clone().into()));
@@ -1258,6 +1099,72 @@ mod tests {
             assert!(fast::parse(&bytes).is_none(), "{body}");
             let message = parse_bytes(&bytes).unwrap_err().to_string();
             assert!(!message.is_empty(), "{body}");
+        }
+    }
+
+    /// Bodies as text, where the typed reader must agree with the
+    /// explaining parse: escapes, white space, nesting and number forms
+    /// a JSON serializer would not produce. What the reader leaves alone
+    /// (`-0`, an escaped name) the explaining parse decides.
+    #[test]
+    fn the_typed_reader_agrees_on_spelling_the_serializers_do_not_use() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let accepted = [
+            r#" { "records" : [ { "topic" : "t" , "value" : "v" } ] } "#.to_string(),
+            "{\n\t\"records\":[{\"topic\":\"t\",\r\n\"value\":\"v\"}]}\n".to_string(),
+            r#"{"records":[{"topic":"t","value":"a\"b\\c\/\u00e9\ud83d\ude00\n"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","key":"k\u0000","headers":[{"key":"h\tx","value":"YQ=="}]}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":"\u0031","valueSerializer":"integer"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","partition":0,"timestamp":0,"key":null,"value":null}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":{"a":{"b":[1,2,{"c":"}]"}]}},"valueSerializer":"json"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":-0},{"topic":"t","value":1E5}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":[],"valueSerializer":"json"}]}"#.to_string(),
+            format!(r#"{{"records":[{{"topic":"t","value":{},"valueSerializer":"json"}}]}}"#, deep(100)),
+            r#"{"async":false,"timeout":"1s","records":[{"topic":"t"}]}"#.to_string(),
+        ];
+        for body in accepted {
+            let bytes = Bytes::from(body.clone());
+            let fast =
+                fast::parse(&bytes).unwrap_or_else(|| panic!("the typed reader refused {body}"));
+            let slow = explain(&bytes).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
+        }
+        // Left to the explaining parse, which accepts them.
+        for body in [
+            format!(
+                r#"{{"records":[{{"topic":"t","value":{},"valueSerializer":"json"}}]}}"#,
+                deep(101)
+            ),
+            r#"{"records":[{"topic":"\u0074","value":"v"}]}"#.to_string(),
+            r#"{"records":[{"\u0074opic":"t"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","partition":-0}]}"#.to_string(),
+        ] {
+            let bytes = Bytes::from(body.clone());
+            assert!(fast::parse(&bytes).is_none(), "{body}");
+            assert!(explain(&bytes).is_ok(), "{body}");
+        }
+        // Refused by both.
+        for body in [
+            r#"{"records":[{"topic":"t","partition":01}]}"#,
+            r#"{"records":[{"topic":"t","partition":1e0}]}"#,
+            r#"{"records":[{"topic":"t","partition":9223372036854775808}]}"#,
+            r#"{"records":[{"topic":"t",}]}"#,
+            r#"{"records":[{"topic":"t"},]}"#,
+            r#"{"records":[{"topic":"t"}]}x"#,
+            r#"{"records":[{"topic":"t","value":"a	b"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\x"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\u12"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\ud800"}]}"#,
+            r#"{"records":[{"topic":"t","value":tru}]}"#,
+            r#"{"records":[{"topic":"t","value":{"a":1,"a":2},"valueSerializer":"json"}]}"#,
+            r#"{"records":[{"topic":"t","headers":[{"key":"h","key":"i"}]}]}"#,
+            r#"{"records":[{"topic":"t","topic":"u"}]}"#,
+            r#"{"records":[{"topic":"t"}],"records":[{"topic":"u"}]}"#,
+            r#"{"records":null}"#,
+        ] {
+            let bytes = Bytes::from(body);
+            assert!(fast::parse(&bytes).is_none(), "{body}");
+            assert!(parse_bytes(&bytes).is_err(), "{body}");
         }
     }
 
