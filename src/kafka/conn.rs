@@ -227,30 +227,43 @@ impl Connection {
     }
 }
 
+/// Frames waiting together are written with one system call when they fit
+/// this buffer; larger ones go straight to the socket.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Responses are read through a buffer this large: small ones (produce
+/// acknowledgements, commits) arriving together take one system call.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Most frames gathered into one write.
+const WRITE_BATCH: usize = 64;
+
 async fn write_loop<W: AsyncWrite + Unpin>(
-    mut write: W,
+    write: W,
     mut rx: mpsc::Receiver<Outgoing>,
     pending: Arc<Mutex<VecDeque<(i32, Reply)>>>,
     broken: Arc<AtomicBool>,
 ) {
-    while let Some(out) = rx.recv().await {
-        if broken.load(Ordering::Relaxed) {
-            let _ = out
-                .reply
-                .send(Err(KafkaError::Unreachable("connection is broken".into())));
-            continue;
+    let mut write = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, write);
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut written = Ok(());
+        for out in batch.drain(..) {
+            if broken.load(Ordering::Relaxed) || written.is_err() {
+                let _ = out
+                    .reply
+                    .send(Err(KafkaError::Unreachable("connection is broken".into())));
+                continue;
+            }
+            // Queue the caller before the frame can be answered.
+            if let Ok(mut queue) = pending.lock() {
+                queue.push_back((out.correlation_id, out.reply));
+            }
+            written = write.write_all(&out.frame).await;
         }
-        // Queue the caller before the frame can be answered.
-        if let Ok(mut queue) = pending.lock() {
-            queue.push_back((out.correlation_id, out.reply));
-        }
-        // Flushing costs nothing on a plain socket; TLS may buffer the
-        // frame's last record until flushed.
-        let written = match write.write_all(&out.frame).await {
-            Ok(()) => write.flush().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
+        // One flush for the frames that came together: nothing waits in
+        // the buffer once the queue is empty (and TLS sends its last record).
+        if let Err(e) = written.and(write.flush().await) {
             broken.store(true, Ordering::Relaxed);
             fail_all(
                 &pending,
@@ -264,11 +277,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
-    mut read: R,
+    read: R,
     pending: Arc<Mutex<VecDeque<(i32, Reply)>>>,
     broken: Arc<AtomicBool>,
     addr: Arc<str>,
 ) {
+    let mut read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
     let reason = loop {
         let size = match read.read_i32().await {
             Ok(size) => size,
