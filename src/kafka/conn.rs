@@ -227,9 +227,10 @@ impl Connection {
     }
 }
 
-/// Frames waiting together are written with one system call when they fit
-/// this buffer; larger ones go straight to the socket.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Small frames waiting together (commits, offsets, fetches) are written
+/// with one system call; frames this large or larger (produce batches) go
+/// straight to the socket, so their bytes are not copied once more.
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Responses are read through a buffer this large: small ones (produce
 /// acknowledgements, commits) arriving together take one system call.
