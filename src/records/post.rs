@@ -162,8 +162,8 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
 /// place that explains what is wrong, so both paths accept exactly the same
 /// bodies.
 ///
-/// Strings copied as they are (no escapes) share `body`'s memory instead of
-/// being copied.
+/// Keys, values and header names written without escapes are slices of
+/// `body`, not copies.
 pub fn parse_bytes(body: &Bytes) -> Result<PostRequest, RecordsError> {
     if let Some(request) = fast::parse(body) {
         return Ok(request);

@@ -2,12 +2,12 @@
 //! common, plainly valid body, answering `None` for anything else.
 //!
 //! It reads the JSON once, straight into records, without a tree and
-//! without serde's per-field machinery, and copies nothing: a string
-//! without escapes is a slice of the request body. Whenever a body is not
-//! plainly valid, or uses something rare (an escape in a field name or a
-//! topic, a `null` where a value is optional, a nesting deeper than
-//! [`MAX_DEPTH`]), it gives up, and the explaining parse decides and says
-//! what is wrong. So the two paths accept exactly the same bodies; the
+//! without serde's per-field machinery; a string without escapes becomes a
+//! slice of the request body, not a copy. Whenever a body is not plainly
+//! valid, or uses something rare (an escape in a field name or a topic, a
+//! `null` for `transactionId`, `async` or `timeout`, a value nested deeper
+//! than [`MAX_DEPTH`]), it gives up, and the explaining parse decides and
+//! says what is wrong. So the two paths accept exactly the same bodies; the
 //! `post_body` fuzz target checks that they also read them the same way.
 
 use std::sync::Arc;
@@ -315,7 +315,7 @@ impl<'a> Reader<'a> {
                     t
                 }
             };
-            out.push(record(raw, fields, topic)?);
+            out.push(into_record(raw, fields, topic)?);
             Some(())
         })?;
         Some(out)
@@ -449,7 +449,7 @@ fn once(seen: &mut u8, bit: u8) -> Option<()> {
 
 /// A record whose topic name is already checked; `raw` is the body it was
 /// read from.
-fn record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostRecord> {
+fn into_record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostRecord> {
     let partition = match r.partition {
         None => None,
         Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0)?),
