@@ -578,6 +578,21 @@ const BRIDGE_V2: &str = "application/vnd.kafka.v2+json";
 
 /// The bridge's sequence for one record at `offset`: create, assign, seek,
 /// poll (until it comes), delete.
+/// One poll of the bridge consumer at `base` (up to 1 s, at most
+/// `max_bytes`); its records as JSON.
+async fn bridge_poll(http: &mut Http, base: &str, max_bytes: usize) -> Bytes {
+    let (status, body) = http
+        .call(
+            Method::GET,
+            &format!("{base}/records?timeout=1000&max_bytes={max_bytes}"),
+            &[("accept", BRIDGE_JSON)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "poll: {}", String::from_utf8_lossy(&body));
+    body
+}
+
 async fn bridge_read_one(http: &mut Http, topic: &str, offset: i64, i: usize) -> bool {
     let group = format!("bench-one-{}", std::process::id());
     let name = format!("c{i}");
@@ -613,15 +628,7 @@ async fn bridge_read_one(http: &mut Http, topic: &str, offset: i64, i: usize) ->
     assert_eq!(status, 204, "seek");
     let mut found = false;
     for _ in 0..50 {
-        let (status, body) = http
-            .call(
-                Method::GET,
-                &format!("{base}/records?timeout=1000&max_bytes=1000000"),
-                &[("accept", BRIDGE_JSON)],
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "poll: {}", String::from_utf8_lossy(&body));
+        let body = bridge_poll(http, &base, 1_000_000).await;
         let records: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
         if records.iter().any(|r| r["offset"].as_i64() == Some(offset)) {
             found = true;
@@ -1090,15 +1097,7 @@ async fn group_paging(
                 let s = Instant::now();
                 let mut page = 0usize;
                 while page < page_size && got + page < total {
-                    let (status, body) = http
-                        .call(
-                            Method::GET,
-                            &format!("{base}/records?timeout=1000&max_bytes=10000000"),
-                            &[("accept", BRIDGE_JSON)],
-                            None,
-                        )
-                        .await;
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    let body = bridge_poll(&mut http, &base, 10_000_000).await;
                     polls += 1;
                     let records: Vec<IgnoredAny> = serde_json::from_slice(&body).expect("json");
                     if records.is_empty() && page > 0 {
