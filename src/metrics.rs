@@ -40,7 +40,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::kafka::KafkaError;
+use crate::kafka::{ErrorKind as KafkaKind, KafkaError};
 use crate::records::RecordsError;
 
 /// The content type of the exposition: the crate writes OpenMetrics text,
@@ -140,34 +140,26 @@ impl KafkaErrorKind {
         KafkaErrorKind::Auth,
     ];
 
-    /// The kind of a Kafka error.
-    pub fn of(error: &KafkaError) -> KafkaErrorKind {
-        match error {
-            KafkaError::Unreachable(_) | KafkaError::ClusterUnreachable(_) => {
-                KafkaErrorKind::Unreachable
-            }
-            KafkaError::Timeout(_) => KafkaErrorKind::Timeout,
-            KafkaError::UnknownTopic(_) => KafkaErrorKind::UnknownTopic,
-            KafkaError::UnknownPartition { .. } => KafkaErrorKind::UnknownPartition,
-            KafkaError::Broker { .. } => KafkaErrorKind::Broker,
-            KafkaError::GroupInUse { .. } => KafkaErrorKind::GroupInUse,
-            KafkaError::Fenced(_) => KafkaErrorKind::Fenced,
-            KafkaError::Protocol(_) => KafkaErrorKind::Protocol,
-            KafkaError::Auth(_) => KafkaErrorKind::Auth,
+    /// The label of a Kafka error's kind: every broker error code is one
+    /// series, `broker`.
+    pub fn of(kind: KafkaKind) -> KafkaErrorKind {
+        match kind {
+            KafkaKind::Unreachable => KafkaErrorKind::Unreachable,
+            KafkaKind::Timeout => KafkaErrorKind::Timeout,
+            KafkaKind::UnknownTopic => KafkaErrorKind::UnknownTopic,
+            KafkaKind::UnknownPartition => KafkaErrorKind::UnknownPartition,
+            KafkaKind::Broker(_) => KafkaErrorKind::Broker,
+            KafkaKind::GroupInUse => KafkaErrorKind::GroupInUse,
+            KafkaKind::Fenced => KafkaErrorKind::Fenced,
+            KafkaKind::Protocol => KafkaErrorKind::Protocol,
+            KafkaKind::Auth => KafkaErrorKind::Auth,
         }
     }
 
-    /// The Kafka kind behind a use-case error, `None` when Kafka was not the
-    /// cause (an invalid request, undecodable data). An aborted transaction
-    /// counts as the error that aborted it.
+    /// The label of the Kafka error behind a use-case error, `None` when
+    /// Kafka was not the cause.
     pub fn of_records(error: &RecordsError) -> Option<KafkaErrorKind> {
-        match error {
-            RecordsError::Kafka(e) => Some(KafkaErrorKind::of(e)),
-            RecordsError::Aborted { cause, .. } => KafkaErrorKind::of_records(cause),
-            RecordsError::Invalid(_)
-            | RecordsError::Undecodable(_)
-            | RecordsError::Unsupported(_) => None,
-        }
+        error.kafka_kind().map(KafkaErrorKind::of)
     }
 
     /// The label value.
@@ -351,7 +343,7 @@ impl Metrics {
 
     /// Counts a Kafka error.
     pub fn kafka_error(&self, error: &KafkaError) {
-        self.kafka_error_kind(KafkaErrorKind::of(error));
+        self.kafka_error_kind(KafkaErrorKind::of(error.kind()));
     }
 
     /// Counts the Kafka error behind a use-case error, if there is one.

@@ -4,7 +4,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::json_response;
-use crate::kafka::{KafkaError, ResponseError};
+use crate::kafka::{ErrorKind, KafkaError, Refusal};
 use crate::records::RecordsError;
 
 /// An error answer: a status and a message saying what went wrong and what to do.
@@ -74,30 +74,27 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
         RecordsError::Invalid(_) | RecordsError::Unsupported(_) => StatusCode::BAD_REQUEST,
         RecordsError::Undecodable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         RecordsError::Aborted { cause, .. } => status_of(cause),
-        RecordsError::Kafka(k) => match k {
-            KafkaError::UnknownTopic(_) | KafkaError::UnknownPartition { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            KafkaError::Unreachable(_)
-            | KafkaError::ClusterUnreachable(_)
-            | KafkaError::Auth(_) => StatusCode::SERVICE_UNAVAILABLE,
-            KafkaError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            KafkaError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            KafkaError::GroupInUse { .. } | KafkaError::Fenced(_) => StatusCode::CONFLICT,
-            KafkaError::Broker { error, .. } => match error {
-                ResponseError::UnknownTopicOrPartition => StatusCode::NOT_FOUND,
-                ResponseError::PolicyViolation
-                | ResponseError::InvalidTopicException
-                | ResponseError::OffsetOutOfRange
-                | ResponseError::InvalidTimestamp
-                | ResponseError::InvalidRecord
-                | ResponseError::RecordListTooLarge
-                | ResponseError::MessageTooLarge => StatusCode::BAD_REQUEST,
-                ResponseError::TopicAuthorizationFailed
-                | ResponseError::ClusterAuthorizationFailed => StatusCode::FORBIDDEN,
-                e if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-        },
+        RecordsError::Kafka(k) => status_of_kind(k.kind()),
+    }
+}
+
+/// The status code of a Kafka failure.
+fn status_of_kind(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::UnknownTopic
+        | ErrorKind::UnknownPartition
+        | ErrorKind::Broker(Refusal::UnknownTopicOrPartition) => StatusCode::NOT_FOUND,
+        ErrorKind::Unreachable | ErrorKind::Auth | ErrorKind::Broker(Refusal::Unavailable) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::GroupInUse | ErrorKind::Fenced => StatusCode::CONFLICT,
+        ErrorKind::Broker(
+            Refusal::PolicyViolation | Refusal::OffsetOutOfRange | Refusal::InvalidRequest,
+        ) => StatusCode::BAD_REQUEST,
+        ErrorKind::Broker(Refusal::NotAuthorized) => StatusCode::FORBIDDEN,
+        ErrorKind::Protocol | ErrorKind::Broker(Refusal::Other) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }

@@ -65,8 +65,8 @@ impl Connection {
         let deadline = Instant::now() + timeout;
         let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
             .await
-            .map_err(|_| KafkaError::Unreachable(format!("connecting to {addr} timed out")))?
-            .map_err(|e| KafkaError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
+            .map_err(|_| KafkaError::unreachable(format!("connecting to {addr} timed out")))?
+            .map_err(|e| KafkaError::unreachable_by(format!("cannot connect to {addr}: {e}"), e))?;
         stream.set_nodelay(true).ok();
         let addr: Arc<str> = addr.into();
         // The reader and writer tasks are generic over the stream, so the
@@ -81,7 +81,7 @@ impl Connection {
                 let stream = tokio::time::timeout_at(deadline, tls.handshake(&addr, stream))
                     .await
                     .map_err(|_| {
-                        KafkaError::Unreachable(format!("TLS handshake with {addr} timed out"))
+                        KafkaError::unreachable(format!("TLS handshake with {addr} timed out"))
                     })??;
                 let (read, write) = tokio::io::split(stream);
                 Connection::start(addr, read, write)
@@ -90,7 +90,7 @@ impl Connection {
         tokio::time::timeout_at(deadline, conn.negotiate(security))
             .await
             .map_err(|_| {
-                KafkaError::Unreachable(format!(
+                KafkaError::unreachable(format!(
                     "{addr} did not answer ApiVersions{sasl} in time",
                     addr = conn.addr,
                     sasl = if security.sasl.is_some() {
@@ -223,7 +223,7 @@ impl Connection {
 
     fn gone(&self) -> KafkaError {
         self.broken.store(true, Ordering::Relaxed);
-        KafkaError::Unreachable(format!("connection to {} was closed", self.addr))
+        KafkaError::unreachable(format!("connection to {} was closed", self.addr))
     }
 }
 
@@ -253,7 +253,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             if broken.load(Ordering::Relaxed) || written.is_err() {
                 let _ = out
                     .reply
-                    .send(Err(KafkaError::Unreachable("connection is broken".into())));
+                    .send(Err(KafkaError::unreachable("connection is broken")));
                 continue;
             }
             // Queue the caller before the frame can be answered.
@@ -268,7 +268,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             broken.store(true, Ordering::Relaxed);
             fail_all(
                 &pending,
-                &io_error(format!("writing to broker failed: {e}"), &e),
+                &io_error(format!("writing to broker failed: {e}"), e),
             );
         }
     }
@@ -287,12 +287,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let reason = loop {
         let size = match read.read_i32().await {
             Ok(size) => size,
-            Err(e) => break io_error(format!("connection to {addr} closed: {e}"), &e),
+            Err(e) => break io_error(format!("connection to {addr} closed: {e}"), e),
         };
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
             // A TLS record header (alert or handshake, version 3.x) read as a size.
             let tls = matches!((size as u32) >> 16, 0x1503 | 0x1603);
-            break KafkaError::Unreachable(if tls {
+            break KafkaError::unreachable(if tls {
                 format!(
                     "{addr} answered with TLS: is it an SSL listener? (see --security-protocol)"
                 )
@@ -302,7 +302,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         let mut body = BytesMut::zeroed(size as usize);
         if let Err(e) = read.read_exact(&mut body).await {
-            break io_error(format!("connection to {addr} closed mid-response: {e}"), &e);
+            break io_error(format!("connection to {addr} closed mid-response: {e}"), e);
         }
         let body = body.freeze();
         let correlation_id = (&body[..]).get_i32();
@@ -315,10 +315,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let msg =
                     format!("{addr} answered correlation id {correlation_id}, expected {expected}");
                 let _ = reply.send(Err(KafkaError::Protocol(msg.clone())));
-                break KafkaError::Unreachable(msg);
+                break KafkaError::unreachable(msg);
             }
             None => {
-                break KafkaError::Unreachable(format!("{addr} sent a response nobody asked for"))
+                break KafkaError::unreachable(format!("{addr} sent a response nobody asked for"))
             }
         }
     };
@@ -337,16 +337,18 @@ fn fail_all(pending: &Mutex<VecDeque<(i32, Reply)>>, reason: &KafkaError) {
 /// A failed read or write: a TLS alert after the handshake (a broker that
 /// refuses our client certificate) is an authentication failure; anything
 /// else means the connection broke.
-fn io_error(message: String, e: &std::io::Error) -> KafkaError {
-    match e
+fn io_error(message: String, e: std::io::Error) -> KafkaError {
+    // Whether TLS failed, and whether because the broker sent an alert.
+    let alert = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(rustls::Error::AlertReceived(_)) => KafkaError::Auth(format!(
+        .map(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
+    match alert {
+        Some(true) => KafkaError::Auth(format!(
             "{message} (the broker ended the TLS session: does it require a client certificate? see --tls-cert-file)"
         )),
-        Some(_) => KafkaError::Auth(message),
-        None => KafkaError::Unreachable(message),
+        Some(false) => KafkaError::Auth(message),
+        None => KafkaError::unreachable_by(message, e),
     }
 }
 

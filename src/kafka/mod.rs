@@ -1,18 +1,17 @@
 //! Everything that speaks Kafka. Nothing above this module sees a Kafka crate.
 //!
-//! - [`Cluster`]: the one shared handle (metadata, connections, operations);
+//! - [`Cluster`] (`cluster`): the one shared handle and its metadata cache;
+//! - `leader`: routing calls to leaders, coordinators or any broker, and the
+//!   one retry loop;
+//! - `ops`: the operations (produce, fetch, offsets, delete, admin, groups,
+//!   transactions), each a pure request builder and response reader;
 //! - `batch`: the record batch format, including read_committed filtering;
 //! - `watch`: long polls shared between GETs waiting on the same partitions;
+//! - `conn`, `pool`: pipelined connections, by purpose;
 //! - [`partitioner`]: the Java client's murmur2 partitioner;
-//! - `security` and `sasl`: TLS (rustls) and SASL (PLAIN, SCRAM-SHA-256/512)
-//!   on every new connection, configured once with a [`Security`].
+//! - `security` and `sasl`: TLS and SASL on every new connection.
 //!
-//! The wire messages come from the `kafka-protocol` crate (generated from
-//! Kafka's own schemas); connections, record batches and retries are ours.
-//! `rskafka`, the other pure-Rust client, keeps headers in a map (losing
-//! duplicates and null values), drops the aborted-transaction list of fetch
-//! responses and pipelines waiting fetches with produce calls on one
-//! connection, so it could serve none of the API's reads or writes exactly.
+//! Why the client is our own is told in ARCHITECTURE.md.
 
 mod batch;
 mod cluster;
@@ -20,12 +19,12 @@ mod conn;
 mod error;
 #[cfg(test)]
 mod fake;
-mod group;
+mod leader;
+mod ops;
 pub mod partitioner;
 mod pool;
 mod sasl;
 mod security;
-mod txn;
 mod versions;
 mod watch;
 
@@ -33,11 +32,11 @@ pub use batch::{
     decode as decode_records, encode as encode_records, FetchedRecord, Header, ProduceRecord,
     ProducerState,
 };
-pub use cluster::{Cluster, ClusterConfig, FetchedPartition, OffsetQuery, ProduceAck, TopicInfo};
-pub use error::{KafkaError, ResponseError};
+pub use cluster::{Cluster, ClusterConfig, TopicInfo};
+pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal};
+pub use ops::{FetchedPartition, OffsetQuery, ProduceAck, Transaction};
 pub use sasl::{SaslConfig, SaslMechanism, Secret};
 pub use security::{Security, TlsConfig, TlsFile, TlsSetupError};
-pub use txn::Transaction;
 
 /// Creates a topic on the cluster at `bootstrap` (a comma-separated list), for
 /// tests, benchmarks and tools. Waits until every partition has a leader.

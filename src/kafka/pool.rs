@@ -94,7 +94,7 @@ impl WaitPool {
         )
         .await
         .map_err(|_| KafkaError::Timeout("waiting for a free fetch connection".into()))?
-        .map_err(|_| KafkaError::Unreachable("shutting down".into()))?;
+        .map_err(|_| KafkaError::unreachable("shutting down"))?;
         let reuse = self.idle.lock().ok().and_then(|mut idle| {
             while let Some(c) = idle.pop() {
                 if !c.is_broken() {

@@ -169,15 +169,21 @@ impl TlsConfig {
             ))
         })?;
         self.connector.connect(name, stream).await.map_err(|e| {
-            match e
+            // The TLS error's text, and whether the certificate was refused.
+            let tls = e
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                Some(tls @ rustls::Error::InvalidCertificate(_)) => KafkaError::Auth(format!(
+                .map(|tls| (tls.to_string(), matches!(tls, rustls::Error::InvalidCertificate(_))));
+            match tls {
+                Some((tls, true)) => KafkaError::Auth(format!(
                     "TLS handshake with {addr} failed: {tls} (does the CA of --tls-ca-file sign the broker's certificate, for this host name?)"
                 )),
-                Some(tls) => KafkaError::Auth(format!("TLS handshake with {addr} failed: {tls}")),
-                None => KafkaError::Unreachable(format!("TLS handshake with {addr} failed: {e}")),
+                Some((tls, false)) => {
+                    KafkaError::Auth(format!("TLS handshake with {addr} failed: {tls}"))
+                }
+                None => {
+                    KafkaError::unreachable_by(format!("TLS handshake with {addr} failed: {e}"), e)
+                }
             }
         })
     }

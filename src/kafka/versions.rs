@@ -71,7 +71,7 @@ const REQUIRED: [(ApiKey, i16); 14] = [
 pub fn check(addr: &str, versions: &ApiVersionsResponse) -> Result<(), KafkaError> {
     super::error::check(
         versions.error_code,
-        || format!("ApiVersions from {addr}"),
+        || super::error::Context::of(super::error::Operation::ApiVersions).broker(addr),
         None,
     )?;
     for (key, version) in REQUIRED {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::RecordsError;
-use crate::kafka::{Cluster, KafkaError, OffsetQuery, ResponseError};
+use crate::kafka::{Cluster, ErrorKind, OffsetQuery, Refusal};
 
 /// How long a delete may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,16 +73,10 @@ pub async fn run(
                 partition,
                 low_watermark,
             }),
-            Err(KafkaError::Broker {
-                error: ResponseError::PolicyViolation,
-                ..
-            }) => Err(RecordsError::Invalid(format!(
+            Err(e) if e.kind() == ErrorKind::Broker(Refusal::PolicyViolation) => Err(RecordsError::Invalid(format!(
                 "topic '{topic}' does not allow deleting records: its cleanup.policy is not 'delete' (compacted topics keep their records)"
             ))),
-            Err(KafkaError::Broker {
-                error: ResponseError::OffsetOutOfRange,
-                ..
-            }) => Err(RecordsError::Invalid(format!(
+            Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => Err(RecordsError::Invalid(format!(
                 "offset: {offset} is past the end of topic '{topic}' partition {partition}"
             ))),
             Err(e) => Err(e.into()),

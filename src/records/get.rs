@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::RecordsError;
 use crate::codec::{Decoded, Serde};
 use crate::kafka::{
-    decode_records, Cluster, FetchedRecord, KafkaError, OffsetQuery, ResponseError,
+    decode_records, Cluster, ErrorKind, FetchedRecord, KafkaError, OffsetQuery, Refusal,
 };
 
 /// The read timeout when the request gives none.
@@ -411,10 +411,7 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
                         part.at_end |= part.position >= part.end;
                     }
                     Err(KafkaError::Timeout(_)) => part.at_end = true,
-                    Err(KafkaError::Broker {
-                        error: ResponseError::OffsetOutOfRange,
-                        ..
-                    }) => {
+                    Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => {
                         // Outside the log (records deleted under the read, or a seek
                         // past either end): clamp the position into it.
                         let start = start_positions(

@@ -7,7 +7,7 @@ pub mod post;
 
 use std::time::Duration;
 
-use crate::kafka::KafkaError;
+use crate::kafka::{ErrorKind, KafkaError};
 
 /// Why a use case could not do what was asked. The HTTP layer maps each
 /// variant to a status code in one place.
@@ -35,6 +35,21 @@ pub enum RecordsError {
     /// Kafka refused, failed or did not answer in time.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+}
+
+impl RecordsError {
+    /// The kind of the Kafka error behind this one, `None` when Kafka was not
+    /// the cause (an invalid request, undecodable data). An aborted
+    /// transaction is of the kind of the error that aborted it.
+    pub fn kafka_kind(&self) -> Option<ErrorKind> {
+        match self {
+            RecordsError::Kafka(e) => Some(e.kind()),
+            RecordsError::Aborted { cause, .. } => cause.kafka_kind(),
+            RecordsError::Invalid(_)
+            | RecordsError::Undecodable(_)
+            | RecordsError::Unsupported(_) => None,
+        }
+    }
 }
 
 /// Kafka's rules for a topic name: 1 to 249 characters of `[a-zA-Z0-9._-]`,

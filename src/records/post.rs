@@ -754,7 +754,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
             .cloned();
         let end = match failure {
             None => transaction.end(true, deadline).await.map_err(|e| match e {
-                KafkaError::Timeout(_) | KafkaError::Unreachable(_) | KafkaError::ClusterUnreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(
+                KafkaError::Timeout(_) | KafkaError::Unreachable { .. } | KafkaError::ClusterUnreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(
                     "committing transaction '{id}' did not finish in time: it may or may not have committed ({e})"
                 ))),
                 other => aborted(&id, other.into()),

@@ -15,9 +15,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
-use super::cluster::{topic_name, Cluster, CoordinatorKind};
-use super::error::{check, KafkaError, ResponseError};
-use super::versions;
+use super::super::cluster::{Cluster, CoordinatorKind};
+use super::super::error::{check, Context, KafkaError, Operation, ResponseError};
+use super::super::versions;
+use super::topic_name;
 
 fn group_id(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_string()))
@@ -72,7 +73,7 @@ impl Cluster {
                         Some(error) => {
                             let e = KafkaError::broker(
                                 error,
-                                format!("describing group '{group}'"),
+                                Context::of(Operation::DescribeGroup).id(group),
                                 None,
                             );
                             return Err(e);
@@ -91,7 +92,7 @@ impl Cluster {
             for g in response.groups {
                 check(
                     g.error_code,
-                    || format!("describing group '{group}'"),
+                    || Context::of(Operation::DescribeGroup).id(group),
                     g.error_message.as_ref().map(|m| m.as_str()),
                 )?;
                 if !g.members.is_empty() {
@@ -126,7 +127,7 @@ impl Cluster {
             let response = conn.call(request, versions::OFFSET_FETCH).await?;
             check(
                 response.error_code,
-                || format!("offsets of group '{group}'"),
+                || Context::of(Operation::FetchGroupOffsets).id(group),
                 None,
             )?;
             let mut out = Vec::with_capacity(partitions.len());
@@ -135,10 +136,10 @@ impl Cluster {
                     check(
                         p.error_code,
                         || {
-                            format!(
-                                "offset of group '{group}' for {topic}/{}",
-                                p.partition_index
-                            )
+                            Context::of(Operation::FetchGroupOffsets)
+                                .id(group)
+                                .topic(topic)
+                                .partition(p.partition_index)
                         },
                         None,
                     )?;
@@ -196,10 +197,10 @@ impl Cluster {
                         Some(error) => {
                             let e = KafkaError::broker(
                                 error,
-                                format!(
-                                    "committing group '{group}' offset for {topic}/{}",
-                                    p.partition_index
-                                ),
+                                Context::of(Operation::CommitGroupOffsets)
+                                    .id(group)
+                                    .topic(topic)
+                                    .partition(p.partition_index),
                                 None,
                             );
                             return Err(e);

@@ -15,9 +15,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
-use super::cluster::{topic_name, Cluster, CoordinatorKind};
-use super::error::{KafkaError, ResponseError};
-use super::versions;
+use super::super::cluster::{Cluster, CoordinatorKind};
+use super::super::error::{Context, KafkaError, Operation, ResponseError};
+use super::super::versions;
+use super::topic_name;
 
 /// The longest a transaction may stay open before the coordinator aborts it
 /// by itself (the broker's default `transaction.max.timeout.ms`).
@@ -61,7 +62,11 @@ impl Cluster {
                     .with_producer_epoch(-1);
                 let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
                 if let Some(error) = ResponseError::try_from_code(response.error_code) {
-                    let e = KafkaError::broker(error, format!("opening transaction '{id}'"), None);
+                    let e = KafkaError::broker(
+                        error,
+                        Context::of(Operation::InitProducerId).id(id),
+                        None,
+                    );
                     return Err(e);
                 }
                 Ok(Transaction {
@@ -130,11 +135,10 @@ impl Transaction {
                                 }
                                 _ => KafkaError::broker(
                                     error,
-                                    format!(
-                                        "adding {}/{} to transaction '{id}'",
-                                        t.name.0.as_str(),
-                                        p.partition_index
-                                    ),
+                                    Context::of(Operation::AddPartitionsToTxn)
+                                        .id(id)
+                                        .topic(t.name.0.as_str())
+                                        .partition(p.partition_index),
                                     None,
                                 )
                                 .fenced_for(id),
@@ -166,13 +170,13 @@ impl Transaction {
                     match ResponseError::try_from_code(response.error_code) {
                         None => Ok(()),
                         Some(error) => {
-                            let what = if commit { "committing" } else { "aborting" };
-                            let e = KafkaError::broker(
-                                error,
-                                format!("{what} transaction '{id}'"),
-                                None,
-                            )
-                            .fenced_for(id);
+                            let operation = if commit {
+                                Operation::CommitTxn
+                            } else {
+                                Operation::AbortTxn
+                            };
+                            let e = KafkaError::broker(error, Context::of(operation).id(id), None)
+                                .fenced_for(id);
                             Err(e)
                         }
                     }

@@ -1,0 +1,205 @@
+//! Administrative calls: creating topics, reading a broker's configuration.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+
+use super::super::cluster::Cluster;
+use super::super::error::{check, Context, KafkaError, Operation};
+use super::super::leader::{ms_until, timeout};
+use super::super::versions;
+use super::topic_name;
+
+/// DescribeConfigs resource type of a broker.
+const BROKER_RESOURCE: i8 = 4;
+/// The broker setting that says whether topics are created on first use.
+const AUTO_CREATE: &str = "auto.create.topics.enable";
+
+/// A request creating `topic`.
+pub(super) fn build_create_topic_request(
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+    timeout_ms: i32,
+) -> CreateTopicsRequest {
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    CreateTopicsRequest::default()
+        .with_timeout_ms(timeout_ms)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(configs)])
+}
+
+/// The broker's refusal, with its own message, if it refused.
+pub(super) fn read_create_topic_response(
+    topic: &str,
+    response: CreateTopicsResponse,
+) -> Result<(), KafkaError> {
+    for t in response.topics {
+        check(
+            t.error_code,
+            || Context::of(Operation::CreateTopic).topic(topic),
+            t.error_message.as_ref().map(|m| m.as_str()),
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether broker `id` creates topics on first use (unset: it does).
+pub(super) fn read_auto_create(
+    id: i32,
+    response: DescribeConfigsResponse,
+) -> Result<bool, KafkaError> {
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| KafkaError::Protocol("empty DescribeConfigs response".into()))?;
+    check(
+        result.error_code,
+        || Context::of(Operation::DescribeBroker).broker(id),
+        None,
+    )?;
+    Ok(result
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == AUTO_CREATE)
+        .and_then(|c| c.value.as_ref())
+        .is_none_or(|v| v.as_str() == "true"))
+}
+
+impl Cluster {
+    /// Creates a topic (an administrative call used by tests, benchmarks and tools).
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<(), KafkaError> {
+        let request = build_create_topic_request(
+            topic,
+            partitions,
+            replication_factor,
+            configs,
+            ms_until(deadline),
+        );
+        // CreateTopics must go to the controller; any broker forwards it in KRaft mode.
+        let response = self
+            .on_any_broker(deadline, |conn| {
+                let request = request.clone();
+                async move { conn.call(request, versions::CREATE_TOPICS).await }
+            })
+            .await?;
+        read_create_topic_response(topic, response)?;
+        self.wait_for_leaders(topic, deadline).await
+    }
+
+    /// Waits until `topic` has leaders, so the caller can use it at once.
+    /// Brokers learn of a new topic a moment after the controller created
+    /// it, so "unknown" is retried here until the deadline.
+    async fn wait_for_leaders(&self, topic: &str, deadline: Instant) -> Result<(), KafkaError> {
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            self.invalidate(topic);
+            match self.topic(topic, false, deadline).await {
+                Err(KafkaError::UnknownTopic(_)) if Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    /// Asks a known broker whether it creates topics on first use.
+    pub(in super::super) async fn describe_auto_create(
+        &self,
+        deadline: Instant,
+    ) -> Result<bool, KafkaError> {
+        let (id, broker) = self
+            .any_broker()
+            .ok_or_else(|| KafkaError::unreachable("no broker known"))?;
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(BROKER_RESOURCE)
+                .with_resource_name(StrBytes::from_string(id.to_string()))
+                .with_configuration_keys(Some(vec![StrBytes::from_static_str(AUTO_CREATE)])),
+        ]);
+        let conn = broker.control.get(deadline).await?;
+        let response = timeout(deadline, conn.call(request, versions::DESCRIBE_CONFIGS)).await?;
+        read_auto_create(id, response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use kafka_protocol::messages::describe_configs_response::{
+        DescribeConfigsResourceResult, DescribeConfigsResult,
+    };
+    use kafka_protocol::ResponseError;
+
+    use super::*;
+
+    #[test]
+    fn a_create_request_carries_partitions_replicas_and_configs() {
+        let request = build_create_topic_request("t", 3, 1, &[("cleanup.policy", "compact")], 1000);
+        let topic = &request.topics[0];
+        assert_eq!((topic.num_partitions, topic.replication_factor), (3, 1));
+        assert_eq!(topic.configs[0].name.as_str(), "cleanup.policy");
+        assert_eq!(topic.configs[0].value.as_ref().unwrap().as_str(), "compact");
+    }
+
+    #[test]
+    fn a_refused_create_keeps_the_brokers_reason() {
+        let response =
+            CreateTopicsResponse::default().with_topics(vec![CreatableTopicResult::default()
+                .with_error_code(ResponseError::TopicAlreadyExists.code())
+                .with_error_message(Some(StrBytes::from_static_str("Topic 't' already exists.")))]);
+        let e = read_create_topic_response("t", response).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "creating topic 't': {} (Topic 't' already exists.)",
+                ResponseError::TopicAlreadyExists
+            )
+        );
+    }
+
+    #[test]
+    fn auto_creation_is_on_unless_the_broker_says_false() {
+        let answer = |value: Option<&'static str>| {
+            let configs = value
+                .map(|v| {
+                    vec![DescribeConfigsResourceResult::default()
+                        .with_name(StrBytes::from_static_str(AUTO_CREATE))
+                        .with_value(Some(StrBytes::from_static_str(v)))]
+                })
+                .unwrap_or_default();
+            DescribeConfigsResponse::default()
+                .with_results(vec![DescribeConfigsResult::default().with_configs(configs)])
+        };
+        assert!(read_auto_create(1, answer(Some("true"))).unwrap());
+        assert!(!read_auto_create(1, answer(Some("false"))).unwrap());
+        assert!(read_auto_create(1, answer(None)).unwrap());
+        assert!(read_auto_create(1, DescribeConfigsResponse::default()).is_err());
+    }
+}
