@@ -44,7 +44,7 @@ use serde_json::{Number, Value};
 
 /// One of the seven (de)serializers of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Serde {
+pub enum Format {
     /// UTF-8 text (Java `StringSerializer`).
     String,
     /// Raw bytes, base64 in JSON (Java `ByteArraySerializer`).
@@ -61,7 +61,7 @@ pub enum Serde {
     Json,
 }
 
-impl Serde {
+impl Format {
     /// Names accepted on the wire, lower case, for error messages.
     pub const NAMES: [&'static str; 7] = [
         "string",
@@ -73,34 +73,34 @@ impl Serde {
         "json",
     ];
 
-    /// Every variant, in the order of [`Serde::NAMES`].
-    const ALL: [Serde; 7] = [
-        Serde::String,
-        Serde::ByteArray,
-        Serde::Integer,
-        Serde::Long,
-        Serde::Float,
-        Serde::Double,
-        Serde::Json,
+    /// Every variant, in the order of [`Format::NAMES`].
+    const ALL: [Format; 7] = [
+        Format::String,
+        Format::ByteArray,
+        Format::Integer,
+        Format::Long,
+        Format::Float,
+        Format::Double,
+        Format::Json,
     ];
 
     /// Case-insensitive parse; None when unknown.
-    pub fn parse(name: &str) -> Option<Serde> {
+    pub fn parse(name: &str) -> Option<Format> {
         Self::ALL
             .into_iter()
-            .find(|serde| serde.name().eq_ignore_ascii_case(name))
+            .find(|format| format.name().eq_ignore_ascii_case(name))
     }
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
-            Serde::String => "string",
-            Serde::ByteArray => "bytearray",
-            Serde::Integer => "integer",
-            Serde::Long => "long",
-            Serde::Float => "float",
-            Serde::Double => "double",
-            Serde::Json => "json",
+            Format::String => "string",
+            Format::ByteArray => "bytearray",
+            Format::Integer => "integer",
+            Format::Long => "long",
+            Format::Float => "float",
+            Format::Double => "double",
+            Format::Json => "json",
         }
     }
 
@@ -115,13 +115,13 @@ impl Serde {
             return Ok(None);
         }
         let bytes = match self {
-            Serde::String => serialize_string(value)?,
-            Serde::ByteArray => serialize_bytearray(value)?,
-            Serde::Integer => serialize_integer(value)?.to_be_bytes().to_vec(),
-            Serde::Long => serialize_long(value)?.to_be_bytes().to_vec(),
-            Serde::Float => serialize_float(value)?.to_bits().to_be_bytes().to_vec(),
-            Serde::Double => serialize_double(value)?.to_bits().to_be_bytes().to_vec(),
-            Serde::Json => serde_json::to_vec(value)
+            Format::String => serialize_string(value)?,
+            Format::ByteArray => serialize_bytearray(value)?,
+            Format::Integer => serialize_integer(value)?.to_be_bytes().to_vec(),
+            Format::Long => serialize_long(value)?.to_be_bytes().to_vec(),
+            Format::Float => serialize_float(value)?.to_bits().to_be_bytes().to_vec(),
+            Format::Double => serialize_double(value)?.to_bits().to_be_bytes().to_vec(),
+            Format::Json => serde_json::to_vec(value)
                 .map_err(|e| SerializeError(format!("json cannot be written: {e}")))?,
         };
         Ok(Some(bytes))
@@ -138,18 +138,18 @@ impl Serde {
             return Ok(Decoded::Null);
         };
         Ok(match self {
-            Serde::String => Decoded::Text(String::from_utf8_lossy(bytes)),
-            Serde::ByteArray => Decoded::Bytes(bytes),
-            Serde::Integer => Decoded::Int(i32::from_be_bytes(exact_size(self, bytes)?).into()),
-            Serde::Long => Decoded::Int(i64::from_be_bytes(exact_size(self, bytes)?)),
-            Serde::Float => Decoded::F32(f32::from_be_bytes(exact_size(self, bytes)?)),
-            Serde::Double => Decoded::F64(f64::from_be_bytes(exact_size(self, bytes)?)),
-            Serde::Json => Decoded::Json(deserialize_json(bytes)?),
+            Format::String => Decoded::Text(String::from_utf8_lossy(bytes)),
+            Format::ByteArray => Decoded::Bytes(bytes),
+            Format::Integer => Decoded::Int(i32::from_be_bytes(exact_size(self, bytes)?).into()),
+            Format::Long => Decoded::Int(i64::from_be_bytes(exact_size(self, bytes)?)),
+            Format::Float => Decoded::F32(f32::from_be_bytes(exact_size(self, bytes)?)),
+            Format::Double => Decoded::F64(f64::from_be_bytes(exact_size(self, bytes)?)),
+            Format::Json => Decoded::Json(deserialize_json(bytes)?),
         })
     }
 }
 
-impl fmt::Display for Serde {
+impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -355,10 +355,10 @@ fn describe(value: &Value) -> String {
 }
 
 /// The bytes as an array of the size the deserializer needs, or why not.
-fn exact_size<const N: usize>(serde: Serde, bytes: &[u8]) -> Result<[u8; N], DeserializeError> {
+fn exact_size<const N: usize>(format: Format, bytes: &[u8]) -> Result<[u8; N], DeserializeError> {
     bytes
         .try_into()
-        .map_err(|_| DeserializeError(format!("{serde} needs {N} bytes, found {}", bytes.len())))
+        .map_err(|_| DeserializeError(format!("{format} needs {N} bytes, found {}", bytes.len())))
 }
 
 fn deserialize_json(bytes: &[u8]) -> Result<&RawValue, DeserializeError> {
@@ -377,50 +377,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ser(serde: Serde, json_text: &str) -> Result<Option<Vec<u8>>, SerializeError> {
+    fn ser(format: Format, json_text: &str) -> Result<Option<Vec<u8>>, SerializeError> {
         let value: Value = serde_json::from_str(json_text).unwrap();
-        serde.serialize(&value)
+        format.serialize(&value)
     }
 
-    fn ser_ok(serde: Serde, json_text: &str) -> Vec<u8> {
-        ser(serde, json_text).unwrap().unwrap()
+    fn ser_ok(format: Format, json_text: &str) -> Vec<u8> {
+        ser(format, json_text).unwrap().unwrap()
     }
 
-    fn ser_err(serde: Serde, json_text: &str) -> String {
-        ser(serde, json_text).unwrap_err().0
+    fn ser_err(format: Format, json_text: &str) -> String {
+        ser(format, json_text).unwrap_err().0
     }
 
-    fn de(serde: Serde, bytes: &[u8]) -> String {
-        serde_json::to_string(&serde.deserialize(Some(bytes)).unwrap()).unwrap()
+    fn de(format: Format, bytes: &[u8]) -> String {
+        serde_json::to_string(&format.deserialize(Some(bytes)).unwrap()).unwrap()
     }
 
-    fn de_err(serde: Serde, bytes: &[u8]) -> String {
-        serde.deserialize(Some(bytes)).unwrap_err().0
+    fn de_err(format: Format, bytes: &[u8]) -> String {
+        format.deserialize(Some(bytes)).unwrap_err().0
     }
 
     // --- names ---
 
     #[test]
     fn parse_is_case_insensitive() {
-        assert_eq!(Serde::parse("LONG"), Some(Serde::Long));
-        assert_eq!(Serde::parse("ByteArray"), Some(Serde::ByteArray));
-        assert_eq!(Serde::parse("json"), Some(Serde::Json));
+        assert_eq!(Format::parse("LONG"), Some(Format::Long));
+        assert_eq!(Format::parse("ByteArray"), Some(Format::ByteArray));
+        assert_eq!(Format::parse("json"), Some(Format::Json));
     }
 
     #[test]
     fn parse_rejects_unknown_names() {
-        assert_eq!(Serde::parse("int"), None);
-        assert_eq!(Serde::parse(""), None);
-        assert_eq!(Serde::parse("string "), None);
-        assert_eq!(Serde::parse("avro"), None);
+        assert_eq!(Format::parse("int"), None);
+        assert_eq!(Format::parse(""), None);
+        assert_eq!(Format::parse("string "), None);
+        assert_eq!(Format::parse("avro"), None);
     }
 
     #[test]
-    fn every_name_parses_back_to_its_serde() {
-        for name in Serde::NAMES {
-            let serde = Serde::parse(name).unwrap();
-            assert_eq!(serde.name(), name);
-            assert_eq!(serde.to_string(), name);
+    fn every_name_parses_back_to_its_format() {
+        for name in Format::NAMES {
+            let format = Format::parse(name).unwrap();
+            assert_eq!(format.name(), name);
+            assert_eq!(format.to_string(), name);
         }
     }
 
@@ -428,17 +428,17 @@ mod tests {
 
     #[test]
     fn json_null_is_a_null_record_for_every_serializer() {
-        for name in Serde::NAMES {
-            let serde = Serde::parse(name).unwrap();
-            assert_eq!(serde.serialize(&Value::Null).unwrap(), None, "{name}");
+        for name in Format::NAMES {
+            let format = Format::parse(name).unwrap();
+            assert_eq!(format.serialize(&Value::Null).unwrap(), None, "{name}");
         }
     }
 
     #[test]
     fn null_bytes_decode_to_json_null_for_every_deserializer() {
-        for name in Serde::NAMES {
-            let serde = Serde::parse(name).unwrap();
-            let decoded = serde.deserialize(None).unwrap();
+        for name in Format::NAMES {
+            let format = Format::parse(name).unwrap();
+            let decoded = format.deserialize(None).unwrap();
             assert_eq!(serde_json::to_string(&decoded).unwrap(), "null", "{name}");
         }
     }
@@ -447,33 +447,33 @@ mod tests {
 
     #[test]
     fn string_is_written_as_utf8() {
-        assert_eq!(ser_ok(Serde::String, r#""héllo""#), b"h\xc3\xa9llo");
-        assert_eq!(ser_ok(Serde::String, r#""""#), b"");
+        assert_eq!(ser_ok(Format::String, r#""héllo""#), b"h\xc3\xa9llo");
+        assert_eq!(ser_ok(Format::String, r#""""#), b"");
     }
 
     #[test]
     fn string_writes_numbers_and_booleans_as_their_json_text() {
-        assert_eq!(ser_ok(Serde::String, "1.50"), b"1.50");
-        assert_eq!(ser_ok(Serde::String, "-7"), b"-7");
+        assert_eq!(ser_ok(Format::String, "1.50"), b"1.50");
+        assert_eq!(ser_ok(Format::String, "-7"), b"-7");
         // serde_json's parser keeps digits as sent but spells the exponent
         // `e` with an explicit sign.
-        assert_eq!(ser_ok(Serde::String, "1E5"), b"1e+5");
+        assert_eq!(ser_ok(Format::String, "1E5"), b"1e+5");
         assert_eq!(
-            ser_ok(Serde::String, "12345678901234567890123"),
+            ser_ok(Format::String, "12345678901234567890123"),
             b"12345678901234567890123"
         );
-        assert_eq!(ser_ok(Serde::String, "true"), b"true");
-        assert_eq!(ser_ok(Serde::String, "false"), b"false");
+        assert_eq!(ser_ok(Format::String, "true"), b"true");
+        assert_eq!(ser_ok(Format::String, "false"), b"false");
     }
 
     #[test]
     fn string_rejects_objects_and_arrays() {
         assert_eq!(
-            ser_err(Serde::String, r#"{"a":1}"#),
+            ser_err(Format::String, r#"{"a":1}"#),
             "string expects a JSON string, number or boolean, got an object"
         );
         assert_eq!(
-            ser_err(Serde::String, "[1]"),
+            ser_err(Format::String, "[1]"),
             "string expects a JSON string, number or boolean, got an array"
         );
     }
@@ -481,20 +481,20 @@ mod tests {
     #[test]
     fn string_decodes_utf8_borrowing_the_bytes() {
         let bytes = "héllo".as_bytes();
-        match Serde::String.deserialize(Some(bytes)).unwrap() {
+        match Format::String.deserialize(Some(bytes)).unwrap() {
             Decoded::Text(Cow::Borrowed(text)) => assert_eq!(text, "héllo"),
             other => panic!("expected borrowed text, got {other:?}"),
         }
-        assert_eq!(de(Serde::String, bytes), r#""héllo""#);
-        assert_eq!(de(Serde::String, b"say \"hi\"\n"), r#""say \"hi\"\n""#);
+        assert_eq!(de(Format::String, bytes), r#""héllo""#);
+        assert_eq!(de(Format::String, b"say \"hi\"\n"), r#""say \"hi\"\n""#);
     }
 
     #[test]
     fn string_decode_replaces_invalid_utf8_with_replacement_character() {
-        assert_eq!(de(Serde::String, b"a\xffb\xc3"), "\"a\u{fffd}b\u{fffd}\"");
+        assert_eq!(de(Format::String, b"a\xffb\xc3"), "\"a\u{fffd}b\u{fffd}\"");
         // A truncated sequence is one U+FFFD, as in Java.
         assert_eq!(
-            de(Serde::String, b"\xe2\x82x\xf0\x9f\x98"),
+            de(Format::String, b"\xe2\x82x\xf0\x9f\x98"),
             "\"\u{fffd}x\u{fffd}\""
         );
     }
@@ -503,9 +503,9 @@ mod tests {
 
     #[test]
     fn bytearray_writes_the_decoded_base64_bytes() {
-        assert_eq!(ser_ok(Serde::ByteArray, r#""AAH/""#), [0x00, 0x01, 0xff]);
-        assert_eq!(ser_ok(Serde::ByteArray, r#""aGk=""#), b"hi");
-        assert_eq!(ser_ok(Serde::ByteArray, r#""""#), b"");
+        assert_eq!(ser_ok(Format::ByteArray, r#""AAH/""#), [0x00, 0x01, 0xff]);
+        assert_eq!(ser_ok(Format::ByteArray, r#""aGk=""#), b"hi");
+        assert_eq!(ser_ok(Format::ByteArray, r#""""#), b"");
     }
 
     #[test]
@@ -517,7 +517,7 @@ mod tests {
             r#""aGl=""#,
             r#""!!!!""#,
         ] {
-            let message = ser_err(Serde::ByteArray, bad);
+            let message = ser_err(Format::ByteArray, bad);
             assert!(
                 message.starts_with(
                     "bytearray expects a base64 string (standard alphabet, padded), got the string"
@@ -530,46 +530,46 @@ mod tests {
     #[test]
     fn bytearray_rejects_non_strings() {
         assert_eq!(
-            ser_err(Serde::ByteArray, "12"),
+            ser_err(Format::ByteArray, "12"),
             "bytearray expects a base64 string (standard alphabet, padded), got 12"
         );
         assert_eq!(
-            ser_err(Serde::ByteArray, "[1,2]"),
+            ser_err(Format::ByteArray, "[1,2]"),
             "bytearray expects a base64 string (standard alphabet, padded), got an array"
         );
     }
 
     #[test]
     fn bytearray_decodes_to_padded_standard_base64() {
-        assert_eq!(de(Serde::ByteArray, &[0x00, 0x01, 0xff]), r#""AAH/""#);
-        assert_eq!(de(Serde::ByteArray, b"hi"), r#""aGk=""#);
-        assert_eq!(de(Serde::ByteArray, &[0xfb, 0xff]), r#""+/8=""#);
-        assert_eq!(de(Serde::ByteArray, b""), r#""""#);
+        assert_eq!(de(Format::ByteArray, &[0x00, 0x01, 0xff]), r#""AAH/""#);
+        assert_eq!(de(Format::ByteArray, b"hi"), r#""aGk=""#);
+        assert_eq!(de(Format::ByteArray, &[0xfb, 0xff]), r#""+/8=""#);
+        assert_eq!(de(Format::ByteArray, b""), r#""""#);
     }
 
     // --- integer ---
 
     #[test]
     fn integer_is_four_bytes_big_endian() {
-        assert_eq!(ser_ok(Serde::Integer, "7"), [0x00, 0x00, 0x00, 0x07]);
-        assert_eq!(ser_ok(Serde::Integer, "-1"), [0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(ser_ok(Serde::Integer, "256"), [0x00, 0x00, 0x01, 0x00]);
+        assert_eq!(ser_ok(Format::Integer, "7"), [0x00, 0x00, 0x00, 0x07]);
+        assert_eq!(ser_ok(Format::Integer, "-1"), [0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(ser_ok(Format::Integer, "256"), [0x00, 0x00, 0x01, 0x00]);
         assert_eq!(
-            ser_ok(Serde::Integer, "2147483647"),
+            ser_ok(Format::Integer, "2147483647"),
             [0x7f, 0xff, 0xff, 0xff]
         );
         assert_eq!(
-            ser_ok(Serde::Integer, "-2147483648"),
+            ser_ok(Format::Integer, "-2147483648"),
             [0x80, 0x00, 0x00, 0x00]
         );
     }
 
     #[test]
     fn integer_accepts_decimal_strings() {
-        assert_eq!(ser_ok(Serde::Integer, r#""-12""#), (-12i32).to_be_bytes());
-        assert_eq!(ser_ok(Serde::Integer, r#""+12""#), 12i32.to_be_bytes());
+        assert_eq!(ser_ok(Format::Integer, r#""-12""#), (-12i32).to_be_bytes());
+        assert_eq!(ser_ok(Format::Integer, r#""+12""#), 12i32.to_be_bytes());
         assert_eq!(
-            ser_ok(Serde::Integer, r#""2147483647""#),
+            ser_ok(Format::Integer, r#""2147483647""#),
             i32::MAX.to_be_bytes()
         );
     }
@@ -577,12 +577,12 @@ mod tests {
     #[test]
     fn integer_rejects_values_just_outside_i32_naming_the_range() {
         assert_eq!(
-            ser_err(Serde::Integer, "2147483648"),
+            ser_err(Format::Integer, "2147483648"),
             "integer expects a whole number from -2147483648 to 2147483647 (JSON integer or decimal string), got 2147483648"
         );
-        assert!(ser_err(Serde::Integer, "-2147483649").contains("-2147483648 to 2147483647"));
+        assert!(ser_err(Format::Integer, "-2147483649").contains("-2147483648 to 2147483647"));
         assert!(
-            ser_err(Serde::Integer, r#""2147483648""#).contains("got the string \"2147483648\"")
+            ser_err(Format::Integer, r#""2147483648""#).contains("got the string \"2147483648\"")
         );
     }
 
@@ -592,33 +592,36 @@ mod tests {
             "1.5", "1.0", "1e3", r#""abc""#, r#""""#, r#"" 1""#, "true", "[]", "{}",
         ] {
             assert!(
-                ser_err(Serde::Integer, bad).starts_with("integer expects a whole number"),
+                ser_err(Format::Integer, bad).starts_with("integer expects a whole number"),
                 "{bad}"
             );
         }
-        assert!(ser_err(Serde::Integer, "1.5").ends_with("got 1.5"));
-        assert!(ser_err(Serde::Integer, r#""abc""#).ends_with(r#"got the string "abc""#));
+        assert!(ser_err(Format::Integer, "1.5").ends_with("got 1.5"));
+        assert!(ser_err(Format::Integer, r#""abc""#).ends_with(r#"got the string "abc""#));
     }
 
     #[test]
     fn integer_decodes_four_big_endian_bytes() {
-        assert_eq!(de(Serde::Integer, &[0x00, 0x00, 0x00, 0x07]), "7");
-        assert_eq!(de(Serde::Integer, &[0xff, 0xff, 0xff, 0xff]), "-1");
-        assert_eq!(de(Serde::Integer, &[0x80, 0x00, 0x00, 0x00]), "-2147483648");
+        assert_eq!(de(Format::Integer, &[0x00, 0x00, 0x00, 0x07]), "7");
+        assert_eq!(de(Format::Integer, &[0xff, 0xff, 0xff, 0xff]), "-1");
+        assert_eq!(
+            de(Format::Integer, &[0x80, 0x00, 0x00, 0x00]),
+            "-2147483648"
+        );
     }
 
     #[test]
     fn integer_decode_rejects_wrong_size() {
         assert_eq!(
-            de_err(Serde::Integer, &[0, 0, 7]),
+            de_err(Format::Integer, &[0, 0, 7]),
             "integer needs 4 bytes, found 3"
         );
         assert_eq!(
-            de_err(Serde::Integer, &[0; 5]),
+            de_err(Format::Integer, &[0; 5]),
             "integer needs 4 bytes, found 5"
         );
         assert_eq!(
-            de_err(Serde::Integer, b""),
+            de_err(Format::Integer, b""),
             "integer needs 4 bytes, found 0"
         );
     }
@@ -627,18 +630,18 @@ mod tests {
 
     #[test]
     fn long_is_eight_bytes_big_endian() {
-        assert_eq!(ser_ok(Serde::Long, "1"), [0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(ser_ok(Serde::Long, "-1"), [0xff; 8]);
+        assert_eq!(ser_ok(Format::Long, "1"), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(ser_ok(Format::Long, "-1"), [0xff; 8]);
         assert_eq!(
-            ser_ok(Serde::Long, "9223372036854775807"),
+            ser_ok(Format::Long, "9223372036854775807"),
             [0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
         );
         assert_eq!(
-            ser_ok(Serde::Long, "-9223372036854775808"),
+            ser_ok(Format::Long, "-9223372036854775808"),
             [0x80, 0, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
-            ser_ok(Serde::Long, r#""-12""#),
+            ser_ok(Format::Long, r#""-12""#),
             [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf4]
         );
     }
@@ -646,22 +649,22 @@ mod tests {
     #[test]
     fn long_rejects_values_just_outside_i64_naming_the_range() {
         assert_eq!(
-            ser_err(Serde::Long, "9223372036854775808"),
+            ser_err(Format::Long, "9223372036854775808"),
             "long expects a whole number from -9223372036854775808 to 9223372036854775807 (JSON integer or decimal string), got 9223372036854775808"
         );
-        assert!(ser_err(Serde::Long, "-9223372036854775809")
+        assert!(ser_err(Format::Long, "-9223372036854775809")
             .contains("-9223372036854775808 to 9223372036854775807"));
-        assert!(ser_err(Serde::Long, r#""9223372036854775808""#).contains("long expects"));
-        assert!(ser_err(Serde::Long, "1.5").contains("long expects"));
+        assert!(ser_err(Format::Long, r#""9223372036854775808""#).contains("long expects"));
+        assert!(ser_err(Format::Long, "1.5").contains("long expects"));
     }
 
     #[test]
     fn long_decodes_eight_big_endian_bytes() {
-        assert_eq!(de(Serde::Long, &[0, 0, 0, 0, 0, 0, 0, 1]), "1");
-        assert_eq!(de(Serde::Long, &[0xff; 8]), "-1");
+        assert_eq!(de(Format::Long, &[0, 0, 0, 0, 0, 0, 0, 1]), "1");
+        assert_eq!(de(Format::Long, &[0xff; 8]), "-1");
         assert_eq!(
             de(
-                Serde::Long,
+                Format::Long,
                 &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
             ),
             "9223372036854775807"
@@ -670,8 +673,8 @@ mod tests {
 
     #[test]
     fn long_decode_rejects_wrong_size() {
-        assert_eq!(de_err(Serde::Long, &[0; 4]), "long needs 8 bytes, found 4");
-        assert_eq!(de_err(Serde::Long, &[0; 9]), "long needs 8 bytes, found 9");
+        assert_eq!(de_err(Format::Long, &[0; 4]), "long needs 8 bytes, found 4");
+        assert_eq!(de_err(Format::Long, &[0; 9]), "long needs 8 bytes, found 9");
     }
 
     // --- float ---
@@ -679,17 +682,17 @@ mod tests {
     #[test]
     fn float_is_ieee754_binary32_big_endian() {
         // Expected bytes are Java's Float.floatToRawIntBits(Float.parseFloat(..)).
-        assert_eq!(ser_ok(Serde::Float, "1.5"), [0x3f, 0xc0, 0x00, 0x00]);
-        assert_eq!(ser_ok(Serde::Float, "0.1"), [0x3d, 0xcc, 0xcc, 0xcd]);
-        assert_eq!(ser_ok(Serde::Float, "-0.0"), [0x80, 0x00, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "1.5"), [0x3f, 0xc0, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "0.1"), [0x3d, 0xcc, 0xcc, 0xcd]);
+        assert_eq!(ser_ok(Format::Float, "-0.0"), [0x80, 0x00, 0x00, 0x00]);
         assert_eq!(
-            ser_ok(Serde::Float, "3.4028235e38"),
+            ser_ok(Format::Float, "3.4028235e38"),
             [0x7f, 0x7f, 0xff, 0xff]
         );
-        assert_eq!(ser_ok(Serde::Float, "1.4e-45"), [0x00, 0x00, 0x00, 0x01]);
-        assert_eq!(ser_ok(Serde::Float, "16777217"), [0x4b, 0x80, 0x00, 0x00]);
-        assert_eq!(ser_ok(Serde::Float, r#""1.5""#), [0x3f, 0xc0, 0x00, 0x00]);
-        assert_eq!(ser_ok(Serde::Float, r#""-2""#), [0xc0, 0x00, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "1.4e-45"), [0x00, 0x00, 0x00, 0x01]);
+        assert_eq!(ser_ok(Format::Float, "16777217"), [0x4b, 0x80, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, r#""1.5""#), [0x3f, 0xc0, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, r#""-2""#), [0xc0, 0x00, 0x00, 0x00]);
     }
 
     #[test]
@@ -698,7 +701,7 @@ mod tests {
         // lands exactly on the midpoint, which then rounds up (to 3f800002).
         // Java's Float.parseFloat gives 3f800001.
         assert_eq!(
-            ser_ok(Serde::Float, "1.00000017881393432617187499"),
+            ser_ok(Format::Float, "1.00000017881393432617187499"),
             [0x3f, 0x80, 0x00, 0x01]
         );
     }
@@ -707,27 +710,27 @@ mod tests {
     fn float_overflow_and_underflow_follow_java() {
         // Float.parseFloat("3.4028236e38") and ("1e39") are Infinity in Java.
         assert_eq!(
-            ser_ok(Serde::Float, "3.4028236e38"),
+            ser_ok(Format::Float, "3.4028236e38"),
             [0x7f, 0x80, 0x00, 0x00]
         );
-        assert_eq!(ser_ok(Serde::Float, "1e39"), [0x7f, 0x80, 0x00, 0x00]);
-        assert_eq!(ser_ok(Serde::Float, "-1e39"), [0xff, 0x80, 0x00, 0x00]);
-        assert_eq!(ser_ok(Serde::Float, "1e-46"), [0x00, 0x00, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "1e39"), [0x7f, 0x80, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "-1e39"), [0xff, 0x80, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, "1e-46"), [0x00, 0x00, 0x00, 0x00]);
     }
 
     #[test]
     fn float_accepts_nan_and_infinity_strings() {
-        assert_eq!(ser_ok(Serde::Float, r#""NaN""#), [0x7f, 0xc0, 0x00, 0x00]);
+        assert_eq!(ser_ok(Format::Float, r#""NaN""#), [0x7f, 0xc0, 0x00, 0x00]);
         assert_eq!(
-            ser_ok(Serde::Float, r#""Infinity""#),
+            ser_ok(Format::Float, r#""Infinity""#),
             [0x7f, 0x80, 0x00, 0x00]
         );
         assert_eq!(
-            ser_ok(Serde::Float, r#""+Infinity""#),
+            ser_ok(Format::Float, r#""+Infinity""#),
             [0x7f, 0x80, 0x00, 0x00]
         );
         assert_eq!(
-            ser_ok(Serde::Float, r#""-Infinity""#),
+            ser_ok(Format::Float, r#""-Infinity""#),
             [0xff, 0x80, 0x00, 0x00]
         );
     }
@@ -748,7 +751,7 @@ mod tests {
             "{}",
         ] {
             assert!(
-                ser_err(Serde::Float, bad).starts_with("float expects a number"),
+                ser_err(Format::Float, bad).starts_with("float expects a number"),
                 "{bad}"
             );
         }
@@ -756,19 +759,22 @@ mod tests {
 
     #[test]
     fn float_decodes_to_the_shortest_text_of_the_f32() {
-        assert_eq!(de(Serde::Float, &[0x3d, 0xcc, 0xcc, 0xcd]), "0.1");
-        assert_eq!(de(Serde::Float, &[0x3f, 0xc0, 0x00, 0x00]), "1.5");
-        assert_eq!(de(Serde::Float, &[0x80, 0x00, 0x00, 0x00]), "-0.0");
+        assert_eq!(de(Format::Float, &[0x3d, 0xcc, 0xcc, 0xcd]), "0.1");
+        assert_eq!(de(Format::Float, &[0x3f, 0xc0, 0x00, 0x00]), "1.5");
+        assert_eq!(de(Format::Float, &[0x80, 0x00, 0x00, 0x00]), "-0.0");
     }
 
     #[test]
     fn float_decodes_nan_and_infinities_to_strings() {
-        assert_eq!(de(Serde::Float, &[0x7f, 0xc0, 0x00, 0x00]), r#""NaN""#);
+        assert_eq!(de(Format::Float, &[0x7f, 0xc0, 0x00, 0x00]), r#""NaN""#);
         // A NaN with another payload (FloatSerializer keeps raw bits) too.
-        assert_eq!(de(Serde::Float, &[0xff, 0xc0, 0x00, 0x01]), r#""NaN""#);
-        assert_eq!(de(Serde::Float, &[0x7f, 0x80, 0x00, 0x00]), r#""Infinity""#);
+        assert_eq!(de(Format::Float, &[0xff, 0xc0, 0x00, 0x01]), r#""NaN""#);
         assert_eq!(
-            de(Serde::Float, &[0xff, 0x80, 0x00, 0x00]),
+            de(Format::Float, &[0x7f, 0x80, 0x00, 0x00]),
+            r#""Infinity""#
+        );
+        assert_eq!(
+            de(Format::Float, &[0xff, 0x80, 0x00, 0x00]),
             r#""-Infinity""#
         );
     }
@@ -776,11 +782,11 @@ mod tests {
     #[test]
     fn float_decode_rejects_wrong_size() {
         assert_eq!(
-            de_err(Serde::Float, &[0; 8]),
+            de_err(Format::Float, &[0; 8]),
             "float needs 4 bytes, found 8"
         );
         assert_eq!(
-            de_err(Serde::Float, &[0; 3]),
+            de_err(Format::Float, &[0; 3]),
             "float needs 4 bytes, found 3"
         );
     }
@@ -790,23 +796,26 @@ mod tests {
     #[test]
     fn double_is_ieee754_binary64_big_endian() {
         assert_eq!(
-            ser_ok(Serde::Double, "0.1"),
+            ser_ok(Format::Double, "0.1"),
             [0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a]
         );
-        assert_eq!(ser_ok(Serde::Double, "1.5"), [0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(ser_ok(Serde::Double, "-0.0"), [0x80, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
-            ser_ok(Serde::Double, "1.7976931348623157e308"),
+            ser_ok(Format::Double, "1.5"),
+            [0x3f, 0xf8, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(ser_ok(Format::Double, "-0.0"), [0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            ser_ok(Format::Double, "1.7976931348623157e308"),
             [0x7f, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
         );
-        assert_eq!(ser_ok(Serde::Double, "4.9e-324"), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(ser_ok(Format::Double, "4.9e-324"), [0, 0, 0, 0, 0, 0, 0, 1]);
         // 2^53 + 1 rounds to even, as Double.parseDouble does.
         assert_eq!(
-            ser_ok(Serde::Double, "9007199254740993"),
+            ser_ok(Format::Double, "9007199254740993"),
             [0x43, 0x40, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
-            ser_ok(Serde::Double, r#""0.1""#),
+            ser_ok(Format::Double, r#""0.1""#),
             [0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a]
         );
     }
@@ -814,29 +823,29 @@ mod tests {
     #[test]
     fn double_overflow_and_underflow_follow_java() {
         assert_eq!(
-            ser_ok(Serde::Double, "1e309"),
+            ser_ok(Format::Double, "1e309"),
             [0x7f, 0xf0, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
-            ser_ok(Serde::Double, "-1e309"),
+            ser_ok(Format::Double, "-1e309"),
             [0xff, 0xf0, 0, 0, 0, 0, 0, 0]
         );
-        assert_eq!(ser_ok(Serde::Double, "2e-324"), [0; 8]);
+        assert_eq!(ser_ok(Format::Double, "2e-324"), [0; 8]);
     }
 
     #[test]
     fn double_accepts_nan_and_infinity_strings() {
         // Java's DoubleSerializer writes the canonical NaN (doubleToLongBits).
         assert_eq!(
-            ser_ok(Serde::Double, r#""NaN""#),
+            ser_ok(Format::Double, r#""NaN""#),
             [0x7f, 0xf8, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
-            ser_ok(Serde::Double, r#""Infinity""#),
+            ser_ok(Format::Double, r#""Infinity""#),
             [0x7f, 0xf0, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
-            ser_ok(Serde::Double, r#""-Infinity""#),
+            ser_ok(Format::Double, r#""-Infinity""#),
             [0xff, 0xf0, 0, 0, 0, 0, 0, 0]
         );
     }
@@ -845,7 +854,7 @@ mod tests {
     fn double_rejects_non_numbers() {
         for bad in [r#""abc""#, r#""Inf""#, r#""1d""#, "false", "[]"] {
             assert!(
-                ser_err(Serde::Double, bad).starts_with("double expects a number"),
+                ser_err(Format::Double, bad).starts_with("double expects a number"),
                 "{bad}"
             );
         }
@@ -855,26 +864,26 @@ mod tests {
     fn double_decodes_to_the_shortest_text_of_the_f64() {
         assert_eq!(
             de(
-                Serde::Double,
+                Format::Double,
                 &[0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a]
             ),
             "0.1"
         );
-        assert_eq!(de(Serde::Double, &[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]), "1.5");
+        assert_eq!(de(Format::Double, &[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]), "1.5");
     }
 
     #[test]
     fn double_decodes_nan_and_infinities_to_strings() {
         assert_eq!(
-            de(Serde::Double, &[0x7f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            de(Format::Double, &[0x7f, 0xf8, 0, 0, 0, 0, 0, 0]),
             r#""NaN""#
         );
         assert_eq!(
-            de(Serde::Double, &[0x7f, 0xf0, 0, 0, 0, 0, 0, 0]),
+            de(Format::Double, &[0x7f, 0xf0, 0, 0, 0, 0, 0, 0]),
             r#""Infinity""#
         );
         assert_eq!(
-            de(Serde::Double, &[0xff, 0xf0, 0, 0, 0, 0, 0, 0]),
+            de(Format::Double, &[0xff, 0xf0, 0, 0, 0, 0, 0, 0]),
             r#""-Infinity""#
         );
     }
@@ -882,11 +891,11 @@ mod tests {
     #[test]
     fn double_decode_rejects_wrong_size() {
         assert_eq!(
-            de_err(Serde::Double, &[0; 4]),
+            de_err(Format::Double, &[0; 4]),
             "double needs 8 bytes, found 4"
         );
         assert_eq!(
-            de_err(Serde::Double, &[0; 7]),
+            de_err(Format::Double, &[0; 7]),
             "double needs 8 bytes, found 7"
         );
     }
@@ -896,30 +905,30 @@ mod tests {
     #[test]
     fn json_round_trip_keeps_key_order_and_big_numbers() {
         let text = r#"{"b":1,"a":12345678901234567890123}"#;
-        let bytes = ser_ok(Serde::Json, text);
+        let bytes = ser_ok(Format::Json, text);
         assert_eq!(bytes, text.as_bytes());
-        assert_eq!(de(Serde::Json, &bytes), text);
+        assert_eq!(de(Format::Json, &bytes), text);
     }
 
     #[test]
     fn json_is_written_compact() {
         assert_eq!(
-            ser_ok(Serde::Json, "{ \"x\" : [ 1.50 , true , \"é\" ] }"),
+            ser_ok(Format::Json, "{ \"x\" : [ 1.50 , true , \"é\" ] }"),
             "{\"x\":[1.50,true,\"é\"]}".as_bytes()
         );
-        assert_eq!(ser_ok(Serde::Json, r#""text""#), br#""text""#);
-        assert_eq!(ser_ok(Serde::Json, "false"), b"false");
+        assert_eq!(ser_ok(Format::Json, r#""text""#), br#""text""#);
+        assert_eq!(ser_ok(Format::Json, "false"), b"false");
     }
 
     #[test]
     fn json_decode_embeds_the_stored_value_without_surrounding_whitespace() {
         assert_eq!(
-            de(Serde::Json, b" \n{\"k\": [1, 2]}\r\n "),
+            de(Format::Json, b" \n{\"k\": [1, 2]}\r\n "),
             r#"{"k": [1, 2]}"#
         );
-        assert_eq!(de(Serde::Json, b"42"), "42");
+        assert_eq!(de(Format::Json, b"42"), "42");
         let record = json!({"value": "placeholder"});
-        let raw = Serde::Json.deserialize(Some(br#"[1,"two"]"#)).unwrap();
+        let raw = Format::Json.deserialize(Some(br#"[1,"two"]"#)).unwrap();
         let mut out = serde_json::to_string(&record).unwrap();
         out.push_str(&serde_json::to_string(&raw).unwrap());
         assert!(out.ends_with(r#"[1,"two"]"#));
@@ -936,7 +945,7 @@ mod tests {
             b"nul",
             b"'a'",
         ] {
-            let message = de_err(Serde::Json, bad);
+            let message = de_err(Format::Json, bad);
             assert!(
                 message.starts_with("json needs one valid JSON value: "),
                 "{message}"
@@ -947,7 +956,7 @@ mod tests {
     #[test]
     fn json_decode_rejects_invalid_utf8() {
         assert_eq!(
-            de_err(Serde::Json, b"\"a\xffb\""),
+            de_err(Format::Json, b"\"a\xffb\""),
             "json needs UTF-8 text, found an invalid byte at offset 2"
         );
     }
@@ -989,7 +998,7 @@ mod tests {
     #[test]
     fn long_strings_are_shortened_in_error_messages() {
         let long = format!("\"{}\"", "é".repeat(1000));
-        let message = ser_err(Serde::Integer, &long);
+        let message = ser_err(Format::Integer, &long);
         assert!(message.len() < 250, "{message}");
         assert!(
             message.ends_with("...\"") || message.ends_with("\"..."),
@@ -1011,9 +1020,9 @@ mod tests {
         .take(count)
     }
 
-    fn round_trip(serde: Serde, value: &Value) -> (Vec<u8>, String) {
-        let bytes = serde.serialize(value).unwrap().unwrap();
-        let text = serde_json::to_string(&serde.deserialize(Some(&bytes)).unwrap()).unwrap();
+    fn round_trip(format: Format, value: &Value) -> (Vec<u8>, String) {
+        let bytes = format.serialize(value).unwrap().unwrap();
+        let text = serde_json::to_string(&format.deserialize(Some(&bytes)).unwrap()).unwrap();
         (bytes, text)
     }
 
@@ -1031,13 +1040,13 @@ mod tests {
         for bits in edges.into_iter().chain(bit_patterns(2000)) {
             let int = bits as i32;
             for value in [json!(int), json!(int.to_string())] {
-                let (bytes, text) = round_trip(Serde::Integer, &value);
+                let (bytes, text) = round_trip(Format::Integer, &value);
                 assert_eq!(bytes, int.to_be_bytes());
                 assert_eq!(text, int.to_string());
             }
             let long = bits as i64;
             for value in [json!(long), json!(long.to_string())] {
-                let (bytes, text) = round_trip(Serde::Long, &value);
+                let (bytes, text) = round_trip(Format::Long, &value);
                 assert_eq!(bytes, long.to_be_bytes());
                 assert_eq!(text, long.to_string());
             }
@@ -1051,7 +1060,7 @@ mod tests {
             if double.is_finite() {
                 let text = serde_json::to_string(&double).unwrap();
                 let value: Value = serde_json::from_str(&text).unwrap();
-                let (bytes, decoded) = round_trip(Serde::Double, &value);
+                let (bytes, decoded) = round_trip(Format::Double, &value);
                 assert_eq!(bytes, bits.to_be_bytes(), "{text}");
                 assert_eq!(decoded, text);
             }
@@ -1059,7 +1068,7 @@ mod tests {
             if float.is_finite() {
                 let text = serde_json::to_string(&float).unwrap();
                 let value: Value = serde_json::from_str(&text).unwrap();
-                let (bytes, decoded) = round_trip(Serde::Float, &value);
+                let (bytes, decoded) = round_trip(Format::Float, &value);
                 assert_eq!(bytes, (bits as u32).to_be_bytes(), "{text}");
                 assert_eq!(decoded, text);
             }
@@ -1069,8 +1078,8 @@ mod tests {
     #[test]
     fn special_floats_round_trip_through_their_strings() {
         for name in ["NaN", "Infinity", "-Infinity"] {
-            for serde in [Serde::Float, Serde::Double] {
-                let (_, text) = round_trip(serde, &json!(name));
+            for format in [Format::Float, Format::Double] {
+                let (_, text) = round_trip(format, &json!(name));
                 assert_eq!(text, format!("\"{name}\""));
             }
         }
@@ -1080,7 +1089,7 @@ mod tests {
     fn string_and_bytearray_round_trip() {
         for bits in bit_patterns(500) {
             let bytes = bits.to_le_bytes();
-            let (_, text) = round_trip(Serde::ByteArray, &json!(STANDARD.encode(bytes)));
+            let (_, text) = round_trip(Format::ByteArray, &json!(STANDARD.encode(bytes)));
             assert_eq!(text, format!("\"{}\"", STANDARD.encode(bytes)));
         }
         for sample in [
@@ -1091,7 +1100,7 @@ mod tests {
             "emoji 🦀",
             "tab\tquote\"",
         ] {
-            let (bytes, text) = round_trip(Serde::String, &json!(sample));
+            let (bytes, text) = round_trip(Format::String, &json!(sample));
             assert_eq!(bytes, sample.as_bytes());
             assert_eq!(text, serde_json::to_string(sample).unwrap());
         }

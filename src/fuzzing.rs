@@ -3,25 +3,26 @@
 //! panics when a property of the parser does not hold; the parsers
 //! themselves must never panic.
 
+use crate::http::body::{checked, quick, read_post_body};
 use crate::http::query::{self, Query, DELETE_PARAMS, GET_PARAMS};
 use crate::http::Limits;
 use crate::records::get::Seek;
-use crate::records::post::{self, PostRequest};
+use crate::records::post::PostRequest;
 use crate::records::{check_id, check_topic_name, RecordsError, MAX_DURATION};
 
-/// A POST /records body: [`post::parse_bytes`], and its two parses agree.
+/// A POST /records body: [`read_post_body`], and its two readers agree.
 ///
-/// - the typed parse accepts only bodies the explaining parse accepts, and
+/// - the quick reader accepts only bodies the checking parser accepts, and
 ///   reads them the same way;
 /// - an accepted body holds at least one record, every one valid as the
-///   explaining parse demands (topic name, partition and timestamp ranges,
+///   checking parser demands (topic name, partition and timestamp ranges,
 ///   timeout, transactional id);
 /// - a refused body is a 400 with a message.
 pub fn post_body(data: &[u8]) {
     let data = bytes::Bytes::copy_from_slice(data);
-    let result = post::parse_bytes(&data);
-    if let Some(typed) = post::fast::parse(&data) {
-        match post::explain(&data) {
+    let result = read_post_body(&data);
+    if let Some(typed) = quick::read(&data) {
+        match checked::parse(&data) {
             Ok(explained) => assert_eq!(
                 format!("{typed:?}"),
                 format!("{explained:?}"),

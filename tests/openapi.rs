@@ -125,7 +125,7 @@ impl Doc {
         let text = std::fs::read_to_string(DOCUMENT_PATH).expect("read src/http/openapi.json");
         // serde_json keeps the last of a repeated key silently, which would
         // hide a response or example written twice.
-        kafka_records::records::post::check_unique_keys(text.as_bytes())
+        kafka_records::http::body::check_unique_keys(text.as_bytes())
             .unwrap_or_else(|e| panic!("src/http/openapi.json: {e}"));
         Doc {
             json: serde_json::from_str(&text).expect("src/http/openapi.json is JSON"),

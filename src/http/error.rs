@@ -3,7 +3,7 @@
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use super::json_response;
+use super::response::json_response;
 use crate::kafka::{ErrorKind, KafkaError, Refusal};
 use crate::records::RecordsError;
 
@@ -51,7 +51,7 @@ impl ApiError {
     }
 
     /// The HTTP response for this error.
-    pub fn into_response(self) -> Response<super::Body> {
+    pub fn into_response(self) -> Response<super::response::Body> {
         json_response(self.status, &self.body())
     }
 }

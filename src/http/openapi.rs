@@ -4,7 +4,7 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
-use super::Body;
+use super::response::Body;
 
 /// The document, kept true by `tests/openapi.rs`.
 pub const DOCUMENT: &str = include_str!("openapi.json");

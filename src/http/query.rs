@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::error::ApiError;
 use super::Limits;
-use crate::codec::Serde;
+use crate::codec::Format;
 use crate::records::delete::DeleteRequest;
 use crate::records::get::{self, GetRequest, Seek};
 use crate::records::{check_id, parse_duration};
@@ -67,8 +67,8 @@ pub fn get_request(
         topic,
         partition: q.partition()?,
         group_id,
-        key: q.serde("keyDeserializer")?,
-        value: q.serde("valueDeserializer")?,
+        key: q.format("keyDeserializer")?,
+        value: q.format("valueDeserializer")?,
         limit: q.int("limit", 1, limits.limit as i64)?.unwrap_or(1) as usize,
         timeout: limits.check_timeout(q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
         seek: seeks.first().copied(),
@@ -165,13 +165,13 @@ impl Query {
     }
 
     /// A deserializer name, `string` when not given.
-    pub fn serde(&self, name: &str) -> Result<Serde, ApiError> {
+    pub fn format(&self, name: &str) -> Result<Format, ApiError> {
         match self.str(name) {
-            None => Ok(Serde::String),
-            Some(text) => Serde::parse(text).ok_or_else(|| {
+            None => Ok(Format::String),
+            Some(text) => Format::parse(text).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "{name}: unknown deserializer '{text}'; known: {}",
-                    Serde::NAMES.join(", ")
+                    Format::NAMES.join(", ")
                 ))
             }),
         }
@@ -223,8 +223,8 @@ mod tests {
             q.duration("timeout").unwrap(),
             Some(Duration::from_millis(1500))
         );
-        assert_eq!(q.serde("valueDeserializer").unwrap(), Serde::Long);
-        assert_eq!(q.serde("keyDeserializer").unwrap(), Serde::String);
+        assert_eq!(q.format("valueDeserializer").unwrap(), Format::Long);
+        assert_eq!(q.format("keyDeserializer").unwrap(), Format::String);
     }
 
     #[test]
@@ -241,7 +241,7 @@ mod tests {
             .message
             .starts_with("timeout: 'soon'"));
         assert!(q
-            .serde("valueDeserializer")
+            .format("valueDeserializer")
             .unwrap_err()
             .message
             .contains("unknown deserializer 'int'"));
@@ -259,7 +259,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.partition, Some(2));
         assert_eq!(r.group_id.as_deref(), Some("g"));
-        assert_eq!((r.key, r.value), (Serde::Long, Serde::String));
+        assert_eq!((r.key, r.value), (Format::Long, Format::String));
         assert_eq!(r.limit, 7);
         assert_eq!(r.timeout, Duration::from_millis(1500));
         assert_eq!(r.seek, Some(Seek::To(9)));

@@ -1,24 +1,24 @@
-//! Routes and the handlers that turn HTTP requests into use-case calls.
+//! The route table and the guards every request passes (bearer token,
+//! read-only mode, the limit on record requests at once); each route lives
+//! in [`super::routes`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Method, Request, Response, StatusCode};
-use serde::Serialize;
+use hyper::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Method, Request, StatusCode};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::auth::BearerToken;
-use super::error::{status_of, ApiError, ErrorBody};
-use super::query::{self, Query};
-use super::{empty_response, json_response, Body};
+use super::error::ApiError;
+use super::routes::records_post::BoxError;
+use super::routes::{
+    records_delete, records_get, records_post, service, HttpResponse, RecordCount,
+};
 use crate::kafka::Cluster;
-use crate::metrics::{self, Metrics, Route};
-use crate::records::post::RecordResult;
-use crate::records::{check_topic_name, delete, get, post, RecordsError};
+use crate::metrics::{Metrics, Route};
+use crate::records::check_topic_name;
 
 /// What every request handler shares.
 pub struct App {
@@ -70,13 +70,15 @@ impl Limits {
 /// How long a client turned away by the request limit should wait.
 const RETRY_AFTER_SECONDS: &str = "1";
 
-type HttpResponse = Response<Body>;
-
 /// Answers one request. Never fails: every error becomes a JSON error response.
-pub async fn handle(
+pub async fn handle<B>(
     app: Arc<App>,
-    request: Request<Incoming>,
-) -> Result<HttpResponse, std::convert::Infallible> {
+    request: Request<B>,
+) -> Result<HttpResponse, std::convert::Infallible>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -99,15 +101,6 @@ pub async fn handle(
         "request"
     );
     Ok(response)
-}
-
-/// How many records a response wrote, accepted or returned, for the request log.
-#[derive(Debug, Clone, Copy)]
-struct RecordCount(usize);
-
-fn with_records(mut response: HttpResponse, count: usize) -> HttpResponse {
-    response.extensions_mut().insert(RecordCount(count));
-    response
 }
 
 /// What a path names, whatever the method.
@@ -166,11 +159,11 @@ fn route_of(method: &Method, path: &str) -> Route {
 
 /// Checks what every request must pass before its route serves it: the
 /// bearer token, read-only mode, and the limit on record requests at once.
-async fn serve(
-    app: &App,
-    route: Route,
-    request: Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+async fn serve<B>(app: &App, route: Route, request: Request<B>) -> Result<HttpResponse, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
     if let Some(token) = &app.token {
         if route != Route::Healthy && !token.allows(request.headers()) {
             return Ok(unauthorized());
@@ -220,24 +213,25 @@ fn too_busy() -> HttpResponse {
     response
 }
 
-async fn route_to(
-    app: &App,
-    route: Route,
-    request: Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+/// The route table: each route's handler.
+async fn route_to<B>(app: &App, route: Route, request: Request<B>) -> Result<HttpResponse, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
     match route {
-        Route::PostRecords => post_records(app, request).await,
+        Route::PostRecords => records_post::post_records(app, request).await,
         Route::GetRecords => {
             let topic = topic_of(request.uri().path())?;
-            get_records(app, topic, request.uri().query()).await
+            records_get::get_records(app, topic, request.uri().query()).await
         }
         Route::DeleteRecords => {
             let topic = topic_of(request.uri().path())?;
-            delete_records(app, topic, request.uri().query()).await
+            records_delete::delete_records(app, topic, request.uri().query()).await
         }
-        Route::Healthy => Ok(empty_response(StatusCode::NO_CONTENT)),
-        Route::Ready => ready(app).await,
-        Route::Metrics => metrics_response(app),
+        Route::Healthy => Ok(service::healthy()),
+        Route::Ready => service::ready(app).await,
+        Route::Metrics => service::metrics(app),
         Route::OpenApi => Ok(super::openapi::response()),
         Route::Other => {
             let path = request.uri().path();
@@ -268,21 +262,6 @@ fn topic_of(path: &str) -> Result<String, ApiError> {
     Ok(topic)
 }
 
-fn metrics_response(app: &App) -> Result<HttpResponse, ApiError> {
-    let text = app.metrics.encode().map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode the metrics: {e}"),
-        )
-    })?;
-    let mut response = Response::new(Body::full(text.into()));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(metrics::CONTENT_TYPE),
-    );
-    Ok(response)
-}
-
 fn not_allowed(allow: &'static str) -> HttpResponse {
     let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -293,344 +272,6 @@ fn not_allowed(allow: &'static str) -> HttpResponse {
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
     response
-}
-
-async fn ready(app: &App) -> Result<HttpResponse, ApiError> {
-    app.cluster
-        .ready(Instant::now() + Duration::from_secs(2))
-        .await
-        .map_err(|e| {
-            app.metrics.kafka_error(&e);
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}"))
-        })?;
-    Ok(empty_response(StatusCode::NO_CONTENT))
-}
-
-async fn post_records(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
-    Query::parse(request.uri().query(), &[])?;
-    let body = Limited::new(request.into_body(), app.limits.body_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the body is larger than {} bytes; send fewer records per request",
-                        app.limits.body_bytes
-                    ),
-                )
-            } else {
-                ApiError::bad_request(format!("cannot read the body: {e}"))
-            }
-        })?
-        .to_bytes();
-    app.metrics.request_body(Route::PostRecords, body.len());
-    // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
-    let request = post::parse_bytes(&body)?;
-    let records = request.records.len();
-    if records > app.limits.records_per_request {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "records: {records} records are more than the {} one request may write (--max-records-per-request); nothing was written: send them in several requests",
-                app.limits.records_per_request
-            ),
-        ));
-    }
-    app.limits.check_timeout(request.timeout)?;
-    if request.asynchronous {
-        let accepted = request.records.len();
-        let cluster = app.cluster.clone();
-        let metrics = Arc::clone(&app.metrics);
-        app.background.spawn(async move {
-            let results = post::run(&cluster, request).await;
-            let failed = results.iter().filter(|r| r.error().is_some()).count();
-            metrics.records_produced(results.len() - failed);
-            metrics.async_records_failed(failed);
-            metrics.records_errors(results.iter().filter_map(RecordResult::error));
-            log_failures(&results);
-            if failed > 0 {
-                tracing::warn!(failed, total = results.len(), "async write failed");
-            }
-        });
-        return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
-    }
-    let results = post::run(&app.cluster, request).await;
-    let errors = || results.iter().filter_map(RecordResult::error);
-    let written = results.len() - errors().count();
-    app.metrics.records_produced(written);
-    app.metrics.records_errors(errors());
-    log_failures(&results);
-    Ok(with_records(post_response(&results), written))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-#[serde(untagged)]
-enum ResultOut<'a> {
-    Written {
-        topic: &'a str,
-        partition: i32,
-        offset: i64,
-        timestamp: i64,
-        #[serde(rename = "serializedKeySize")]
-        serialized_key_size: i64,
-        #[serde(rename = "serializedValueSize")]
-        serialized_value_size: i64,
-    },
-    Failed {
-        topic: &'a str,
-        partition: Option<i32>,
-        error: ErrorBody<'a>,
-    },
-}
-
-impl<'a> ResultOut<'a> {
-    /// The entry of a written record; `None` for a failed one.
-    fn written(r: &'a RecordResult) -> Option<ResultOut<'a>> {
-        match r {
-            RecordResult::Written {
-                topic,
-                partition,
-                offset,
-                timestamp,
-                serialized_key_size,
-                serialized_value_size,
-            } => Some(ResultOut::Written {
-                topic,
-                partition: *partition,
-                offset: *offset,
-                timestamp: *timestamp,
-                serialized_key_size: *serialized_key_size,
-                serialized_value_size: *serialized_value_size,
-            }),
-            RecordResult::Failed { .. } => None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct PostBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    results: Vec<ResultOut<'a>>,
-}
-
-/// Logs each failed write once per topic and partition, with its cause.
-fn log_failures(results: &[RecordResult]) {
-    let mut seen = std::collections::HashSet::new();
-    for r in results {
-        if let RecordResult::Failed {
-            topic,
-            partition,
-            error,
-        } = r
-        {
-            if seen.insert((&**topic, *partition)) {
-                tracing::warn!(topic = %topic, partition = partition.unwrap_or(-1), status = status_of(error).as_u16(), error = %error, "records not written");
-            }
-        }
-    }
-}
-
-/// The body of a POST whose records were all written, written directly: the
-/// same bytes serde would write for [`PostBody`], at a fraction of the cost
-/// (each topic's JSON string is written once, numbers with `itoa`).
-fn written_body(results: &[RecordResult]) -> Option<Vec<u8>> {
-    // Sized for the usual entry, so the body is not copied as it grows: 110
-    // bytes of names and numbers besides the topic.
-    let topic_len = results.first().map_or(0, |r| r.topic().len());
-    let mut out = Vec::with_capacity(16 + results.len() * (140 + topic_len));
-    out.extend_from_slice(b"{\"results\":[");
-    let mut numbers = itoa::Buffer::new();
-    // The last topic's name as a JSON string, reused while records share it.
-    let mut topic_json: (Option<&str>, Vec<u8>) = (None, Vec::new());
-    for (i, r) in results.iter().enumerate() {
-        let RecordResult::Written {
-            topic,
-            partition,
-            offset,
-            timestamp,
-            serialized_key_size,
-            serialized_value_size,
-        } = r
-        else {
-            return None;
-        };
-        if topic_json.0 != Some(topic.as_ref()) {
-            topic_json.1.clear();
-            serde_json::to_writer(&mut topic_json.1, topic.as_ref() as &str).ok()?;
-            topic_json.0 = Some(topic.as_ref());
-        }
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"topic\":");
-        out.extend_from_slice(&topic_json.1);
-        for (name, n) in [
-            (&b",\"partition\":"[..], i64::from(*partition)),
-            (b",\"offset\":", *offset),
-            (b",\"timestamp\":", *timestamp),
-            (b",\"serializedKeySize\":", *serialized_key_size),
-            (b",\"serializedValueSize\":", *serialized_value_size),
-        ] {
-            out.extend_from_slice(name);
-            out.extend_from_slice(numbers.format(n).as_bytes());
-        }
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
-    Some(out)
-}
-
-fn post_response(results: &[RecordResult]) -> HttpResponse {
-    if let Some(body) = written_body(results) {
-        return super::json_bytes_response(StatusCode::OK, body);
-    }
-    let errors: Vec<ApiError> = results
-        .iter()
-        .map(|r| {
-            r.error()
-                .map(|e| ApiError::new(status_of(e), e.to_string()))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut error_iter = errors.iter();
-    let out: Vec<ResultOut<'_>> = results
-        .iter()
-        .map(|r| {
-            ResultOut::written(r).unwrap_or_else(|| ResultOut::Failed {
-                topic: r.topic(),
-                partition: r.partition(),
-                error: error_iter.next().map_or(
-                    ErrorBody {
-                        code: 500,
-                        message: "unknown",
-                    },
-                    ApiError::body,
-                ),
-            })
-        })
-        .collect();
-    let Some(first) = errors.first() else {
-        return json_response(
-            StatusCode::OK,
-            &PostBody {
-                code: None,
-                message: None,
-                results: out,
-            },
-        );
-    };
-    let written = results.len() - errors.len();
-    let aborted = results
-        .iter()
-        .find_map(RecordResult::error)
-        .and_then(|e| match e {
-            RecordsError::Aborted { .. } => Some(e.to_string()),
-            _ => None,
-        });
-    let message = if let Some(aborted) = aborted {
-        // A transaction is all or nothing: say so rather than "may or may not".
-        format!(
-            "none of the {} records became visible: {aborted}",
-            results.len()
-        )
-    } else if first.status == StatusCode::GATEWAY_TIMEOUT {
-        format!(
-            "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",
-            results.len()
-        )
-    } else {
-        format!(
-            "{} of {} records failed; see each record's error (first: {})",
-            errors.len(),
-            results.len(),
-            first.message
-        )
-    };
-    json_response(
-        first.status,
-        &PostBody {
-            code: Some(first.status.as_u16()),
-            message: Some(message),
-            results: out,
-        },
-    )
-}
-
-async fn get_records(
-    app: &App,
-    topic: String,
-    raw_query: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let request = query::get_request(topic, raw_query, &app.limits)?;
-    let page = get::run(&app.cluster, &request)
-        .await
-        .inspect_err(|e| app.metrics.records_error(e))?;
-    let rendered = page.render(app.limits.response_bytes)?;
-    drop(page);
-    app.metrics.records_fetched(rendered.count);
-    let response = with_records(
-        super::json_bytes_response(StatusCode::OK, rendered.body),
-        rendered.count,
-    );
-    let Some(commit) = rendered.commit else {
-        return Ok(response);
-    };
-    // Commit only once the records are written to the client.
-    let cluster = app.cluster.clone();
-    let metrics = Arc::clone(&app.metrics);
-    let (parts, body) = response.into_parts();
-    let after = Box::pin(async move {
-        get::commit(&cluster, &commit).await.map_err(|e| {
-            metrics.records_error(&e);
-            tracing::warn!(group = %commit.group, topic = %commit.topic, error = %e, "commit after response failed");
-            e.to_string()
-        })
-    });
-    Ok(Response::from_parts(
-        parts,
-        Body::then(body.into_bytes(), after),
-    ))
-}
-
-async fn delete_records(
-    app: &App,
-    topic: String,
-    raw_query: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let request = query::delete_request(topic, raw_query)?;
-    let partitions = delete::run(&app.cluster, &request)
-        .await
-        .inspect_err(|e| app.metrics.records_error(e))?;
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Partition {
-        partition: i32,
-        low_watermark: i64,
-    }
-    #[derive(Serialize)]
-    struct Body {
-        partitions: Vec<Partition>,
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &Body {
-            partitions: partitions
-                .into_iter()
-                .map(|p| Partition {
-                    partition: p.partition,
-                    low_watermark: p.low_watermark,
-                })
-                .collect(),
-        },
-    ))
 }
 
 #[cfg(test)]
@@ -655,43 +296,6 @@ mod tests {
     }
 
     #[test]
-    fn the_written_body_is_what_serde_writes() {
-        let written = |topic: &str, partition, offset| RecordResult::Written {
-            topic: topic.into(),
-            partition,
-            offset,
-            timestamp: 1_700_000_000_000,
-            serialized_key_size: -1,
-            serialized_value_size: 12,
-        };
-        let results = vec![
-            written("orders", 0, 0),
-            written("orders", 1, i64::MAX),
-            written("we\"ird\\topic", 2, 7),
-            written("orders", 0, 1),
-        ];
-        let by_serde = serde_json::to_vec(&PostBody {
-            code: None,
-            message: None,
-            results: results
-                .iter()
-                .map(|r| ResultOut::written(r).unwrap())
-                .collect(),
-        })
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(written_body(&results).unwrap()).unwrap(),
-            String::from_utf8(by_serde).unwrap()
-        );
-        let failed = RecordResult::Failed {
-            topic: "orders".into(),
-            partition: None,
-            error: RecordsError::Invalid("x".into()),
-        };
-        assert!(written_body(&[written("orders", 0, 0), failed]).is_none());
-    }
-
-    #[test]
     fn unknown_paths_and_wrong_methods_are_other() {
         for (method, path) in [
             (Method::GET, "/topics/some-topic"),
@@ -702,5 +306,176 @@ mod tests {
         ] {
             assert_eq!(route_of(&method, path), Route::Other, "{method} {path}");
         }
+    }
+
+    /// The whole service in-process, over a Kafka that is wherever
+    /// `bootstrap` says (a closed port: no Kafka at all).
+    fn app(bootstrap: &str, configure: impl FnOnce(&mut App)) -> Arc<App> {
+        let mut app = App {
+            cluster: Cluster::new(crate::kafka::ClusterConfig {
+                bootstrap: vec![bootstrap.to_string()],
+            }),
+            limits: Limits {
+                body_bytes: 1024,
+                records_per_request: 10,
+                limit: 100,
+                timeout: Duration::from_secs(60),
+                response_bytes: 1 << 20,
+            },
+            read_only: false,
+            token: None,
+            requests: Arc::new(Semaphore::new(8)),
+            metrics: Arc::new(Metrics::new()),
+            background: tokio_util::task::TaskTracker::new(),
+        };
+        configure(&mut app);
+        Arc::new(app)
+    }
+
+    /// Answers one request; the status, the headers and the JSON body
+    /// (`Null` when empty).
+    async fn call(
+        app: &Arc<App>,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, hyper::HeaderMap, serde_json::Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = http_body_util::Full::new(bytes::Bytes::from(body.to_string()));
+        let response = handle(Arc::clone(app), request.body(body).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (parts.status, parts.headers, json)
+    }
+
+    const NO_KAFKA: &str = "127.0.0.1:1";
+
+    #[tokio::test]
+    async fn routes_and_methods_are_answered_without_kafka() {
+        let app = app(NO_KAFKA, |_| {});
+        let (status, _, _) = call(&app, Method::GET, "/healthy", &[], "").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, body) = call(&app, Method::GET, "/nowhere", &[], "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no route for /nowhere"));
+        let (status, headers, _) = call(&app, Method::PUT, "/records/t", &[], "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers[ALLOW], "GET, DELETE");
+        let (status, _, body) = call(&app, Method::GET, "/openapi.json", &[], "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["paths"]["/records"].is_object());
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_refused_before_kafka_is_asked() {
+        let app = app(NO_KAFKA, |_| {});
+        let (status, _, body) = call(
+            &app,
+            Method::GET,
+            "/records/t?distanceFromLastest=1",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("distanceFromLastest"),
+            "{body}"
+        );
+        let (status, _, body) = call(&app, Method::GET, "/records/a%20b", &[], "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("topic: 'a b'"),
+            "{body}"
+        );
+        let bad = r#"{"records": [{"topic": "t", "partiton": 1}]}"#;
+        let (status, _, body) = call(&app, Method::POST, "/records", &[], bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["message"].as_str().unwrap().contains("'partiton'"),
+            "{body}"
+        );
+        let large = format!(
+            r#"{{"records": [{{"topic": "t", "value": "{}"}}]}}"#,
+            "x".repeat(2000)
+        );
+        let (status, _, _) = call(&app, Method::POST, "/records", &[], &large).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let many = format!(
+            r#"{{"records": [{}]}}"#,
+            [r#"{"topic": "t"}"#; 11].join(",")
+        );
+        let (status, _, body) = call(&app, Method::POST, "/records", &[], &many).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-records-per-request"));
+        // Nothing above needed Kafka: the metrics saw no Kafka error.
+        let text = app.metrics.encode().unwrap();
+        assert!(text.contains(r#"kafka_records_kafka_errors_total{kind="unreachable"} 0"#));
+    }
+
+    #[tokio::test]
+    async fn the_guards_refuse_before_the_route_runs() {
+        let token = crate::kafka::Secret::new("s3cret");
+        let guarded = app(NO_KAFKA, |a| a.token = Some(BearerToken::new(&token)));
+        let (status, headers, body) = call(&guarded, Method::GET, "/ready", &[], "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[WWW_AUTHENTICATE], "Bearer");
+        assert!(!body.to_string().contains("s3cret"));
+        let (status, _, _) = call(&guarded, Method::GET, "/healthy", &[], "").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+
+        let read_only = app(NO_KAFKA, |a| a.read_only = true);
+        let (status, _, _) = call(&read_only, Method::DELETE, "/records/t", &[], "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let busy = app(NO_KAFKA, |a| a.requests = Arc::new(Semaphore::new(0)));
+        let (status, headers, _) = call(&busy, Method::GET, "/records/t", &[], "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[RETRY_AFTER], RETRY_AFTER_SECONDS);
+    }
+
+    #[tokio::test]
+    async fn kafka_down_is_a_503_and_a_fake_broker_makes_the_service_ready() {
+        let down = app(NO_KAFKA, |_| {});
+        let (status, _, body) = call(&down, Method::GET, "/records/t?timeout=0s", &[], "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("no broker answered"),
+            "{body}"
+        );
+
+        let broker = crate::kafka::FakeBroker::start().await;
+        let up = app(&broker.addr, |_| {});
+        let (status, _, _) = call(&up, Method::GET, "/ready", &[], "").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
     }
 }

@@ -34,6 +34,8 @@ pub use batch::{
 };
 pub use cluster::{Cluster, ClusterConfig, TopicInfo};
 pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal};
+#[cfg(test)]
+pub(crate) use fake::FakeBroker;
 pub use ops::{FetchedPartition, OffsetQuery, ProduceAck, Transaction};
 pub use sasl::{SaslConfig, SaslMechanism, Secret};
 pub use security::{Security, TlsConfig, TlsFile, TlsSetupError};

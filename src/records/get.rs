@@ -1,7 +1,8 @@
 //! GET /records/{topic}: read committed records from one or all partitions.
 //!
 //! 1. Resolve each partition's start from the seek parameter (ListOffsets,
-//!    read_committed, so the end is the last stable offset).
+//!    read_committed, so the end is the last stable offset), or from the
+//!    group's committed offsets after checking it has no live members.
 //! 2. Fetch every partition that is behind its end, all at once (one request
 //!    per leader), without waiting on the broker.
 //! 3. Stop at `limit` records, or with at least one record once every
@@ -11,20 +12,22 @@
 //! 4. Take at most `limit` records fairly: each next record comes from the
 //!    partition with the most left to read, so repeated paging drains every
 //!    partition evenly.
+//!
+//! The HTTP layer writes the page, and commits for the group what it wrote
+//! ([`Page::commit_for`]).
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::RecordsError;
-use crate::codec::{Decoded, Serde};
+use crate::codec::Format;
 use crate::kafka::{
-    decode_records, Cluster, ErrorKind, FetchedRecord, KafkaError, OffsetQuery, Refusal,
+    decode_records, Cluster, ErrorKind, FetchedPartition, FetchedRecord, KafkaError, OffsetQuery,
+    Refusal,
 };
 
 /// The read timeout when the request gives none.
@@ -32,6 +35,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The least time Kafka calls get, whatever the request's timeout.
 const MIN_KAFKA_TIME: Duration = Duration::from_secs(2);
+
+/// How long a commit may take once the response is written.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where each partition's read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,43 +62,36 @@ pub struct GetRequest {
     /// Consumer group whose committed offsets to start from.
     pub group_id: Option<String>,
     /// How keys are decoded.
-    pub key: Serde,
+    pub key: Format,
     /// How values are decoded.
-    pub value: Serde,
+    pub value: Format,
     /// The most records returned.
     pub limit: usize,
     /// The longest the read waits for records.
     pub timeout: Duration,
     /// Where to start; `None` is the end (or the group's offsets).
     pub seek: Option<Seek>,
-    /// The most bytes the response may hold (see [`Page::render`]); records
-    /// are fetched only up to about as many bytes.
+    /// The most bytes the response may hold; records are fetched only up to
+    /// about as many bytes.
     pub max_bytes: usize,
 }
 
 /// The records a GET collected, still as fetched bytes.
 #[derive(Debug)]
 pub struct Page {
-    topic: String,
-    key: Serde,
-    value: Serde,
-    /// Records in the order fair selection took them; within a partition,
-    /// by offset.
-    records: Vec<(i32, FetchedRecord)>,
-    /// The consumer group to commit to, and where each partition's read started.
-    group: Option<String>,
-    starts: Vec<(i32, i64)>,
-}
-
-/// A page as its JSON response body.
-#[derive(Debug)]
-pub struct Rendered {
-    /// `{"records":[...]}`, records ordered by partition, then offset.
-    pub body: Vec<u8>,
-    /// How many records the body holds.
-    pub count: usize,
-    /// What to commit once the body is out: exactly what it holds.
-    pub commit: Option<GroupCommit>,
+    /// The topic read.
+    pub topic: String,
+    /// How keys are to be decoded.
+    pub key: Format,
+    /// How values are to be decoded.
+    pub value: Format,
+    /// Records in the order fair selection took them (any first part of them
+    /// is a fair page too); within a partition, by offset.
+    pub records: Vec<(i32, FetchedRecord)>,
+    /// The consumer group to commit to, if any.
+    pub group: Option<String>,
+    /// Where each partition's read started.
+    pub starts: Vec<(i32, i64)>,
 }
 
 /// The offsets a GET with a consumer group commits once its response is out.
@@ -106,8 +105,31 @@ pub struct GroupCommit {
     pub offsets: Vec<(i32, i64)>,
 }
 
-/// How long a commit may take once the response is written.
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+impl Page {
+    /// For a GET with a group, the commit that covers exactly the records
+    /// `written` (partition, offset): past the last record written of each
+    /// partition, or where its read started.
+    pub fn commit_for(&self, written: &[(i32, i64)]) -> Option<GroupCommit> {
+        let group = self.group.as_ref()?;
+        let offsets = self
+            .starts
+            .iter()
+            .map(|(id, start)| {
+                let last = written
+                    .iter()
+                    .filter(|(p, _)| p == id)
+                    .map(|(_, o)| o + 1)
+                    .max();
+                (*id, last.unwrap_or(*start))
+            })
+            .collect();
+        Some(GroupCommit {
+            group: group.clone(),
+            topic: self.topic.clone(),
+            offsets,
+        })
+    }
+}
 
 /// Commits what a GET returned, for its consumer group.
 pub async fn commit(cluster: &Cluster, commit: &GroupCommit) -> Result<(), RecordsError> {
@@ -118,169 +140,34 @@ pub async fn commit(cluster: &Cluster, commit: &GroupCommit) -> Result<(), Recor
         .map_err(RecordsError::from)
 }
 
-/// One record of a response, borrowing the fetched bytes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordOut<'a> {
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
-    timestamp: i64,
-    serialized_key_size: i64,
-    serialized_value_size: i64,
-    headers: Vec<HeaderOut<'a>>,
-    key: Decoded<'a>,
-    value: Decoded<'a>,
-    leader_epoch: Option<i32>,
-}
-
-/// One header of a response record.
-#[derive(Debug, Serialize)]
-pub struct HeaderOut<'a> {
-    key: Cow<'a, str>,
-    value: Decoded<'a>,
-}
-
-impl Page {
-    /// Writes the page as JSON, taking records in the order they were
-    /// selected until the next would take the body past `max_bytes` (the
-    /// first record is kept whatever its size, so a big record cannot stall
-    /// a reader). What is left out is left for the next page: the group
-    /// commit covers exactly the records written.
-    ///
-    /// A record that does not decode as asked fails the page (422), so
-    /// nothing is skipped silently.
-    pub fn render(&self, max_bytes: usize) -> Result<Rendered, RecordsError> {
-        const HEAD: &[u8] = b"{\"records\":[";
-        const TAIL: &[u8] = b"]}";
-        let budget = max_bytes.saturating_sub(HEAD.len() + TAIL.len());
-        let mut buf = Vec::with_capacity(HEAD.len() + TAIL.len() + 256 * self.records.len());
-        buf.extend_from_slice(HEAD);
-        // (partition, offset, bytes of its JSON in `buf`)
-        let mut spans: Vec<(i32, i64, std::ops::Range<usize>)> =
-            Vec::with_capacity(self.records.len());
-        for (partition, r) in &self.records {
-            let mark = buf.len();
-            if !spans.is_empty() {
-                buf.push(b',');
-            }
-            let start = buf.len();
-            serde_json::to_writer(&mut buf, &self.record_out(*partition, r)?).map_err(|e| {
-                RecordsError::Undecodable(format!(
-                    "topic '{}' partition {partition} offset {}: cannot write the record as JSON: {e}",
-                    self.topic, r.offset
-                ))
-            })?;
-            if !spans.is_empty() && buf.len() - HEAD.len() > budget {
-                buf.truncate(mark);
-                break;
-            }
-            spans.push((*partition, r.offset, start..buf.len()));
-        }
-        let in_order = spans
-            .windows(2)
-            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1));
-        let body = if in_order {
-            buf.extend_from_slice(TAIL);
-            buf
-        } else {
-            spans.sort_unstable_by_key(|(p, o, _)| (*p, *o));
-            let mut body = Vec::with_capacity(buf.len() + TAIL.len());
-            body.extend_from_slice(HEAD);
-            for (i, (_, _, span)) in spans.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(&buf[span.clone()]);
-            }
-            body.extend_from_slice(TAIL);
-            body
-        };
-        let commit = self.group.as_ref().map(|group| GroupCommit {
-            group: group.clone(),
-            topic: self.topic.clone(),
-            // Past the last record written, or where the read started.
-            offsets: self
-                .starts
-                .iter()
-                .map(|(id, start)| {
-                    let last = spans
-                        .iter()
-                        .filter(|(p, _, _)| p == id)
-                        .map(|(_, o, _)| o + 1)
-                        .max();
-                    (*id, last.unwrap_or(*start))
-                })
-                .collect(),
-        });
-        Ok(Rendered {
-            body,
-            count: spans.len(),
-            commit,
-        })
-    }
-
-    /// One record as the response shows it, decoded as the request asked.
-    fn record_out<'a>(
-        &'a self,
-        partition: i32,
-        r: &'a FetchedRecord,
-    ) -> Result<RecordOut<'a>, RecordsError> {
-        let field =
-            |name, serde, bytes| decode_field(&self.topic, partition, r.offset, name, serde, bytes);
-        Ok(RecordOut {
-            topic: &self.topic,
-            partition,
-            offset: r.offset,
-            timestamp: r.timestamp,
-            serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
-            serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| HeaderOut {
-                    key: String::from_utf8_lossy(&h.key),
-                    value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
-                })
-                .collect(),
-            key: field("key", self.key, r.key.as_deref())?,
-            value: field("value", self.value, r.value.as_deref())?,
-            leader_epoch: r.leader_epoch,
-        })
-    }
-}
-
-fn decode_field<'a>(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    name: &str,
-    serde: Serde,
-    bytes: Option<&'a [u8]>,
-) -> Result<Decoded<'a>, RecordsError> {
-    serde.deserialize(bytes).map_err(|e| {
-        RecordsError::Undecodable(format!(
-            "topic '{topic}' partition {partition} offset {offset}: the {name} cannot be read with the {} deserializer: {e}; choose another {name}Deserializer",
-            serde.name()
-        ))
-    })
-}
-
 /// One partition being read.
-struct Part {
+struct PartitionRead {
     id: i32,
     /// Where the read of this partition started.
     start: i64,
     /// Whether `start` is a seek offset not yet clamped to the log's range.
-    unresolved: bool,
-    /// Whether the next fetch must ask for this partition alone.
-    alone: bool,
+    start_unclamped: bool,
+    /// Whether the next fetch must ask for this partition alone: its next
+    /// batch is larger than a shared fetch brings back.
+    needs_own_fetch: bool,
     /// The next offset to fetch.
     position: i64,
     /// The last stable offset, as last seen.
     end: i64,
     at_end: bool,
     records: Vec<FetchedRecord>,
+}
+
+/// What every fetch of one GET shares.
+struct Reading<'a> {
+    cluster: &'a Cluster,
+    topic: &'a str,
+    limit: usize,
+    /// Bytes of the records held so far: fetching stops at the response's bound.
+    bytes_held: usize,
+    max_bytes: usize,
+    partition_max_bytes: i32,
+    deadline: Instant,
 }
 
 /// Reads records as `request` asks.
@@ -300,147 +187,27 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         .group_id
         .as_deref()
         .filter(|_| request.partition.is_none());
-    let start = match (request.seek, group) {
-        (None, Some(group)) => Start::Group(group),
-        (seek, _) => Start::Seek(seek),
+    let mut parts = start_reads(cluster, topic, &ids, request.seek, group, deadline).await?;
+    let mut reading = Reading {
+        cluster,
+        topic,
+        limit: request.limit,
+        bytes_held: 0,
+        max_bytes: request.max_bytes,
+        partition_max_bytes: (request.limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024)
+            as i32,
+        deadline,
     };
-    let unused = async {
-        match group {
-            Some(group) => cluster.check_group_unused(group, deadline).await,
-            None => Ok(()),
-        }
-    };
-    let starts = async {
-        match start {
-            // The fetch itself tells where the log starts and ends, so an
-            // offset to seek to is tried at once and clamped by the answer:
-            // one round trip instead of two for the commonest one-shot read.
-            Start::Seek(Some(Seek::To(offset))) => {
-                Ok(ids.iter().map(|id| (*id, offset, i64::MAX)).collect())
-            }
-            start => start_positions(cluster, topic, &ids, start, deadline).await,
-        }
-    };
-    let (unused, starts) = tokio::join!(unused, starts);
-    unused?;
-    let unresolved = matches!(start, Start::Seek(Some(Seek::To(_))));
-    let mut parts: Vec<Part> = starts?
-        .into_iter()
-        .map(|(id, position, end)| Part {
-            id,
-            start: position,
-            unresolved,
-            alone: false,
-            position,
-            end,
-            at_end: position >= end,
-            records: Vec::new(),
-        })
-        .collect();
-
-    let limit = request.limit;
-    let partition_max_bytes = (limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024) as i32;
-    // Bytes of the records held so far: fetching stops at the response's bound.
-    let mut held = 0usize;
     loop {
-        let fetch_max_bytes = request
-            .max_bytes
-            .saturating_sub(held)
-            .clamp(1, i32::MAX as usize) as i32;
-        let wanted = |alone: bool| -> Vec<(i32, i64)> {
-            parts
-                .iter()
-                .filter(|p| !p.at_end && p.records.len() < limit && p.alone == alone)
-                .map(|p| (p.id, p.position))
-                .collect()
-        };
-        // Together, one request per leader; a partition whose next batch is
-        // over the size limit goes alone, as the first partition of a fetch
-        // always gets its first batch whole.
-        let mut fetches = vec![wanted(false)];
-        fetches.extend(wanted(true).into_iter().map(|p| vec![p]));
-        fetches.retain(|f| !f.is_empty());
-        if !fetches.is_empty() {
-            let answers =
-                join_all(fetches.iter().map(|f| {
-                    cluster.fetch(topic, f, partition_max_bytes, fetch_max_bytes, deadline)
-                }))
-                .await;
-            for (id, result) in answers.into_iter().flatten() {
-                let Some(part) = parts.iter_mut().find(|p| p.id == id) else {
-                    continue;
-                };
-                match result {
-                    Ok(fetched) => {
-                        if part.unresolved {
-                            // Past the end: clamp to it (before the start the broker says out of range).
-                            part.position = part.position.min(fetched.last_stable_offset);
-                            part.start = part.position;
-                            part.unresolved = false;
-                        }
-                        let room = limit - part.records.len();
-                        let before = part.records.len();
-                        let decoded = decode_records(
-                            fetched.records,
-                            part.position,
-                            &fetched.aborted,
-                            room,
-                            &mut part.records,
-                        )?;
-                        held += part.records[before..]
-                            .iter()
-                            .map(record_bytes)
-                            .sum::<usize>();
-                        part.end = fetched.last_stable_offset;
-                        match decoded.next_offset {
-                            Some(next) => {
-                                part.position = part.position.max(next);
-                                part.alone = false;
-                            }
-                            // Records are there but none came: the broker gives a
-                            // batch bigger than the size limit only to the first
-                            // partition of a fetch, so ask for this one alone.
-                            None if part.position < fetched.last_stable_offset && !part.alone => {
-                                part.alone = true
-                            }
-                            None => part.at_end = true,
-                        }
-                        if part.position < fetched.log_start_offset {
-                            part.position = fetched.log_start_offset;
-                        }
-                        part.at_end |= part.position >= part.end;
-                    }
-                    Err(KafkaError::Timeout(_)) => part.at_end = true,
-                    Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => {
-                        // Outside the log (records deleted under the read, or a seek
-                        // past either end): clamp the position into it.
-                        let start = start_positions(
-                            cluster,
-                            topic,
-                            &[id],
-                            Start::Seek(Some(Seek::To(part.position))),
-                            deadline,
-                        )
-                        .await?;
-                        if let Some((_, position, end)) = start.first() {
-                            part.position = *position;
-                            part.end = *end;
-                            part.at_end = *position >= *end;
-                            if part.unresolved {
-                                part.start = *position;
-                                part.unresolved = false;
-                            }
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+        reading.fetch_round(&mut parts).await?;
         let total: usize = parts.iter().map(|p| p.records.len()).sum();
         // Enough records, unless a partition still owes its big batch: fair
         // selection needs every partition's records.
-        let owed = parts.iter().any(|p| p.alone && !p.at_end);
-        if (total >= limit && !owed) || held >= request.max_bytes || Instant::now() >= wait_until {
+        let big_batch_pending = parts.iter().any(|p| p.needs_own_fetch && !p.at_end);
+        if (total >= reading.limit && !big_batch_pending)
+            || reading.bytes_held >= reading.max_bytes
+            || Instant::now() >= wait_until
+        {
             break;
         }
         if parts.iter().all(|p| p.at_end) {
@@ -462,10 +229,187 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         topic: request.topic.clone(),
         key: request.key,
         value: request.value,
-        records: select_fairly(parts, limit),
+        records: select_fairly(parts, request.limit),
         group: group.map(str::to_string),
         starts,
     })
+}
+
+/// Step 1: where each partition's read starts, after checking that the
+/// group, if any, has no live members.
+async fn start_reads(
+    cluster: &Cluster,
+    topic: &str,
+    ids: &[i32],
+    seek: Option<Seek>,
+    group: Option<&str>,
+    deadline: Instant,
+) -> Result<Vec<PartitionRead>, RecordsError> {
+    let start = match (seek, group) {
+        (None, Some(group)) => Start::Group(group),
+        (seek, _) => Start::Seek(seek),
+    };
+    let unused = async {
+        match group {
+            Some(group) => cluster.check_group_unused(group, deadline).await,
+            None => Ok(()),
+        }
+    };
+    let starts = async {
+        match start {
+            // The fetch itself tells where the log starts and ends, so an
+            // offset to seek to is tried at once and clamped by the answer:
+            // one round trip instead of two for the commonest one-shot read.
+            Start::Seek(Some(Seek::To(offset))) => Ok(ids
+                .iter()
+                .map(|id| StartPosition {
+                    id: *id,
+                    position: offset,
+                    end: i64::MAX,
+                })
+                .collect()),
+            start => start_positions(cluster, topic, ids, start, deadline).await,
+        }
+    };
+    let (unused, starts) = tokio::join!(unused, starts);
+    unused?;
+    let start_unclamped = matches!(start, Start::Seek(Some(Seek::To(_))));
+    Ok(starts?
+        .into_iter()
+        .map(|s| PartitionRead {
+            id: s.id,
+            start: s.position,
+            start_unclamped,
+            needs_own_fetch: false,
+            position: s.position,
+            end: s.end,
+            at_end: s.position >= s.end,
+            records: Vec::new(),
+        })
+        .collect())
+}
+
+impl Reading<'_> {
+    /// Step 2: one round of fetches: the partitions behind their end
+    /// together, one request per leader, and each partition whose next batch
+    /// is over the size limit alone (the first partition of a fetch always
+    /// gets its first batch whole).
+    async fn fetch_round(&mut self, parts: &mut [PartitionRead]) -> Result<(), RecordsError> {
+        let wanted = |own: bool| -> Vec<(i32, i64)> {
+            parts
+                .iter()
+                .filter(|p| !p.at_end && p.records.len() < self.limit && p.needs_own_fetch == own)
+                .map(|p| (p.id, p.position))
+                .collect()
+        };
+        let mut fetches = vec![wanted(false)];
+        fetches.extend(wanted(true).into_iter().map(|p| vec![p]));
+        fetches.retain(|f| !f.is_empty());
+        if fetches.is_empty() {
+            return Ok(());
+        }
+        let max_bytes = self
+            .max_bytes
+            .saturating_sub(self.bytes_held)
+            .clamp(1, i32::MAX as usize) as i32;
+        let answers = join_all(fetches.iter().map(|f| {
+            self.cluster.fetch(
+                self.topic,
+                f,
+                self.partition_max_bytes,
+                max_bytes,
+                self.deadline,
+            )
+        }))
+        .await;
+        for (id, result) in answers.into_iter().flatten() {
+            let Some(part) = parts.iter_mut().find(|p| p.id == id) else {
+                continue;
+            };
+            match result {
+                Ok(fetched) => self.take(part, fetched)?,
+                Err(KafkaError::Timeout(_)) => part.at_end = true,
+                Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => {
+                    self.clamp(part).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a partition's fetched records (up to the limit) and moves its
+    /// position past them.
+    fn take(
+        &mut self,
+        part: &mut PartitionRead,
+        fetched: FetchedPartition,
+    ) -> Result<(), RecordsError> {
+        if part.start_unclamped {
+            // Past the end: clamp to it (before the start the broker says out of range).
+            part.position = part.position.min(fetched.last_stable_offset);
+            part.start = part.position;
+            part.start_unclamped = false;
+        }
+        let room = self.limit - part.records.len();
+        let before = part.records.len();
+        let decoded = decode_records(
+            fetched.records,
+            part.position,
+            &fetched.aborted,
+            room,
+            &mut part.records,
+        )?;
+        self.bytes_held += part.records[before..]
+            .iter()
+            .map(record_bytes)
+            .sum::<usize>();
+        part.end = fetched.last_stable_offset;
+        match decoded.next_offset {
+            Some(next) => {
+                part.position = part.position.max(next);
+                part.needs_own_fetch = false;
+            }
+            // Records are there but none came: the broker gives a batch
+            // bigger than the size limit only to the first partition of a
+            // fetch, so ask for this one alone.
+            None if part.position < fetched.last_stable_offset && !part.needs_own_fetch => {
+                part.needs_own_fetch = true
+            }
+            None => part.at_end = true,
+        }
+        if part.position < fetched.log_start_offset {
+            part.position = fetched.log_start_offset;
+        }
+        part.at_end |= part.position >= part.end;
+        Ok(())
+    }
+
+    /// A position outside the log (records deleted under the read, or a seek
+    /// past either end): clamps it into the log.
+    async fn clamp(&self, part: &mut PartitionRead) -> Result<(), RecordsError> {
+        let seek = Start::Seek(Some(Seek::To(part.position)));
+        let start =
+            start_positions(self.cluster, self.topic, &[part.id], seek, self.deadline).await?;
+        if let Some(s) = start.first() {
+            part.position = s.position;
+            part.end = s.end;
+            part.at_end = s.position >= s.end;
+            if part.start_unclamped {
+                part.start = s.position;
+                part.start_unclamped = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A partition's start position and its last stable offset.
+#[derive(Debug, Clone, Copy)]
+struct StartPosition {
+    id: i32,
+    position: i64,
+    end: i64,
 }
 
 /// Where reads start: a seek (or the end), or a group's committed offsets.
@@ -475,14 +419,14 @@ enum Start<'a> {
     Group(&'a str),
 }
 
-/// Start offset and last stable offset of each partition: `(id, start, end)`.
+/// Start offset and last stable offset of each partition.
 async fn start_positions(
     cluster: &Cluster,
     topic: &str,
     ids: &[i32],
     start: Start<'_>,
     deadline: Instant,
-) -> Result<Vec<(i32, i64, i64)>, RecordsError> {
+) -> Result<Vec<StartPosition>, RecordsError> {
     let offsets = |query| async move {
         cluster
             .list_offsets(topic, ids, query, deadline)
@@ -532,7 +476,11 @@ async fn start_positions(
                 find(&by_time).map_or(end, |o| o.clamp(first, end))
             }
         };
-        out.push((*id, position, end));
+        out.push(StartPosition {
+            id: *id,
+            position,
+            end,
+        });
     }
     Ok(out)
 }
@@ -552,7 +500,7 @@ fn record_bytes(r: &FetchedRecord) -> usize {
 /// most records left to read (ties broken at random, so no partition is
 /// always first), in the order taken: any first part of the result is a fair
 /// page too, and holds a first part of each partition's records.
-fn select_fairly(parts: Vec<Part>, limit: usize) -> Vec<(i32, FetchedRecord)> {
+fn select_fairly(parts: Vec<PartitionRead>, limit: usize) -> Vec<(i32, FetchedRecord)> {
     let n = parts.len();
     let rotation = rand::random_range(0..n.max(1));
     // (records left in the partition beyond those taken, tie-break rank, index)
@@ -588,12 +536,12 @@ fn select_fairly(parts: Vec<Part>, limit: usize) -> Vec<(i32, FetchedRecord)> {
 mod tests {
     use super::*;
 
-    fn part(id: i32, first: i64, count: usize, end: i64) -> Part {
-        Part {
+    fn part(id: i32, first: i64, count: usize, end: i64) -> PartitionRead {
+        PartitionRead {
             id,
             start: first,
-            unresolved: false,
-            alone: false,
+            start_unclamped: false,
+            needs_own_fetch: false,
             position: first + count as i64,
             end,
             at_end: false,
@@ -649,103 +597,13 @@ mod tests {
         }
     }
 
-    fn page(records: Vec<(i32, FetchedRecord)>, group: Option<&str>) -> Page {
-        Page {
-            topic: "t".into(),
-            key: Serde::String,
-            value: Serde::String,
-            starts: vec![(0, 5), (1, 0), (2, 10)],
-            records,
-            group: group.map(str::to_string),
-        }
-    }
-
-    fn record(offset: i64, value: &str) -> FetchedRecord {
-        FetchedRecord {
-            offset,
-            timestamp: 0,
-            key: None,
-            value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
-            headers: vec![],
-            leader_epoch: None,
-        }
-    }
-
-    #[test]
-    fn a_rendered_page_is_ordered_by_partition_then_offset() {
-        let p = page(
-            vec![
-                (2, record(10, "a")),
-                (0, record(5, "b")),
-                (2, record(11, "c")),
-                (0, record(6, "d")),
-            ],
-            Some("g"),
-        );
-        let rendered = p.render(usize::MAX).unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
-        let order: Vec<(i64, i64, &str)> = json["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["partition"].as_i64().unwrap(),
-                    r["offset"].as_i64().unwrap(),
-                    r["value"].as_str().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            order,
-            vec![(0, 5, "b"), (0, 6, "d"), (2, 10, "a"), (2, 11, "c")]
-        );
-        assert_eq!(rendered.count, 4);
-        assert_eq!(
-            rendered.commit.unwrap().offsets,
-            vec![(0, 7), (1, 0), (2, 12)]
-        );
-    }
-
-    #[test]
-    fn a_page_stops_before_the_byte_bound_and_commits_only_what_it_holds() {
-        let big = "x".repeat(1000);
-        let records = vec![
-            (2, record(10, &big)),
-            (0, record(5, &big)),
-            (2, record(11, &big)),
-            (0, record(6, &big)),
-        ];
-        let whole = page(records.clone(), Some("g")).render(usize::MAX).unwrap();
-        // Room for two records but not three.
-        let bound = whole.body.len() / 2 + 100;
-        let rendered = page(records.clone(), Some("g")).render(bound).unwrap();
-        assert!(
-            rendered.body.len() <= bound,
-            "{} > {bound}",
-            rendered.body.len()
-        );
-        assert_eq!(rendered.count, 2);
-        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
-        assert_eq!(json["records"].as_array().unwrap().len(), 2);
-        // The first two taken: partition 2 offset 10 and partition 0 offset 5.
-        assert_eq!(
-            rendered.commit.unwrap().offsets,
-            vec![(0, 6), (1, 0), (2, 11)]
-        );
-        // One record is returned even when it alone exceeds the bound.
-        let tiny = page(records, Some("g")).render(10).unwrap();
-        assert_eq!(tiny.count, 1);
-        assert_eq!(tiny.commit.unwrap().offsets, vec![(0, 5), (1, 0), (2, 11)]);
-    }
-
     #[test]
     fn repeated_paging_never_starves_a_partition() {
         // Three partitions of 7; six pages of 4 drain all 21.
         let mut left = [7i64, 7, 7];
         let mut seen = [0usize; 3];
         for _ in 0..6 {
-            let parts: Vec<Part> = (0..3)
+            let parts: Vec<PartitionRead> = (0..3)
                 .filter(|p| left[*p] > 0)
                 .map(|p| part(p as i32, 7 - left[p], left[p] as usize, 7))
                 .collect();

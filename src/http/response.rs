@@ -22,6 +22,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
 
 /// Work to run once the body's bytes are out.
 pub type AfterWrite = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -64,7 +67,7 @@ impl Body {
     }
 
     /// These bytes, then `after` once they are written.
-    pub fn then(data: Bytes, after: AfterWrite) -> Body {
+    pub fn with_after_write(data: Bytes, after: AfterWrite) -> Body {
         Body {
             len: data.len() as u64,
             data: Some(data),
@@ -114,4 +117,43 @@ impl hyper::body::Body for Body {
             None => SizeHint::with_exact(self.len),
         }
     }
+}
+
+/// The content type of every JSON response.
+const JSON: &str = "application/json; charset=utf-8";
+
+/// A response with `body` serialized as JSON.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => json_bytes_response(status, bytes),
+        Err(e) => {
+            let body = format!(
+                "{{\"code\":500,\"message\":{}}}",
+                serde_json::Value::String(format!("cannot encode the response: {e}"))
+            );
+            let mut response = Response::new(Body::full(Bytes::from(body)));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            response
+        }
+    }
+}
+
+/// A response whose body is JSON already written.
+pub fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::full(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+/// A response with a status and no body.
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::full(Bytes::new()));
+    *response.status_mut() = status;
+    response
 }

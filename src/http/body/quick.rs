@@ -1,12 +1,12 @@
-//! The typed parse of [`super::parse_bytes`]: a hand-written reader of the
+//! The quick reader of [`super::read_post_body`]: a hand-written reader of the
 //! common, plainly valid body, answering `None` for anything else.
 //!
 //! It reads the JSON once, straight into records, without a tree and
-//! without serde's per-field machinery; a string without escapes becomes a
+//! without format's per-field machinery; a string without escapes becomes a
 //! slice of the request body, not a copy. Whenever a body is not plainly
 //! valid, or uses something rare (an escape in a field name or a topic, a
 //! `null` for `transactionId`, `async` or `timeout`, a value nested deeper
-//! than [`MAX_DEPTH`]), it gives up, and the explaining parse decides and
+//! than [`MAX_DEPTH`]), it gives up, and the checking parser decides and
 //! says what is wrong. So the two paths accept exactly the same bodies; the
 //! `post_body` fuzz target checks that they also read them the same way.
 
@@ -18,19 +18,18 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{
-    check_id, check_topic_name, parse_duration, unique_keys, PostRecord, PostRequest,
-    DEFAULT_TIMEOUT,
-};
-use crate::codec::Serde;
+use super::checked::unique_keys;
+use crate::codec::Format;
 use crate::kafka::Header;
+use crate::records::post::{PostRecord, PostRequest, DEFAULT_TIMEOUT};
+use crate::records::{check_id, check_topic_name, parse_duration};
 
-/// Keys and values nested deeper than this go to the explaining parse
+/// Keys and values nested deeper than this go to the checking parser
 /// (serde_json's limit of 128 counts the body's own levels too).
 const MAX_DEPTH: usize = 100;
 
 /// The request, when `raw` is plainly valid.
-pub(crate) fn parse(raw: &Bytes) -> Option<PostRequest> {
+pub(crate) fn read(raw: &Bytes) -> Option<PostRequest> {
     // Validated once, so every slice of it below is a `str`.
     let text = std::str::from_utf8(raw).ok()?;
     let mut r = Reader { text, at: 0 };
@@ -159,7 +158,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A field name; `None` for one with escapes (rare, left to the
-    /// explaining parse).
+    /// checking parser).
     fn name(&mut self) -> Option<&'a str> {
         let name = self.string()?.plain()?;
         self.eat(b':')?;
@@ -253,7 +252,7 @@ impl<'a> Reader<'a> {
             b'"' => self.string().map(|s| Some(Raw::Str(s))),
             _ => {
                 let value = self.other_value()?;
-                // The explaining parse says how deep is too deep.
+                // The checking parser says how deep is too deep.
                 (nesting(value) <= MAX_DEPTH).then_some(Some(Raw::Other(value)))
             }
         }
@@ -457,12 +456,12 @@ fn into_record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostReco
     if r.timestamp.is_some_and(|t| t < 0) {
         return None;
     }
-    let serde = |name: Option<&str>| match name {
-        None => Some(Serde::String),
-        Some(n) => Serde::parse(n),
+    let format = |name: Option<&str>| match name {
+        None => Some(Format::String),
+        Some(n) => Format::parse(n),
     };
-    let key = serialize(raw, serde(r.key_serializer)?, r.key)?;
-    let value = serialize(raw, serde(r.value_serializer)?, r.value)?;
+    let key = serialize(raw, format(r.key_serializer)?, r.key)?;
+    let value = serialize(raw, format(r.value_serializer)?, r.value)?;
     let headers = r
         .headers
         .into_iter()
@@ -489,15 +488,15 @@ fn into_record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostReco
 
 /// Serializes a key or value; a JSON string for the `string` serializer
 /// (the common case) is the body's own bytes.
-fn serialize(body: &Bytes, serde: Serde, raw: Option<Raw<'_>>) -> Option<Option<Bytes>> {
+fn serialize(body: &Bytes, format: Format, raw: Option<Raw<'_>>) -> Option<Option<Bytes>> {
     let text = match raw {
         None => return Some(None),
-        Some(Raw::Str(s)) if serde == Serde::String => return s.bytes(body).map(Some),
+        Some(Raw::Str(s)) if format == Format::String => return s.bytes(body).map(Some),
         Some(Raw::Str(s)) => {
             // Other serializers read the string's value (base64, a number
-            // in text): through a JSON value, as the explaining parse does.
+            // in text): through a JSON value, as the checking parser does.
             let value = Value::String(s.text()?);
-            return serde.serialize(&value).ok().map(|b| b.map(Bytes::from));
+            return format.serialize(&value).ok().map(|b| b.map(Bytes::from));
         }
         Some(Raw::Other(text)) => text,
     };
@@ -507,7 +506,7 @@ fn serialize(body: &Bytes, serde: Serde, raw: Option<Raw<'_>>) -> Option<Option<
         unique_keys::check(text.as_bytes()).ok()?;
     }
     let value: Value = serde_json::from_str(text).ok()?;
-    serde.serialize(&value).ok().map(|b| b.map(Bytes::from))
+    format.serialize(&value).ok().map(|b| b.map(Bytes::from))
 }
 
 #[cfg(test)]

@@ -1,0 +1,731 @@
+//! The checking parser of POST bodies: JSON syntax, keys given twice, then
+//! every field of the body and of each record, with a message that names the
+//! record index and field of the first thing wrong. The quick reader
+//! ([`super::quick`]) hands it whatever it does not accept as it is.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::codec::Format;
+use crate::kafka::Header;
+use crate::records::post::{PostRecord, PostRequest, DEFAULT_TIMEOUT};
+use crate::records::{check_id, check_topic_name, parse_duration, RecordsError};
+
+/// Checks and parses a POST body: JSON syntax, then keys given more than
+/// once in any object (which a JSON tree would silently collapse to the
+/// last), then [`parse_value`].
+pub fn parse(body: &[u8]) -> Result<PostRequest, RecordsError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
+    unique_keys::check(body).map_err(invalid)?;
+    parse_value(&json)
+}
+
+const BODY_FIELDS: [&str; 4] = ["records", "transactionId", "async", "timeout"];
+const RECORD_FIELDS: [&str; 8] = [
+    "topic",
+    "partition",
+    "keySerializer",
+    "valueSerializer",
+    "key",
+    "value",
+    "timestamp",
+    "headers",
+];
+
+fn invalid(msg: String) -> RecordsError {
+    RecordsError::Invalid(msg)
+}
+
+fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<(), RecordsError> {
+    let unknown: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "{at}unknown field{} {}; known fields: {}",
+        if unknown.len() > 1 { "s" } else { "" },
+        unknown
+            .iter()
+            .map(|u| format!("'{u}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        known.join(", ")
+    )))
+}
+
+/// Finds a key given twice in one JSON object, anywhere in a document: a
+/// JSON tree keeps only the last of them, so `{"partition": 1, "partition":
+/// 2}` would silently write to partition 2. Refused instead, as a query
+/// parameter given twice is.
+pub use unique_keys::check as check_unique_keys;
+
+pub(super) mod unique_keys {
+    use std::borrow::Cow;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    /// Objects with more keys than this are checked with a hash set.
+    const LINEAR: usize = 16;
+
+    /// `Ok` when no object in the JSON text `json` repeats a key; else a
+    /// message naming the first repeated key by its path
+    /// (`records[0].partition`). `json` must be valid JSON.
+    pub fn check(json: &[u8]) -> Result<(), String> {
+        let found = RefCell::new(None);
+        let node = Node {
+            path: &Path::Root,
+            found: &found,
+        };
+        let result = node.deserialize(&mut serde_json::Deserializer::from_slice(json));
+        match (result, found.into_inner()) {
+            (_, Some(path)) => Err(format!(
+                "{path}: given more than once; give each field at most once"
+            )),
+            (Ok(()), None) => Ok(()),
+            (Err(e), None) => Err(format!("the body is not valid JSON: {e}")),
+        }
+    }
+
+    /// Where a value sits in the document, for the message.
+    enum Path<'a> {
+        Root,
+        Key(&'a Path<'a>, &'a str),
+        Index(&'a Path<'a>, usize),
+    }
+
+    impl fmt::Display for Path<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Path::Root => Ok(()),
+                Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+                Path::Key(parent, key) => {
+                    let plain = !key.is_empty()
+                        && key.len() <= 64
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    match (parent, plain) {
+                        (Path::Root, true) => f.write_str(key),
+                        (_, true) => write!(f, "{parent}.{key}"),
+                        (_, false) => {
+                            let short: String = key.chars().take(64).collect();
+                            let more = if short.len() < key.len() { "..." } else { "" };
+                            write!(f, "{parent}[{}{more}]", serde_json::Value::from(short))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Visits one value and everything inside it.
+    #[derive(Clone, Copy)]
+    struct Node<'p, 'f> {
+        path: &'p Path<'p>,
+        /// The path of the first repeated key.
+        found: &'f RefCell<Option<String>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Node {
+                    path: &Path::Index(self.path, i),
+                    found: self.found,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+
+        // (With serde_json's `arbitrary_precision`, a number arrives as a
+        // map of one private key: nothing repeats there.)
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut few: Vec<Cow<'de, str>> = Vec::new();
+            let mut many: Option<HashSet<Cow<'de, str>>> = None;
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                let path = Path::Key(self.path, &key);
+                let repeated = match &many {
+                    Some(set) => set.contains(&key),
+                    None => few.contains(&key),
+                };
+                if repeated {
+                    *self.found.borrow_mut() = Some(path.to_string());
+                    return Err(de::Error::custom("a key is given more than once"));
+                }
+                map.next_value_seed(Node {
+                    path: &path,
+                    found: self.found,
+                })?;
+                match &mut many {
+                    Some(set) => {
+                        set.insert(key);
+                    }
+                    None => {
+                        few.push(key);
+                        if few.len() > LINEAR {
+                            many = Some(few.drain(..).collect());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// An object key, borrowed from the input unless it holds escapes.
+    struct KeySeed;
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object key")
+        }
+
+        fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Borrowed(key))
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Owned(key.to_owned()))
+        }
+    }
+}
+
+/// Validates a parsed POST body and serializes every key, value and header.
+pub fn parse_value(body: &Value) -> Result<PostRequest, RecordsError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| invalid("the body must be a JSON object with a 'records' array".into()))?;
+    unknown_fields(obj, &BODY_FIELDS, "")?;
+    let transaction_id = match obj.get("transactionId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => {
+            check_id(id).map_err(|e| invalid(format!("transactionId: {e}")))?;
+            Some(id.clone())
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "transactionId: must be a string, got {}",
+                kind(other)
+            )))
+        }
+    };
+    let asynchronous = match obj.get("async") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(invalid(format!(
+                "async: must be true or false, got {other}"
+            )))
+        }
+    };
+    let timeout = match obj.get("timeout") {
+        None | Some(Value::Null) => DEFAULT_TIMEOUT,
+        Some(Value::String(s)) => {
+            parse_duration(s).map_err(|e| invalid(format!("timeout: {e}")))?
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "timeout: must be a duration string such as \"5s\" or \"1500ms\", got {other}"
+            )))
+        }
+    };
+    let records = match obj.get("records") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) => {
+            return Err(invalid("records: must hold at least one record".into()))
+        }
+        None | Some(Value::Null) => {
+            return Err(invalid("records: is required (an array of records)".into()))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "records: must be an array, got {}",
+                kind(other)
+            )))
+        }
+    };
+    let records = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| parse_record(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PostRequest {
+        records,
+        transaction_id,
+        asynchronous,
+        timeout,
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
+    let at = |field: &str| format!("records[{i}].{field}");
+    let obj = r
+        .as_object()
+        .ok_or_else(|| invalid(format!("records[{i}]: must be an object, got {}", kind(r))))?;
+    unknown_fields(obj, &RECORD_FIELDS, &format!("records[{i}]: "))?;
+    let topic = match obj.get("topic") {
+        Some(Value::String(t)) => Arc::<str>::from(t.as_str()),
+        None | Some(Value::Null) => return Err(invalid(format!("{}: is required", at("topic")))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be a string, got {}",
+                at("topic"),
+                kind(other)
+            )))
+        }
+    };
+    check_topic_name(&topic).map_err(|e| invalid(format!("{}: '{topic}' {e}", at("topic"))))?;
+    let partition = match obj.get("partition") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{}: must be an integer from 0 to 2147483647, got {n}",
+                        at("partition")
+                    ))
+                })?,
+        ),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an integer, got {}",
+                at("partition"),
+                kind(other)
+            )))
+        }
+    };
+    let format = |field: &str| -> Result<Format, RecordsError> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(Format::String),
+            Some(Value::String(name)) => Format::parse(name).ok_or_else(|| {
+                invalid(format!(
+                    "{}: unknown serializer '{name}'; known: {}",
+                    at(field),
+                    Format::NAMES.join(", ")
+                ))
+            }),
+            Some(other) => Err(invalid(format!(
+                "{}: must be a string, got {}",
+                at(field),
+                kind(other)
+            ))),
+        }
+    };
+    let key_format = format("keySerializer")?;
+    let value_format = format("valueSerializer")?;
+    let serialize = |field: &str, format: Format| -> Result<Option<Bytes>, RecordsError> {
+        let v = obj.get(field).unwrap_or(&Value::Null);
+        format
+            .serialize(v)
+            .map(|b| b.map(Bytes::from))
+            .map_err(|e| invalid(format!("{} ({} serializer): {e}", at(field), format.name())))
+    };
+    let key = serialize("key", key_format)?;
+    let value = serialize("value", value_format)?;
+    let timestamp = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().filter(|t| *t >= 0).ok_or_else(|| {
+            invalid(format!(
+                "{}: must be a whole number of milliseconds since the epoch, 0 or more, got {n}",
+                at("timestamp")
+            ))
+        })?),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an integer, got {}",
+                at("timestamp"),
+                kind(other)
+            )))
+        }
+    };
+    let headers = match obj.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(hs)) => hs
+            .iter()
+            .enumerate()
+            .map(|(j, h)| parse_header(&at(&format!("headers[{j}]")), h))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: must be an array, got {}",
+                at("headers"),
+                kind(other)
+            )))
+        }
+    };
+    Ok(PostRecord {
+        topic,
+        partition,
+        key,
+        value,
+        timestamp,
+        headers,
+    })
+}
+
+fn parse_header(at: &str, h: &Value) -> Result<Header, RecordsError> {
+    let obj = h.as_object().ok_or_else(|| {
+        invalid(format!(
+            "{at}: must be an object {{\"key\": ..., \"value\": ...}}, got {}",
+            kind(h)
+        ))
+    })?;
+    unknown_fields(obj, &["key", "value"], &format!("{at}: "))?;
+    let key = match obj.get("key") {
+        Some(Value::String(k)) => Bytes::copy_from_slice(k.as_bytes()),
+        None | Some(Value::Null) => return Err(invalid(format!("{at}.key: is required"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{at}.key: must be a string, got {}",
+                kind(other)
+            )))
+        }
+    };
+    let value =
+        match obj.get("value") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(v)) => Some(Bytes::from(STANDARD.decode(v).map_err(|e| {
+                invalid(format!("{at}.value: must be standard padded base64: {e}"))
+            })?)),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "{at}.value: must be a base64 string or null, got {}",
+                    kind(other)
+                )))
+            }
+        };
+    Ok(Header { key, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{quick, read_post_body};
+    use super::*;
+    use serde_json::json;
+
+    fn err(body: Value) -> String {
+        match parse_value(&body) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {body} to be refused"),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_record_and_field() {
+        assert!(err(
+            json!({"records": [{"topic": "t"}, {"topic": "t", "valueSerializer": "lng"}]})
+        )
+        .starts_with("records[1].valueSerializer: unknown serializer 'lng'"));
+        assert!(err(
+            json!({"records": [{"topic": "t", "value": "x", "valueSerializer": "integer"}]})
+        )
+        .starts_with("records[0].value (integer serializer):"));
+        assert!(err(
+            json!({"records": [{"topic": "t", "headers": [{"key": "a", "value": "!!"}]}]})
+        )
+        .starts_with("records[0].headers[0].value: must be standard padded base64"));
+        assert!(
+            err(json!({"records": [{"value": 1}]})).starts_with("records[0].topic: is required")
+        );
+        assert!(err(json!({"records": [{"topic": "t", "partiton": 1}]})).contains("'partiton'"));
+        assert!(err(json!({"records": []})).starts_with("records: must hold at least one"));
+        assert!(
+            err(json!({"records": [{"topic": "t"}], "timeout": "5 parsecs"}))
+                .starts_with("timeout:")
+        );
+        assert!(err(json!({"records": [{"topic": "t", "partition": -1}]}))
+            .starts_with("records[0].partition"));
+        assert!(err(json!({"records": [{"topic": "t", "timestamp": -5}]}))
+            .starts_with("records[0].timestamp"));
+        assert!(err(json!({"records": [{"topic": "a/b"}]}))
+            .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    fn explained(body: &str) -> String {
+        assert!(
+            quick::read(&Bytes::copy_from_slice(body.as_bytes())).is_none(),
+            "the typed parse accepted {body}"
+        );
+        match read_post_body(&Bytes::copy_from_slice(body.as_bytes())) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {body} to be refused"),
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_and_named_by_its_path() {
+        for (body, path) in [
+            (
+                r#"{"records": [{"topic": "t"}], "records": [{"topic": "u"}]}"#,
+                "records",
+            ),
+            (
+                r#"{"records": [{"topic": "t", "partition": 1, "partition": 2}]}"#,
+                "records[0].partition",
+            ),
+            (
+                r#"{"records": [{"topic": "t"}, {"topic": "t", "headers": [{"key": "a", "key": "b"}]}]}"#,
+                "records[1].headers[0].key",
+            ),
+            (
+                r#"{"timeout": "1s", "records": [{"topic": "t"}], "timeout": "2s"}"#,
+                "timeout",
+            ),
+            // A JSON tree would keep only the last: the stored JSON would lose a key.
+            (
+                r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a": [{"b": 1, "b": 2}]}}]}"#,
+                "records[0].value.a[0].b",
+            ),
+            (
+                r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a b": 1, "a\u0020b": 2}}]}"#,
+                r#"records[0].value["a b"]"#,
+            ),
+        ] {
+            let m = explained(body);
+            assert_eq!(
+                m,
+                format!("{path}: given more than once; give each field at most once"),
+                "{body}"
+            );
+        }
+        // Objects with many keys take the hash-set path.
+        let keys: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let body = format!(
+            r#"{{"records": [{{"topic": "t", "valueSerializer": "json", "value": {{{}, "k33": 0}}}}]}}"#,
+            keys.join(", ")
+        );
+        assert!(explained(&body).starts_with("records[0].value.k33: given more than once"));
+        // The same key in different objects is fine, on both paths.
+        let body = r#"{"records": [{"topic": "t", "valueSerializer": "json", "value": {"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}}]}"#;
+        assert!(quick::read(&Bytes::copy_from_slice(body.as_bytes())).is_some());
+        assert!(parse(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_transaction_id_is_neither_empty_nor_longer_than_kafka_can_carry() {
+        assert!(
+            explained(r#"{"records": [{"topic": "t"}], "transactionId": ""}"#)
+                .starts_with("transactionId: must not be empty")
+        );
+        let long = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(crate::records::MAX_ID_BYTES + 1)
+        );
+        assert!(explained(&long).starts_with("transactionId: is 4097 bytes long"));
+        let fine = format!(
+            r#"{{"records": [{{"topic": "t"}}], "transactionId": "{}"}}"#,
+            "x".repeat(crate::records::MAX_ID_BYTES)
+        );
+        assert!(quick::read(&Bytes::copy_from_slice(fine.as_bytes())).is_some());
+    }
+
+    #[test]
+    fn a_timeout_beyond_a_year_is_refused_instead_of_overflowing_the_deadline() {
+        let m = explained(r#"{"records": [{"topic": "t"}], "timeout": "18446744073709551615s"}"#);
+        assert!(
+            m.starts_with("timeout: '18446744073709551615s' is longer than the maximum"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_valid_body_is_serialized_with_defaults() {
+        let req = parse_value(
+            &json!({"records": [{"topic": "t", "key": "k", "value": 7, "valueSerializer": "INTEGER",
+            "headers": [{"key": "h", "value": null}, {"key": "h", "value": "Yg=="}]}]}),
+        )
+        .unwrap();
+        assert_eq!(req.timeout, DEFAULT_TIMEOUT);
+        assert!(!req.asynchronous);
+        let r = &req.records[0];
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(r.value.as_deref(), Some(&[0u8, 0, 0, 7][..]));
+        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.headers[0].value, None);
+        assert_eq!(r.headers[1].value.as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn the_typed_parse_agrees_with_the_explaining_one() {
+        let bodies = [
+            json!({"records": [{"topic": "t", "value": "v"}]}),
+            json!({"records": [{"topic": "t", "key": "k", "value": 7, "valueSerializer": "INTEGER", "partition": 2,
+                "timestamp": 5, "headers": [{"key": "h", "value": null}, {"key": "h", "value": "Yg=="}]}],
+                "async": true, "timeout": "2s", "transactionId": "x"}),
+            json!({"records": [{"topic": "t", "value": {"b": 1, "a": [1.50, "é", null]}, "valueSerializer": "json"},
+                {"topic": "u", "key": null, "value": 1.50}, {"topic": "u", "value": true},
+                {"topic": "u", "value": "AQID", "valueSerializer": "bytearray"},
+                {"topic": "u", "value": "0.1", "valueSerializer": "float"},
+                {"topic": "u", "value": "\u{e9}\n\"", "keySerializer": "string"}]}),
+        ];
+        for body in bodies {
+            let bytes = Bytes::from(body.to_string());
+            let fast =
+                quick::read(&bytes).unwrap_or_else(|| panic!("the typed parse refused {body}"));
+            let slow = parse_value(&body).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
+        }
+    }
+
+    #[test]
+    fn bodies_the_typed_parse_refuses_are_explained() {
+        for body in [
+            json!({"records": []}),
+            json!({"records": [{"topic": "t", "partiton": 1}]}),
+            json!({"records": [{"topic": "t", "partition": -1}]}),
+            json!({"records": [{"topic": "t", "partition": 1.5}]}),
+            json!({"records": [{"topic": "t", "value": "x", "valueSerializer": "integer"}]}),
+            json!({"records": [{"topic": "t", "headers": [{"key": "h", "value": "!!"}]}]}),
+            json!({"records": [{"topic": "a b"}]}),
+            json!({"records": [{"topic": "t"}], "timeout": 5}),
+            json!({"records": [{"topic": "t"}], "transactionId": ""}),
+            json!({"records": [{"topic": "t", "timestamp": -1}]}),
+        ] {
+            let bytes = Bytes::from(body.to_string());
+            assert!(quick::read(&bytes).is_none(), "{body}");
+            let message = read_post_body(&bytes).unwrap_err().to_string();
+            assert!(!message.is_empty(), "{body}");
+        }
+    }
+
+    /// Bodies as text, where the typed reader must agree with the
+    /// explaining parse: escapes, white space, nesting and number forms
+    /// a JSON serializer would not produce. What the reader leaves alone
+    /// (`-0`, an escaped name) the explaining parse decides.
+    #[test]
+    fn the_typed_reader_agrees_on_spelling_the_serializers_do_not_use() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let accepted = [
+            r#" { "records" : [ { "topic" : "t" , "value" : "v" } ] } "#.to_string(),
+            "{\n\t\"records\":[{\"topic\":\"t\",\r\n\"value\":\"v\"}]}\n".to_string(),
+            r#"{"records":[{"topic":"t","value":"a\"b\\c\/\u00e9\ud83d\ude00\n"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","key":"k\u0000","headers":[{"key":"h\tx","value":"YQ=="}]}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":"\u0031","valueSerializer":"integer"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","partition":0,"timestamp":0,"key":null,"value":null}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":{"a":{"b":[1,2,{"c":"}]"}]}},"valueSerializer":"json"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":-0},{"topic":"t","value":1E5}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","value":[],"valueSerializer":"json"}]}"#.to_string(),
+            format!(r#"{{"records":[{{"topic":"t","value":{},"valueSerializer":"json"}}]}}"#, deep(100)),
+            r#"{"async":false,"timeout":"1s","records":[{"topic":"t"}]}"#.to_string(),
+        ];
+        for body in accepted {
+            let bytes = Bytes::from(body.clone());
+            let fast =
+                quick::read(&bytes).unwrap_or_else(|| panic!("the typed reader refused {body}"));
+            let slow = parse(&bytes).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
+        }
+        // Left to the explaining parse, which accepts them.
+        for body in [
+            format!(
+                r#"{{"records":[{{"topic":"t","value":{},"valueSerializer":"json"}}]}}"#,
+                deep(101)
+            ),
+            r#"{"records":[{"topic":"\u0074","value":"v"}]}"#.to_string(),
+            r#"{"records":[{"\u0074opic":"t"}]}"#.to_string(),
+            r#"{"records":[{"topic":"t","partition":-0}]}"#.to_string(),
+        ] {
+            let bytes = Bytes::from(body.clone());
+            assert!(quick::read(&bytes).is_none(), "{body}");
+            assert!(parse(&bytes).is_ok(), "{body}");
+        }
+        // Refused by both.
+        for body in [
+            r#"{"records":[{"topic":"t","partition":01}]}"#,
+            r#"{"records":[{"topic":"t","partition":1e0}]}"#,
+            r#"{"records":[{"topic":"t","partition":9223372036854775808}]}"#,
+            r#"{"records":[{"topic":"t",}]}"#,
+            r#"{"records":[{"topic":"t"},]}"#,
+            r#"{"records":[{"topic":"t"}]}x"#,
+            r#"{"records":[{"topic":"t","value":"a	b"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\x"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\u12"}]}"#,
+            r#"{"records":[{"topic":"t","value":"\ud800"}]}"#,
+            r#"{"records":[{"topic":"t","value":tru}]}"#,
+            r#"{"records":[{"topic":"t","value":{"a":1,"a":2},"valueSerializer":"json"}]}"#,
+            r#"{"records":[{"topic":"t","headers":[{"key":"h","key":"i"}]}]}"#,
+            r#"{"records":[{"topic":"t","topic":"u"}]}"#,
+            r#"{"records":[{"topic":"t"}],"records":[{"topic":"u"}]}"#,
+            r#"{"records":null}"#,
+        ] {
+            let bytes = Bytes::from(body);
+            assert!(quick::read(&bytes).is_none(), "{body}");
+            assert!(read_post_body(&bytes).is_err(), "{body}");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! `GET /records/{topic}`: query → [`get::run`] → the page as JSON, then the
+//! group commit of exactly what the page holds, once it is written.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::{with_records, HttpResponse};
+use crate::codec::{Decoded, Format};
+use crate::http::error::ApiError;
+use crate::http::query;
+use crate::http::response::{json_bytes_response, Body};
+use crate::http::router::App;
+use crate::kafka::FetchedRecord;
+use crate::records::get::{self, GroupCommit, Page};
+use crate::records::RecordsError;
+
+/// GET /records/{topic}.
+pub(crate) async fn get_records(
+    app: &App,
+    topic: String,
+    raw_query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let request = query::get_request(topic, raw_query, &app.limits)?;
+    let page = get::run(&app.cluster, &request)
+        .await
+        .inspect_err(|e| app.metrics.records_error(e))?;
+    let rendered = render(&page, app.limits.response_bytes)?;
+    drop(page);
+    app.metrics.records_fetched(rendered.count);
+    let response = with_records(
+        json_bytes_response(StatusCode::OK, rendered.body),
+        rendered.count,
+    );
+    let Some(commit) = rendered.commit else {
+        return Ok(response);
+    };
+    // Commit only once the records are written to the client.
+    let cluster = app.cluster.clone();
+    let metrics = Arc::clone(&app.metrics);
+    let (parts, body) = response.into_parts();
+    let after = Box::pin(async move {
+        get::commit(&cluster, &commit).await.map_err(|e| {
+            metrics.records_error(&e);
+            tracing::warn!(group = %commit.group, topic = %commit.topic, error = %e, "commit after response failed");
+            e.to_string()
+        })
+    });
+    Ok(Response::from_parts(
+        parts,
+        Body::with_after_write(body.into_bytes(), after),
+    ))
+}
+
+/// A page as its JSON response body.
+#[derive(Debug)]
+struct Rendered {
+    /// `{"records":[...]}`, records ordered by partition, then offset.
+    body: Vec<u8>,
+    /// How many records the body holds.
+    count: usize,
+    /// What to commit once the body is out: exactly what it holds.
+    commit: Option<GroupCommit>,
+}
+
+/// One record of a response, borrowing the fetched bytes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordOut<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    serialized_key_size: i64,
+    serialized_value_size: i64,
+    headers: Vec<HeaderOut<'a>>,
+    key: Decoded<'a>,
+    value: Decoded<'a>,
+    leader_epoch: Option<i32>,
+}
+
+/// One header of a response record.
+#[derive(Debug, Serialize)]
+struct HeaderOut<'a> {
+    key: Cow<'a, str>,
+    value: Decoded<'a>,
+}
+
+const HEAD: &[u8] = b"{\"records\":[";
+const TAIL: &[u8] = b"]}";
+
+/// A record's place in the page and the span of its JSON in the buffer.
+struct Written {
+    partition: i32,
+    offset: i64,
+    span: std::ops::Range<usize>,
+}
+
+/// Writes the page as JSON, taking records in the order they were selected
+/// until the next would take the body past `max_bytes` (the first record is
+/// kept whatever its size, so a big record cannot stall a reader). What is
+/// left out is left for the next page: the group commit covers exactly the
+/// records written.
+///
+/// A record that does not decode as asked fails the page (422), so nothing
+/// is skipped silently.
+fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
+    let budget = max_bytes.saturating_sub(HEAD.len() + TAIL.len());
+    let mut buf = Vec::with_capacity(HEAD.len() + TAIL.len() + 256 * page.records.len());
+    buf.extend_from_slice(HEAD);
+    let mut written: Vec<Written> = Vec::with_capacity(page.records.len());
+    for (partition, r) in &page.records {
+        let mark = buf.len();
+        if !written.is_empty() {
+            buf.push(b',');
+        }
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, &record_out(page, *partition, r)?).map_err(|e| {
+            RecordsError::Undecodable(format!(
+                "topic '{}' partition {partition} offset {}: cannot write the record as JSON: {e}",
+                page.topic, r.offset
+            ))
+        })?;
+        if !written.is_empty() && buf.len() - HEAD.len() > budget {
+            buf.truncate(mark);
+            break;
+        }
+        written.push(Written {
+            partition: *partition,
+            offset: r.offset,
+            span: start..buf.len(),
+        });
+    }
+    let positions: Vec<(i32, i64)> = written.iter().map(|w| (w.partition, w.offset)).collect();
+    Ok(Rendered {
+        count: written.len(),
+        commit: page.commit_for(&positions),
+        body: in_partition_order(buf, written),
+    })
+}
+
+/// The body with its records ordered by partition, then offset (they were
+/// written in the order fair selection took them).
+fn in_partition_order(mut buf: Vec<u8>, mut written: Vec<Written>) -> Vec<u8> {
+    let in_order = written
+        .windows(2)
+        .all(|w| (w[0].partition, w[0].offset) < (w[1].partition, w[1].offset));
+    if in_order {
+        buf.extend_from_slice(TAIL);
+        return buf;
+    }
+    written.sort_unstable_by_key(|w| (w.partition, w.offset));
+    let mut body = Vec::with_capacity(buf.len() + TAIL.len());
+    body.extend_from_slice(HEAD);
+    for (i, w) in written.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&buf[w.span.clone()]);
+    }
+    body.extend_from_slice(TAIL);
+    body
+}
+
+/// One record as the response shows it, decoded as the request asked.
+fn record_out<'a>(
+    page: &'a Page,
+    partition: i32,
+    r: &'a FetchedRecord,
+) -> Result<RecordOut<'a>, RecordsError> {
+    let field =
+        |name, format, bytes| decode_field(&page.topic, partition, r.offset, name, format, bytes);
+    Ok(RecordOut {
+        topic: &page.topic,
+        partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
+        serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| HeaderOut {
+                key: String::from_utf8_lossy(&h.key),
+                value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
+            })
+            .collect(),
+        key: field("key", page.key, r.key.as_deref())?,
+        value: field("value", page.value, r.value.as_deref())?,
+        leader_epoch: r.leader_epoch,
+    })
+}
+
+fn decode_field<'a>(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    name: &str,
+    format: Format,
+    bytes: Option<&'a [u8]>,
+) -> Result<Decoded<'a>, RecordsError> {
+    format.deserialize(bytes).map_err(|e| {
+        RecordsError::Undecodable(format!(
+            "topic '{topic}' partition {partition} offset {offset}: the {name} cannot be read with the {} deserializer: {e}; choose another {name}Deserializer",
+            format.name()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(records: Vec<(i32, FetchedRecord)>, group: Option<&str>) -> Page {
+        Page {
+            topic: "t".into(),
+            key: Format::String,
+            value: Format::String,
+            starts: vec![(0, 5), (1, 0), (2, 10)],
+            records,
+            group: group.map(str::to_string),
+        }
+    }
+
+    fn record(offset: i64, value: &str) -> FetchedRecord {
+        FetchedRecord {
+            offset,
+            timestamp: 0,
+            key: None,
+            value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+            headers: vec![],
+            leader_epoch: None,
+        }
+    }
+
+    #[test]
+    fn a_rendered_page_is_ordered_by_partition_then_offset() {
+        let p = page(
+            vec![
+                (2, record(10, "a")),
+                (0, record(5, "b")),
+                (2, record(11, "c")),
+                (0, record(6, "d")),
+            ],
+            Some("g"),
+        );
+        let rendered = render(&p, usize::MAX).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        let order: Vec<(i64, i64, &str)> = json["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["partition"].as_i64().unwrap(),
+                    r["offset"].as_i64().unwrap(),
+                    r["value"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![(0, 5, "b"), (0, 6, "d"), (2, 10, "a"), (2, 11, "c")]
+        );
+        assert_eq!(rendered.count, 4);
+        assert_eq!(
+            rendered.commit.unwrap().offsets,
+            vec![(0, 7), (1, 0), (2, 12)]
+        );
+    }
+
+    #[test]
+    fn a_page_stops_before_the_byte_bound_and_commits_only_what_it_holds() {
+        let big = "x".repeat(1000);
+        let records = vec![
+            (2, record(10, &big)),
+            (0, record(5, &big)),
+            (2, record(11, &big)),
+            (0, record(6, &big)),
+        ];
+        let whole = render(&page(records.clone(), Some("g")), usize::MAX).unwrap();
+        // Room for two records but not three.
+        let bound = whole.body.len() / 2 + 100;
+        let rendered = render(&page(records.clone(), Some("g")), bound).unwrap();
+        assert!(
+            rendered.body.len() <= bound,
+            "{} > {bound}",
+            rendered.body.len()
+        );
+        assert_eq!(rendered.count, 2);
+        let json: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        assert_eq!(json["records"].as_array().unwrap().len(), 2);
+        // The first two taken: partition 2 offset 10 and partition 0 offset 5.
+        assert_eq!(
+            rendered.commit.unwrap().offsets,
+            vec![(0, 6), (1, 0), (2, 11)]
+        );
+        // One record is returned even when it alone exceeds the bound.
+        let tiny = render(&page(records, Some("g")), 10).unwrap();
+        assert_eq!(tiny.count, 1);
+        assert_eq!(tiny.commit.unwrap().offsets, vec![(0, 5), (1, 0), (2, 11)]);
+    }
+}

@@ -1,0 +1,329 @@
+//! `POST /records`: body → [`post::run`] → each record's result as JSON.
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+
+use super::{with_records, HttpResponse};
+use crate::http::body::read_post_body;
+use crate::http::error::{status_of, ApiError, ErrorBody};
+use crate::http::query::Query;
+use crate::http::response::{empty_response, json_bytes_response, json_response};
+use crate::http::router::App;
+use crate::metrics::Route;
+use crate::records::post::{self, RecordResult};
+use crate::records::RecordsError;
+
+/// The error type of request bodies the router accepts.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// POST /records: reads the body (at most `--max-body-bytes`), writes its
+/// records, and answers each record's result.
+pub(crate) async fn post_records<B>(
+    app: &App,
+    request: Request<B>,
+) -> Result<HttpResponse, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    Query::parse(request.uri().query(), &[])?;
+    let body = Limited::new(request.into_body(), app.limits.body_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than {} bytes; send fewer records per request",
+                        app.limits.body_bytes
+                    ),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {e}"))
+            }
+        })?
+        .to_bytes();
+    app.metrics.request_body(Route::PostRecords, body.len());
+    // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
+    let request = read_post_body(&body)?;
+    let records = request.records.len();
+    if records > app.limits.records_per_request {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "records: {records} records are more than the {} one request may write (--max-records-per-request); nothing was written: send them in several requests",
+                app.limits.records_per_request
+            ),
+        ));
+    }
+    app.limits.check_timeout(request.timeout)?;
+    if request.asynchronous {
+        let accepted = request.records.len();
+        let cluster = app.cluster.clone();
+        let metrics = Arc::clone(&app.metrics);
+        app.background.spawn(async move {
+            let results = post::run(&cluster, request).await;
+            let failed = results.iter().filter(|r| r.error().is_some()).count();
+            metrics.records_produced(results.len() - failed);
+            metrics.async_records_failed(failed);
+            metrics.records_errors(results.iter().filter_map(RecordResult::error));
+            log_failures(&results);
+            if failed > 0 {
+                tracing::warn!(failed, total = results.len(), "async write failed");
+            }
+        });
+        return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
+    }
+    let results = post::run(&app.cluster, request).await;
+    let errors = || results.iter().filter_map(RecordResult::error);
+    let written = results.len() - errors().count();
+    app.metrics.records_produced(written);
+    app.metrics.records_errors(errors());
+    log_failures(&results);
+    Ok(with_records(post_response(&results), written))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[serde(untagged)]
+enum ResultOut<'a> {
+    Written {
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+        #[serde(rename = "serializedKeySize")]
+        serialized_key_size: i64,
+        #[serde(rename = "serializedValueSize")]
+        serialized_value_size: i64,
+    },
+    Failed {
+        topic: &'a str,
+        partition: Option<i32>,
+        error: ErrorBody<'a>,
+    },
+}
+
+impl<'a> ResultOut<'a> {
+    /// The entry of a written record; `None` for a failed one.
+    fn written(r: &'a RecordResult) -> Option<ResultOut<'a>> {
+        match r {
+            RecordResult::Written {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                serialized_key_size,
+                serialized_value_size,
+            } => Some(ResultOut::Written {
+                topic,
+                partition: *partition,
+                offset: *offset,
+                timestamp: *timestamp,
+                serialized_key_size: *serialized_key_size,
+                serialized_value_size: *serialized_value_size,
+            }),
+            RecordResult::Failed { .. } => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PostBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    results: Vec<ResultOut<'a>>,
+}
+
+/// Logs each failed write once per topic and partition, with its cause.
+fn log_failures(results: &[RecordResult]) {
+    let mut seen = std::collections::HashSet::new();
+    for r in results {
+        if let RecordResult::Failed {
+            topic,
+            partition,
+            error,
+        } = r
+        {
+            if seen.insert((&**topic, *partition)) {
+                tracing::warn!(topic = %topic, partition = partition.unwrap_or(-1), status = status_of(error).as_u16(), error = %error, "records not written");
+            }
+        }
+    }
+}
+
+/// The body of a POST whose records were all written, written directly: the
+/// same bytes serde would write for [`PostBody`], at a fraction of the cost
+/// (each topic's JSON string is written once, numbers with `itoa`).
+fn written_body(results: &[RecordResult]) -> Option<Vec<u8>> {
+    // Sized for the usual entry, so the body is not copied as it grows: 110
+    // bytes of names and numbers besides the topic.
+    let topic_len = results.first().map_or(0, |r| r.topic().len());
+    let mut out = Vec::with_capacity(16 + results.len() * (140 + topic_len));
+    out.extend_from_slice(b"{\"results\":[");
+    let mut numbers = itoa::Buffer::new();
+    // The last topic's name as a JSON string, reused while records share it.
+    let mut topic_json: (Option<&str>, Vec<u8>) = (None, Vec::new());
+    for (i, r) in results.iter().enumerate() {
+        let RecordResult::Written {
+            topic,
+            partition,
+            offset,
+            timestamp,
+            serialized_key_size,
+            serialized_value_size,
+        } = r
+        else {
+            return None;
+        };
+        if topic_json.0 != Some(topic.as_ref()) {
+            topic_json.1.clear();
+            serde_json::to_writer(&mut topic_json.1, topic.as_ref() as &str).ok()?;
+            topic_json.0 = Some(topic.as_ref());
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"topic\":");
+        out.extend_from_slice(&topic_json.1);
+        for (name, n) in [
+            (&b",\"partition\":"[..], i64::from(*partition)),
+            (b",\"offset\":", *offset),
+            (b",\"timestamp\":", *timestamp),
+            (b",\"serializedKeySize\":", *serialized_key_size),
+            (b",\"serializedValueSize\":", *serialized_value_size),
+        ] {
+            out.extend_from_slice(name);
+            out.extend_from_slice(numbers.format(n).as_bytes());
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Some(out)
+}
+
+fn post_response(results: &[RecordResult]) -> HttpResponse {
+    if let Some(body) = written_body(results) {
+        return json_bytes_response(StatusCode::OK, body);
+    }
+    let errors: Vec<ApiError> = results
+        .iter()
+        .map(|r| {
+            r.error()
+                .map(|e| ApiError::new(status_of(e), e.to_string()))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut error_iter = errors.iter();
+    let out: Vec<ResultOut<'_>> = results
+        .iter()
+        .map(|r| {
+            ResultOut::written(r).unwrap_or_else(|| ResultOut::Failed {
+                topic: r.topic(),
+                partition: r.partition(),
+                error: error_iter.next().map_or(
+                    ErrorBody {
+                        code: 500,
+                        message: "unknown",
+                    },
+                    ApiError::body,
+                ),
+            })
+        })
+        .collect();
+    let Some(first) = errors.first() else {
+        return json_response(
+            StatusCode::OK,
+            &PostBody {
+                code: None,
+                message: None,
+                results: out,
+            },
+        );
+    };
+    let written = results.len() - errors.len();
+    let aborted = results
+        .iter()
+        .find_map(RecordResult::error)
+        .and_then(|e| match e {
+            RecordsError::Aborted { .. } => Some(e.to_string()),
+            _ => None,
+        });
+    let message = if let Some(aborted) = aborted {
+        // A transaction is all or nothing: say so rather than "may or may not".
+        format!(
+            "none of the {} records became visible: {aborted}",
+            results.len()
+        )
+    } else if first.status == StatusCode::GATEWAY_TIMEOUT {
+        format!(
+            "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",
+            results.len()
+        )
+    } else {
+        format!(
+            "{} of {} records failed; see each record's error (first: {})",
+            errors.len(),
+            results.len(),
+            first.message
+        )
+    };
+    json_response(
+        first.status,
+        &PostBody {
+            code: Some(first.status.as_u16()),
+            message: Some(message),
+            results: out,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_body_is_what_serde_writes() {
+        let written = |topic: &str, partition, offset| RecordResult::Written {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp: 1_700_000_000_000,
+            serialized_key_size: -1,
+            serialized_value_size: 12,
+        };
+        let results = vec![
+            written("orders", 0, 0),
+            written("orders", 1, i64::MAX),
+            written("we\"ird\\topic", 2, 7),
+            written("orders", 0, 1),
+        ];
+        let by_serde = serde_json::to_vec(&PostBody {
+            code: None,
+            message: None,
+            results: results
+                .iter()
+                .map(|r| ResultOut::written(r).unwrap())
+                .collect(),
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(written_body(&results).unwrap()).unwrap(),
+            String::from_utf8(by_serde).unwrap()
+        );
+        let failed = RecordResult::Failed {
+            topic: "orders".into(),
+            partition: None,
+            error: RecordsError::Invalid("x".into()),
+        };
+        assert!(written_body(&[written("orders", 0, 0), failed]).is_none());
+    }
+}
