@@ -5,16 +5,7 @@
 //! return (results and errors), so [`crate::records`] and [`crate::kafka`] know
 //! nothing of metrics.
 //!
-//! Why `prometheus-client`: it is the Prometheus project's own Rust client
-//! (`prometheus/client_rust`), kept in step with the OpenMetrics format, with
-//! few dependencies. Its label sets are typed: a label is a `Copy` enum
-//! encoded only when scraped, so counting a request hashes a couple of small
-//! integers and allocates nothing, and a label value outside the fixed set
-//! cannot be written by mistake. Its registry is a plain value rather than a
-//! process-wide global, so each server (and each test) has its own. The
-//! `metrics` facade with `metrics-exporter-prometheus` would add a global
-//! recorder and an exporter with its own listener; the older `prometheus`
-//! crate takes label values as strings looked up on every call.
+//! Why `prometheus-client` is told in ARCHITECTURE.md.
 //!
 //! The metrics, all prefixed `kafka_records_`:
 //!

@@ -189,15 +189,9 @@ pub fn decode(
     max_records: usize,
     out: &mut Vec<FetchedRecord>,
 ) -> Result<Progress, KafkaError> {
-    // Aborted transactions ordered by first offset, smallest first.
-    let mut pending: BinaryHeap<std::cmp::Reverse<(i64, i64)>> = aborted
-        .iter()
-        .map(|a| std::cmp::Reverse((a.first_offset, a.producer_id)))
-        .collect();
-    let mut aborted_producers: HashSet<i64> = HashSet::new();
+    let mut transactions = AbortedTransactions::new(aborted);
     let mut result = Progress::default();
     let mut taken = 0usize;
-
     while data.len() >= 12 {
         let batch_len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
         if batch_len < (HEADER_LEN - 12) as i32 {
@@ -208,6 +202,38 @@ pub fn decode(
             break; // the broker cut the last batch at the size limit
         }
         let batch = data.split_to(total);
+        let header = BatchHeader::read(&batch)?;
+        if header.last_offset < from_offset {
+            continue;
+        }
+        if transactions.hides(&header, &batch)? {
+            result.next_offset = Some(header.last_offset + 1);
+            continue;
+        }
+        let room = max_records - taken;
+        match take_records(&batch, &header, from_offset, room, out, &mut result)? {
+            Taken::Whole(n) => taken += n,
+            Taken::Full => return Ok(result),
+        }
+    }
+    Ok(result)
+}
+
+/// What a batch's header says.
+struct BatchHeader {
+    base_offset: i64,
+    last_offset: i64,
+    leader_epoch: i32,
+    attributes: i16,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    count: i32,
+}
+
+impl BatchHeader {
+    /// Reads the header of a whole batch, checking its format and CRC.
+    fn read(batch: &Bytes) -> Result<BatchHeader, KafkaError> {
         let magic = batch[16] as i8;
         if magic != MAGIC {
             return Err(KafkaError::Protocol(format!(
@@ -232,62 +258,115 @@ pub fn decode(
                 "CRC mismatch in batch at offset {base_offset}"
             )));
         }
-        if last_offset < from_offset {
-            continue;
+        Ok(BatchHeader {
+            base_offset,
+            last_offset,
+            leader_epoch,
+            attributes,
+            base_timestamp,
+            max_timestamp,
+            producer_id,
+            count,
+        })
+    }
+
+    fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+}
+
+/// The fetch response's aborted transactions, followed through the batches
+/// as Kafka's Java consumer does: a producer's transaction is aborted from
+/// its first offset until its abort marker.
+struct AbortedTransactions {
+    /// Not yet reached, by first offset, smallest first: (first offset, producer).
+    pending: BinaryHeap<std::cmp::Reverse<(i64, i64)>>,
+    /// Producers whose aborted transaction the batches are inside.
+    open: HashSet<i64>,
+}
+
+impl AbortedTransactions {
+    fn new(aborted: &[AbortedTxn]) -> AbortedTransactions {
+        AbortedTransactions {
+            pending: aborted
+                .iter()
+                .map(|a| std::cmp::Reverse((a.first_offset, a.producer_id)))
+                .collect(),
+            open: HashSet::new(),
         }
-        let control = attributes & ATTR_CONTROL != 0;
-        let transactional = attributes & ATTR_TRANSACTIONAL != 0;
-        if producer_id >= 0 {
-            while let Some(std::cmp::Reverse((first, pid))) = pending.peek().copied() {
-                if first > last_offset {
+    }
+
+    /// Whether a read_committed reader skips this batch: a control batch, or
+    /// data of an aborted transaction.
+    fn hides(&mut self, header: &BatchHeader, batch: &Bytes) -> Result<bool, KafkaError> {
+        let transactional = header.attributes & ATTR_TRANSACTIONAL != 0;
+        if header.producer_id >= 0 {
+            while let Some(std::cmp::Reverse((first, pid))) = self.pending.peek().copied() {
+                if first > header.last_offset {
                     break;
                 }
-                pending.pop();
-                aborted_producers.insert(pid);
+                self.pending.pop();
+                self.open.insert(pid);
             }
-            if control {
-                if is_abort_marker(&batch, attributes)? {
-                    aborted_producers.remove(&producer_id);
+            if header.is_control() {
+                if is_abort_marker(batch, header.attributes)? {
+                    self.open.remove(&header.producer_id);
                 }
-            } else if transactional && aborted_producers.contains(&producer_id) {
-                result.next_offset = Some(last_offset + 1);
-                continue;
+            } else if transactional && self.open.contains(&header.producer_id) {
+                return Ok(true);
             }
         }
-        if control {
-            result.next_offset = Some(last_offset + 1);
+        Ok(header.is_control())
+    }
+}
+
+/// How far [`take_records`] got through a batch.
+enum Taken {
+    /// Every record of the batch was read; this many were taken.
+    Whole(usize),
+    /// There was no room for the next record.
+    Full,
+}
+
+/// Appends a data batch's records at or after `from_offset` to `out`, at most
+/// `room` of them, and moves `result` past them (past the batch when it read
+/// every record).
+fn take_records(
+    batch: &Bytes,
+    header: &BatchHeader,
+    from_offset: i64,
+    room: usize,
+    out: &mut Vec<FetchedRecord>,
+    result: &mut Progress,
+) -> Result<Taken, KafkaError> {
+    let base_offset = header.base_offset;
+    let mut records = records_of(batch.slice(HEADER_LEN..), header.attributes)?;
+    let log_append_time = header.attributes & ATTR_LOG_APPEND_TIME != 0;
+    let epoch = (header.leader_epoch >= 0).then_some(header.leader_epoch);
+    let mut taken = 0;
+    for _ in 0..header.count {
+        let rec = read_record(&mut records, base_offset, header.base_timestamp)
+            .ok_or_else(|| corrupt(format!("truncated record in batch at offset {base_offset}")))?;
+        if rec.offset < from_offset {
             continue;
         }
-
-        let records = records_of(batch.slice(HEADER_LEN..), attributes)?;
-        let log_append_time = attributes & ATTR_LOG_APPEND_TIME != 0;
-        let epoch = (leader_epoch >= 0).then_some(leader_epoch);
-        let mut r = records;
-        for _ in 0..count {
-            let rec = read_record(&mut r, base_offset, base_timestamp).ok_or_else(|| {
-                corrupt(format!("truncated record in batch at offset {base_offset}"))
-            })?;
-            if rec.offset < from_offset {
-                continue;
-            }
-            if taken == max_records {
-                return Ok(result);
-            }
-            result.next_offset = Some(rec.offset + 1);
-            out.push(FetchedRecord {
-                timestamp: if log_append_time {
-                    max_timestamp
-                } else {
-                    rec.timestamp
-                },
-                leader_epoch: epoch,
-                ..rec
-            });
-            taken += 1;
+        if taken == room {
+            return Ok(Taken::Full);
         }
-        result.next_offset = Some(last_offset + 1);
+        result.next_offset = Some(rec.offset + 1);
+        out.push(FetchedRecord {
+            timestamp: if log_append_time {
+                header.max_timestamp
+            } else {
+                rec.timestamp
+            },
+            leader_epoch: epoch,
+            ..rec
+        });
+        taken += 1;
     }
-    Ok(result)
+    result.next_offset = Some(header.last_offset + 1);
+    Ok(Taken::Whole(taken))
 }
 
 fn corrupt(what: String) -> KafkaError {

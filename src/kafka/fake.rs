@@ -131,62 +131,10 @@ async fn serve(
         let api = ApiKey::try_from(key).expect("a known api key");
         let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
             .expect("request header");
-        let mut body = BytesMut::new();
-        match api {
-            ApiKey::ApiVersions => ApiVersionsResponse::default()
-                .with_api_keys(
-                    (0..=80)
-                        .map(|k| {
-                            ApiVersion::default()
-                                .with_api_key(k)
-                                .with_min_version(0)
-                                .with_max_version(20)
-                        })
-                        .collect(),
-                )
-                .encode(&mut body, version),
-            ApiKey::Metadata => {
-                counts.metadata.fetch_add(1, Ordering::SeqCst);
-                let (id, at) = leader.lock().unwrap().clone();
-                let mut brokers = vec![broker(NODE, &me)];
-                if id != NODE {
-                    brokers.push(broker(id, &at));
-                }
-                MetadataResponse::default()
-                    .with_brokers(brokers)
-                    .with_topics(vec![MetadataResponseTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
-                        .with_partitions(vec![MetadataResponsePartition::default()
-                            .with_partition_index(0)
-                            .with_leader_id(BrokerId(id))
-                            .with_replica_nodes(vec![BrokerId(id)])
-                            .with_isr_nodes(vec![BrokerId(id)])])])
-                    .encode(&mut body, version)
-            }
-            ApiKey::Fetch => {
-                counts.fetch.fetch_add(1, Ordering::SeqCst);
-                let hang_up = counts
-                    .fetch_hang_ups
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                if hang_up {
-                    return;
-                }
-                FetchResponse::default()
-                    .with_responses(vec![FetchableTopicResponse::default()
-                        .with_topic(TopicName(StrBytes::from_static_str("t")))
-                        .with_partitions(vec![PartitionData::default()
-                            .with_partition_index(0)
-                            .with_records(Some(Bytes::new()))])])
-                    .encode(&mut body, version)
-            }
-            ApiKey::Produce => {
-                counts.produce.fetch_add(1, Ordering::SeqCst);
-                return; // hang up: the request reached the broker, no answer comes
-            }
-            other => panic!("the fake broker does not answer {other:?}"),
-        }
-        .expect("encode response");
+        // No answer: hang up, as a broker that died after reading the request.
+        let Some(body) = answer(api, version, &me, &leader, &counts) else {
+            return;
+        };
         let mut out = BytesMut::new();
         out.put_i32(0);
         ResponseHeader::default()
@@ -200,6 +148,73 @@ async fn serve(
             return;
         }
     }
+}
+
+/// The body of the answer to a request of `api`, or `None` to hang up.
+fn answer(
+    api: ApiKey,
+    version: i16,
+    me: &str,
+    leader: &Mutex<(i32, String)>,
+    counts: &Counts,
+) -> Option<BytesMut> {
+    let mut body = BytesMut::new();
+    match api {
+        ApiKey::ApiVersions => ApiVersionsResponse::default()
+            .with_api_keys(
+                (0..=80)
+                    .map(|k| {
+                        ApiVersion::default()
+                            .with_api_key(k)
+                            .with_min_version(0)
+                            .with_max_version(20)
+                    })
+                    .collect(),
+            )
+            .encode(&mut body, version),
+        ApiKey::Metadata => {
+            counts.metadata.fetch_add(1, Ordering::SeqCst);
+            let (id, at) = leader.lock().unwrap().clone();
+            let mut brokers = vec![broker(NODE, me)];
+            if id != NODE {
+                brokers.push(broker(id, &at));
+            }
+            MetadataResponse::default()
+                .with_brokers(brokers)
+                .with_topics(vec![MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                    .with_partitions(vec![MetadataResponsePartition::default()
+                        .with_partition_index(0)
+                        .with_leader_id(BrokerId(id))
+                        .with_replica_nodes(vec![BrokerId(id)])
+                        .with_isr_nodes(vec![BrokerId(id)])])])
+                .encode(&mut body, version)
+        }
+        ApiKey::Fetch => {
+            counts.fetch.fetch_add(1, Ordering::SeqCst);
+            let hang_up = counts
+                .fetch_hang_ups
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if hang_up {
+                return None;
+            }
+            FetchResponse::default()
+                .with_responses(vec![FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![PartitionData::default()
+                        .with_partition_index(0)
+                        .with_records(Some(Bytes::new()))])])
+                .encode(&mut body, version)
+        }
+        ApiKey::Produce => {
+            counts.produce.fetch_add(1, Ordering::SeqCst);
+            return None; // the request reached the broker, no answer comes
+        }
+        other => panic!("the fake broker does not answer {other:?}"),
+    }
+    .expect("encode response");
+    Some(body)
 }
 
 fn broker(id: i32, addr: &str) -> MetadataResponseBroker {

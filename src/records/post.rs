@@ -82,8 +82,8 @@ pub enum RecordResult {
         topic: Arc<str>,
         /// Partition, when one was chosen.
         partition: Option<i32>,
-        /// Why.
-        error: RecordsError,
+        /// Why; shared by the records that failed together.
+        error: Arc<RecordsError>,
     },
 }
 
@@ -113,7 +113,7 @@ impl RecordResult {
 }
 
 /// A topic's metadata, or why there is none.
-type TopicLookup = Result<Arc<TopicInfo>, KafkaError>;
+type TopicLookup = Result<Arc<TopicInfo>, Arc<RecordsError>>;
 
 /// Which records go to which partition of which topic: record indexes in
 /// request order, by topic and partition.
@@ -133,7 +133,8 @@ struct Sent {
     /// The record's index in the request.
     index: usize,
     partition: i32,
-    result: Result<Appended, KafkaError>,
+    /// The failure, shared by the records of the batch that failed.
+    result: Result<Appended, Arc<RecordsError>>,
 }
 
 /// The producer a transaction writes as.
@@ -213,7 +214,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         .map(|(result, r)| {
             result.unwrap_or_else(|| {
                 let e = KafkaError::Protocol("record was not sent".into());
-                failed(r, None, e.into())
+                failed(r, None, Arc::new(e.into()))
             })
         })
         .collect()
@@ -228,11 +229,10 @@ async fn look_up_topics(
     let mut topics: Vec<&str> = records.iter().map(|r| &*r.topic).collect();
     topics.sort_unstable();
     topics.dedup();
-    join_all(
-        topics
-            .iter()
-            .map(|t| async move { (t.to_string(), cluster.topic(t, true, deadline).await) }),
-    )
+    join_all(topics.iter().map(|t| async move {
+        let found = cluster.topic(t, true, deadline).await;
+        (t.to_string(), found.map_err(|e| Arc::new(e.into())))
+    }))
     .await
     .into_iter()
     .collect()
@@ -262,7 +262,7 @@ fn choose_partitions<'a>(
         let info = match found {
             Ok(info) => info,
             Err(e) => {
-                results[i] = Some(failed(r, None, e.clone().into()));
+                results[i] = Some(failed(r, None, Arc::clone(e)));
                 continue;
             }
         };
@@ -271,7 +271,7 @@ fn choose_partitions<'a>(
             (Some(p), _) => match info.partition(p) {
                 Ok(_) => p,
                 Err(e) => {
-                    results[i] = Some(failed(r, Some(p), e.into()));
+                    results[i] = Some(failed(r, Some(p), Arc::new(e.into())));
                     continue;
                 }
             },
@@ -344,12 +344,13 @@ async fn write_topic(
                     }),
                 })),
                 Err(e) => {
+                    let e = Arc::new(RecordsError::from(e));
                     // Later batches of this partition are not sent: order matters.
                     let rest = chunks.remove(&p).unwrap_or_default();
                     sent.extend(rest[round..].iter().flat_map(|c| c.iter()).map(|i| Sent {
                         index: *i,
                         partition: p,
-                        result: Err(e.clone()),
+                        result: Err(Arc::clone(&e)),
                     }));
                 }
             }
@@ -389,7 +390,7 @@ async fn end_transaction(
     deadline: Instant,
 ) -> Result<(), RecordsError> {
     let id = transaction.id().to_string();
-    let failure = sent.iter().find_map(|s| s.result.as_ref().err()).cloned();
+    let failure = sent.iter().find_map(|s| s.result.as_ref().err());
     let Some(cause) = failure else {
         return transaction.end(true, deadline).await.map_err(|e| match e {
             KafkaError::Timeout(_) | KafkaError::Unreachable { .. } | KafkaError::ClusterUnreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(
@@ -399,20 +400,20 @@ async fn end_transaction(
         });
     };
     // A fenced transaction was already aborted by the newer producer.
-    if !matches!(cause, KafkaError::Fenced(_)) {
+    if !matches!(**cause, RecordsError::Kafka(KafkaError::Fenced(_))) {
         let abort_deadline = Instant::now() + ABORT_TIMEOUT;
         if let Err(e) = transaction.end(false, abort_deadline).await {
             tracing::warn!(transaction = %id, error = %e, "abort failed; the coordinator aborts at the transaction timeout");
         }
     }
-    Err(aborted(&id, cause.into()))
+    Err(aborted(&id, (**cause).clone()))
 }
 
 /// Step 6: what one sent record's answer says.
 fn report(
     r: &PostRecord,
     partition: i32,
-    result: Result<Appended, KafkaError>,
+    result: Result<Appended, Arc<RecordsError>>,
     now: i64,
 ) -> RecordResult {
     match result {
@@ -426,7 +427,7 @@ fn report(
             serialized_key_size: size(&r.key),
             serialized_value_size: size(&r.value),
         },
-        Err(e) => failed(r, Some(partition), e.into()),
+        Err(e) => failed(r, Some(partition), e),
     }
 }
 
@@ -467,6 +468,7 @@ fn all_failed(
     plan: &WritePlan<'_>,
     error: RecordsError,
 ) -> Vec<RecordResult> {
+    let error = Arc::new(error);
     let partition_of = |i: usize| {
         plan.values()
             .flat_map(|ps| ps.iter())
@@ -476,11 +478,11 @@ fn all_failed(
     records
         .iter()
         .enumerate()
-        .map(|(i, r)| failed(r, partition_of(i), error.clone()))
+        .map(|(i, r)| failed(r, partition_of(i), Arc::clone(&error)))
         .collect()
 }
 
-fn failed(r: &PostRecord, partition: Option<i32>, error: RecordsError) -> RecordResult {
+fn failed(r: &PostRecord, partition: Option<i32>, error: Arc<RecordsError>) -> RecordResult {
     RecordResult::Failed {
         topic: Arc::clone(&r.topic),
         partition,

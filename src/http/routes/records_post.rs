@@ -322,7 +322,7 @@ mod tests {
         let failed = RecordResult::Failed {
             topic: "orders".into(),
             partition: None,
-            error: RecordsError::Invalid("x".into()),
+            error: Arc::new(RecordsError::Invalid("x".into())),
         };
         assert!(written_body(&[written("orders", 0, 0), failed]).is_none());
     }
