@@ -331,111 +331,132 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
-    let at = |field: &str| format!("records[{i}].{field}");
     let obj = r
         .as_object()
         .ok_or_else(|| invalid(format!("records[{i}]: must be an object, got {}", kind(r))))?;
     unknown_fields(obj, &RECORD_FIELDS, &format!("records[{i}]: "))?;
-    let topic = match obj.get("topic") {
-        Some(Value::String(t)) => Arc::<str>::from(t.as_str()),
-        None | Some(Value::Null) => return Err(invalid(format!("{}: is required", at("topic")))),
-        Some(other) => {
-            return Err(invalid(format!(
-                "{}: must be a string, got {}",
-                at("topic"),
-                kind(other)
-            )))
-        }
-    };
-    check_topic_name(&topic).map_err(|e| invalid(format!("{}: '{topic}' {e}", at("topic"))))?;
-    let partition = match obj.get("partition") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(
-            n.as_i64()
+    // Checked in this order, so the first field at fault is the one named.
+    let fields = RecordFields { index: i, obj };
+    let topic = fields.topic()?;
+    let partition = fields.partition()?;
+    let key_format = fields.format("keySerializer")?;
+    let value_format = fields.format("valueSerializer")?;
+    Ok(PostRecord {
+        topic,
+        partition,
+        key: fields.serialized("key", key_format)?,
+        value: fields.serialized("value", value_format)?,
+        timestamp: fields.timestamp()?,
+        headers: fields.headers()?,
+    })
+}
+
+/// The fields of record `index` of a body, each checked on its own.
+struct RecordFields<'a> {
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl RecordFields<'_> {
+    /// Where `field` is, for messages: `records[3].partition`.
+    fn at(&self, field: &str) -> String {
+        format!("records[{}].{field}", self.index)
+    }
+
+    /// `field` is of the wrong JSON type.
+    fn wrong_type(&self, field: &str, expected: &str, got: &Value) -> RecordsError {
+        invalid(format!(
+            "{}: must be {expected}, got {}",
+            self.at(field),
+            kind(got)
+        ))
+    }
+
+    fn topic(&self) -> Result<Arc<str>, RecordsError> {
+        let topic = match self.obj.get("topic") {
+            Some(Value::String(t)) => Arc::<str>::from(t.as_str()),
+            None | Some(Value::Null) => {
+                return Err(invalid(format!("{}: is required", self.at("topic"))))
+            }
+            Some(other) => return Err(self.wrong_type("topic", "a string", other)),
+        };
+        check_topic_name(&topic)
+            .map_err(|e| invalid(format!("{}: '{topic}' {e}", self.at("topic"))))?;
+        Ok(topic)
+    }
+
+    fn partition(&self) -> Result<Option<i32>, RecordsError> {
+        match self.obj.get("partition") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|p| *p >= 0)
+                .map(Some)
                 .ok_or_else(|| {
                     invalid(format!(
                         "{}: must be an integer from 0 to 2147483647, got {n}",
-                        at("partition")
+                        self.at("partition")
                     ))
-                })?,
-        ),
-        Some(other) => {
-            return Err(invalid(format!(
-                "{}: must be an integer, got {}",
-                at("partition"),
-                kind(other)
-            )))
+                }),
+            Some(other) => Err(self.wrong_type("partition", "an integer", other)),
         }
-    };
-    let format = |field: &str| -> Result<Format, RecordsError> {
-        match obj.get(field) {
+    }
+
+    /// The format a serializer field names (`string` when absent).
+    fn format(&self, field: &str) -> Result<Format, RecordsError> {
+        match self.obj.get(field) {
             None | Some(Value::Null) => Ok(Format::String),
             Some(Value::String(name)) => Format::parse(name).ok_or_else(|| {
                 invalid(format!(
                     "{}: unknown serializer '{name}'; known: {}",
-                    at(field),
+                    self.at(field),
                     Format::NAMES.join(", ")
                 ))
             }),
-            Some(other) => Err(invalid(format!(
-                "{}: must be a string, got {}",
-                at(field),
-                kind(other)
-            ))),
+            Some(other) => Err(self.wrong_type(field, "a string", other)),
         }
-    };
-    let key_format = format("keySerializer")?;
-    let value_format = format("valueSerializer")?;
-    let serialize = |field: &str, format: Format| -> Result<Option<Bytes>, RecordsError> {
-        let v = obj.get(field).unwrap_or(&Value::Null);
+    }
+
+    /// The key or value, serialized with `format`.
+    fn serialized(&self, field: &str, format: Format) -> Result<Option<Bytes>, RecordsError> {
+        let v = self.obj.get(field).unwrap_or(&Value::Null);
         format
             .serialize(v)
             .map(|b| b.map(Bytes::from))
-            .map_err(|e| invalid(format!("{} ({} serializer): {e}", at(field), format.name())))
-    };
-    let key = serialize("key", key_format)?;
-    let value = serialize("value", value_format)?;
-    let timestamp = match obj.get("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_i64().filter(|t| *t >= 0).ok_or_else(|| {
-            invalid(format!(
-                "{}: must be a whole number of milliseconds since the epoch, 0 or more, got {n}",
-                at("timestamp")
-            ))
-        })?),
-        Some(other) => {
-            return Err(invalid(format!(
-                "{}: must be an integer, got {}",
-                at("timestamp"),
-                kind(other)
-            )))
+            .map_err(|e| {
+                invalid(format!(
+                    "{} ({} serializer): {e}",
+                    self.at(field),
+                    format.name()
+                ))
+            })
+    }
+
+    fn timestamp(&self) -> Result<Option<i64>, RecordsError> {
+        match self.obj.get("timestamp") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().filter(|t| *t >= 0).map(Some).ok_or_else(|| {
+                invalid(format!(
+                    "{}: must be a whole number of milliseconds since the epoch, 0 or more, got {n}",
+                    self.at("timestamp")
+                ))
+            }),
+            Some(other) => Err(self.wrong_type("timestamp", "an integer", other)),
         }
-    };
-    let headers = match obj.get("headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(hs)) => hs
-            .iter()
-            .enumerate()
-            .map(|(j, h)| parse_header(&at(&format!("headers[{j}]")), h))
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(invalid(format!(
-                "{}: must be an array, got {}",
-                at("headers"),
-                kind(other)
-            )))
+    }
+
+    fn headers(&self) -> Result<Vec<Header>, RecordsError> {
+        match self.obj.get("headers") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(hs)) => hs
+                .iter()
+                .enumerate()
+                .map(|(j, h)| parse_header(&self.at(&format!("headers[{j}]")), h))
+                .collect(),
+            Some(other) => Err(self.wrong_type("headers", "an array", other)),
         }
-    };
-    Ok(PostRecord {
-        topic,
-        partition,
-        key,
-        value,
-        timestamp,
-        headers,
-    })
+    }
 }
 
 fn parse_header(at: &str, h: &Value) -> Result<Header, RecordsError> {
