@@ -23,12 +23,12 @@ pub fn post_body(data: &[u8]) {
     let result = read_post_body(&data);
     if let Some(typed) = quick::read(&data) {
         match checked::parse(&data) {
-            Ok(explained) => assert_eq!(
+            Ok(checked) => assert_eq!(
                 format!("{typed:?}"),
-                format!("{explained:?}"),
-                "the two parses read the body differently"
+                format!("{checked:?}"),
+                "the quick reader and the checking parser read the body differently"
             ),
-            Err(e) => panic!("the typed parse accepted a body the explaining one refuses: {e}"),
+            Err(e) => panic!("the quick reader accepted a body the checking parser refuses: {e}"),
         }
     }
     match result {

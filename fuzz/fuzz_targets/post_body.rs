@@ -1,5 +1,5 @@
-//! POST /records bodies: the parser never panics, its typed and explaining
-//! parses agree, and what it accepts is valid (see `kafka_records::fuzzing`).
+//! POST /records bodies: the parser never panics, its quick reader and checking
+//! parser agree, and what it accepts is valid (see `kafka_records::fuzzing`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -540,7 +540,7 @@ mod tests {
     fn explained(body: &str) -> String {
         assert!(
             quick::read(&Bytes::copy_from_slice(body.as_bytes())).is_none(),
-            "the typed parse accepted {body}"
+            "the quick reader accepted {body}"
         );
         match read_post_body(&Bytes::copy_from_slice(body.as_bytes())) {
             Err(e) => e.to_string(),
@@ -642,7 +642,7 @@ mod tests {
     }
 
     #[test]
-    fn the_typed_parse_agrees_with_the_explaining_one() {
+    fn the_quick_reader_agrees_with_the_checking_parser() {
         let bodies = [
             json!({"records": [{"topic": "t", "value": "v"}]}),
             json!({"records": [{"topic": "t", "key": "k", "value": 7, "valueSerializer": "INTEGER", "partition": 2,
@@ -657,14 +657,14 @@ mod tests {
         for body in bodies {
             let bytes = Bytes::from(body.to_string());
             let fast =
-                quick::read(&bytes).unwrap_or_else(|| panic!("the typed parse refused {body}"));
+                quick::read(&bytes).unwrap_or_else(|| panic!("the quick reader refused {body}"));
             let slow = parse_value(&body).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
         }
     }
 
     #[test]
-    fn bodies_the_typed_parse_refuses_are_explained() {
+    fn bodies_the_quick_reader_refuses_are_explained() {
         for body in [
             json!({"records": []}),
             json!({"records": [{"topic": "t", "partiton": 1}]}),
@@ -685,11 +685,11 @@ mod tests {
     }
 
     /// Bodies as text, where the typed reader must agree with the
-    /// explaining parse: escapes, white space, nesting and number forms
+    /// checking parser: escapes, white space, nesting and number forms
     /// a JSON serializer would not produce. What the reader leaves alone
-    /// (`-0`, an escaped name) the explaining parse decides.
+    /// (`-0`, an escaped name) the checking parser decides.
     #[test]
-    fn the_typed_reader_agrees_on_spelling_the_serializers_do_not_use() {
+    fn the_quick_reader_agrees_on_spelling_the_serializers_do_not_use() {
         let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
         let accepted = [
             r#" { "records" : [ { "topic" : "t" , "value" : "v" } ] } "#.to_string(),
@@ -707,11 +707,11 @@ mod tests {
         for body in accepted {
             let bytes = Bytes::from(body.clone());
             let fast =
-                quick::read(&bytes).unwrap_or_else(|| panic!("the typed reader refused {body}"));
+                quick::read(&bytes).unwrap_or_else(|| panic!("the quick reader refused {body}"));
             let slow = parse(&bytes).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{body}");
         }
-        // Left to the explaining parse, which accepts them.
+        // Left to the checking parser, which accepts them.
         for body in [
             format!(
                 r#"{{"records":[{{"topic":"t","value":{},"valueSerializer":"json"}}]}}"#,
