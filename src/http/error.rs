@@ -98,3 +98,14 @@ fn status_of_kind(kind: ErrorKind) -> StatusCode {
         }
     }
 }
+
+/// "unknown field 'a'" or "unknown fields 'a', 'b'": names a request gave
+/// that the endpoint does not know, for a 400.
+pub(crate) fn unknown_names<S: AsRef<str>>(noun: &str, unknown: &[S]) -> String {
+    let names: Vec<String> = unknown
+        .iter()
+        .map(|u| format!("'{}'", u.as_ref()))
+        .collect();
+    let plural = if unknown.len() > 1 { "s" } else { "" };
+    format!("unknown {noun}{plural} {}", names.join(", "))
+}

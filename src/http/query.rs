@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::error::ApiError;
+use super::error::{unknown_names, ApiError};
 use super::Limits;
 use crate::codec::Format;
 use crate::records::delete::DeleteRequest;
@@ -118,13 +118,8 @@ impl Query {
                 format!("known parameters: {}", known.join(", "))
             };
             return Err(ApiError::bad_request(format!(
-                "unknown query parameter{} {}; {known}",
-                if unknown.len() > 1 { "s" } else { "" },
-                unknown
-                    .iter()
-                    .map(|u| format!("'{u}'"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                "{}; {known}",
+                unknown_names("query parameter", &unknown)
             )));
         }
         Ok(Query { params })

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::codec::Format;
+use crate::http::error::unknown_names;
 use crate::kafka::Header;
 use crate::records::post::{PostRecord, PostRequest, DEFAULT_TIMEOUT};
 use crate::records::{check_id, check_topic_name, parse_duration, RecordsError};
@@ -51,13 +52,8 @@ fn unknown_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<
         return Ok(());
     }
     Err(invalid(format!(
-        "{at}unknown field{} {}; known fields: {}",
-        if unknown.len() > 1 { "s" } else { "" },
-        unknown
-            .iter()
-            .map(|u| format!("'{u}'"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        "{at}{}; known fields: {}",
+        unknown_names("field", &unknown),
         known.join(", ")
     )))
 }

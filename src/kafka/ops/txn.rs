@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use kafka_protocol::messages::{
     add_partitions_to_txn_request::AddPartitionsToTxnTopic, AddPartitionsToTxnRequest,
-    EndTxnRequest, InitProducerIdRequest, ProducerId, TransactionalId,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::super::cluster::{Cluster, CoordinatorKind};
-use super::super::error::{Context, KafkaError, Operation, ResponseError};
+use super::super::error::{check, Context, KafkaError, Operation, ResponseError};
 use super::super::versions;
 use super::topic_name;
 
@@ -38,6 +39,106 @@ fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_string()))
 }
 
+/// An InitProducerId request opening transaction `id` for `timeout_ms`.
+pub(super) fn build_init_producer_request(id: &str, timeout_ms: i32) -> InitProducerIdRequest {
+    InitProducerIdRequest::default()
+        .with_transactional_id(Some(txn_id(id)))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}
+
+/// The producer id and epoch the coordinator gave transaction `id`.
+pub(super) fn read_init_producer_response(
+    id: &str,
+    response: InitProducerIdResponse,
+) -> Result<(i64, i16), KafkaError> {
+    check(
+        response.error_code,
+        || Context::of(Operation::InitProducerId).id(id),
+        None,
+    )?;
+    Ok((response.producer_id.0, response.producer_epoch))
+}
+
+/// An AddPartitionsToTxn request registering `topics`' partitions.
+pub(super) fn build_add_partitions_request(
+    id: &str,
+    producer: (i64, i16),
+    topics: &[(String, Vec<i32>)],
+) -> AddPartitionsToTxnRequest {
+    AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txn_id(id))
+        .with_v3_and_below_producer_id(ProducerId(producer.0))
+        .with_v3_and_below_producer_epoch(producer.1)
+        .with_v3_and_below_topics(
+            topics
+                .iter()
+                .map(|(t, ps)| {
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(ps.clone())
+                })
+                .collect(),
+        )
+}
+
+/// The first partition the coordinator refused, as the cause: partitions
+/// refused only because another one failed say so and are passed over.
+pub(super) fn read_add_partitions_response(
+    id: &str,
+    response: AddPartitionsToTxnResponse,
+) -> Result<(), KafkaError> {
+    for t in response.results_by_topic_v3_and_below {
+        for p in t.results_by_partition {
+            let Some(error) = ResponseError::try_from_code(p.partition_error_code) else {
+                continue;
+            };
+            if error == ResponseError::OperationNotAttempted {
+                continue;
+            }
+            return Err(match error {
+                ResponseError::UnknownTopicOrPartition => KafkaError::UnknownPartition {
+                    topic: t.name.0.to_string(),
+                    partition: p.partition_index,
+                    count: 0,
+                },
+                _ => {
+                    let context = Context::of(Operation::AddPartitionsToTxn)
+                        .id(id)
+                        .topic(t.name.0.as_str())
+                        .partition(p.partition_index);
+                    KafkaError::broker(error, context, None).fenced_for(id)
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An EndTxn request committing (`true`) or aborting transaction `id`.
+pub(super) fn build_end_txn_request(id: &str, producer: (i64, i16), commit: bool) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(txn_id(id))
+        .with_producer_id(ProducerId(producer.0))
+        .with_producer_epoch(producer.1)
+        .with_committed(commit)
+}
+
+/// The coordinator's refusal to end transaction `id`, if it refused.
+pub(super) fn read_end_txn_response(
+    id: &str,
+    commit: bool,
+    response: EndTxnResponse,
+) -> Result<(), KafkaError> {
+    let operation = if commit {
+        Operation::CommitTxn
+    } else {
+        Operation::AbortTxn
+    };
+    check(response.error_code, || Context::of(operation).id(id), None).map_err(|e| e.fenced_for(id))
+}
+
 impl Cluster {
     /// Opens a transaction under `id`, fencing any older producer of that id.
     /// `timeout` is how long the coordinator lets it stay open.
@@ -50,34 +151,22 @@ impl Cluster {
         let timeout_ms = timeout
             .clamp(Duration::from_secs(1), MAX_TRANSACTION_TIMEOUT)
             .as_millis() as i32;
-        self.with_coordinator(
-            CoordinatorKind::Transaction,
-            id,
-            deadline,
-            |conn| async move {
-                let request = InitProducerIdRequest::default()
-                    .with_transactional_id(Some(txn_id(id)))
-                    .with_transaction_timeout_ms(timeout_ms)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1);
-                let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
-                if let Some(error) = ResponseError::try_from_code(response.error_code) {
-                    let e = KafkaError::broker(
-                        error,
-                        Context::of(Operation::InitProducerId).id(id),
-                        None,
-                    );
-                    return Err(e);
+        let request = build_init_producer_request(id, timeout_ms);
+        let (producer_id, producer_epoch) = self
+            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
+                let request = request.clone();
+                async move {
+                    let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
+                    read_init_producer_response(id, response)
                 }
-                Ok(Transaction {
-                    cluster: self.clone(),
-                    id: id.to_string(),
-                    producer_id: response.producer_id.0,
-                    producer_epoch: response.producer_epoch,
-                })
-            },
-        )
-        .await
+            })
+            .await?;
+        Ok(Transaction {
+            cluster: self.clone(),
+            id: id.to_string(),
+            producer_id,
+            producer_epoch,
+        })
     }
 }
 
@@ -87,6 +176,10 @@ impl Transaction {
         &self.id
     }
 
+    fn producer(&self) -> (i64, i16) {
+        (self.producer_id, self.producer_epoch)
+    }
+
     /// Registers the partitions the transaction will write to.
     pub async fn add_partitions(
         &self,
@@ -94,94 +187,86 @@ impl Transaction {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         let id = self.id.as_str();
+        let request = build_add_partitions_request(id, self.producer(), topics);
         self.cluster
-            .with_coordinator(
-                CoordinatorKind::Transaction,
-                id,
-                deadline,
-                |conn| async move {
-                    let request = AddPartitionsToTxnRequest::default()
-                        .with_v3_and_below_transactional_id(txn_id(id))
-                        .with_v3_and_below_producer_id(ProducerId(self.producer_id))
-                        .with_v3_and_below_producer_epoch(self.producer_epoch)
-                        .with_v3_and_below_topics(
-                            topics
-                                .iter()
-                                .map(|(t, ps)| {
-                                    AddPartitionsToTxnTopic::default()
-                                        .with_name(topic_name(t))
-                                        .with_partitions(ps.clone())
-                                })
-                                .collect(),
-                        );
+            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
+                let request = request.clone();
+                async move {
                     let response = conn.call(request, versions::ADD_PARTITIONS_TO_TXN).await?;
-                    for t in response.results_by_topic_v3_and_below {
-                        for p in t.results_by_partition {
-                            let Some(error) = ResponseError::try_from_code(p.partition_error_code)
-                            else {
-                                continue;
-                            };
-                            // Partitions refused only because another one failed say so; report the cause.
-                            if error == ResponseError::OperationNotAttempted {
-                                continue;
-                            }
-                            let e = match error {
-                                ResponseError::UnknownTopicOrPartition => {
-                                    KafkaError::UnknownPartition {
-                                        topic: t.name.0.to_string(),
-                                        partition: p.partition_index,
-                                        count: 0,
-                                    }
-                                }
-                                _ => KafkaError::broker(
-                                    error,
-                                    Context::of(Operation::AddPartitionsToTxn)
-                                        .id(id)
-                                        .topic(t.name.0.as_str())
-                                        .partition(p.partition_index),
-                                    None,
-                                )
-                                .fenced_for(id),
-                            };
-                            return Err(e);
-                        }
-                    }
-                    Ok(())
-                },
-            )
+                    read_add_partitions_response(id, response)
+                }
+            })
             .await
     }
 
     /// Commits (`true`) or aborts the transaction.
     pub async fn end(self, commit: bool, deadline: Instant) -> Result<(), KafkaError> {
         let id = self.id.as_str();
+        let request = build_end_txn_request(id, self.producer(), commit);
         self.cluster
-            .with_coordinator(
-                CoordinatorKind::Transaction,
-                id,
-                deadline,
-                |conn| async move {
-                    let request = EndTxnRequest::default()
-                        .with_transactional_id(txn_id(id))
-                        .with_producer_id(ProducerId(self.producer_id))
-                        .with_producer_epoch(self.producer_epoch)
-                        .with_committed(commit);
+            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
+                let request = request.clone();
+                async move {
                     let response = conn.call(request, versions::END_TXN).await?;
-                    match ResponseError::try_from_code(response.error_code) {
-                        None => Ok(()),
-                        Some(error) => {
-                            let operation = if commit {
-                                Operation::CommitTxn
-                            } else {
-                                Operation::AbortTxn
-                            };
-                            let e = KafkaError::broker(error, Context::of(operation).id(id), None)
-                                .fenced_for(id);
-                            Err(e)
-                        }
-                    }
-                },
-            )
+                    read_end_txn_response(id, commit, response)
+                }
+            })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::add_partitions_to_txn_response::{
+        AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    };
+
+    use super::*;
+    use crate::kafka::error::ErrorKind;
+
+    #[test]
+    fn requests_carry_the_id_and_the_producer() {
+        let init = build_init_producer_request("tx", 5000);
+        assert_eq!(init.transactional_id.unwrap().0.as_str(), "tx");
+        assert_eq!(init.transaction_timeout_ms, 5000);
+        let end = build_end_txn_request("tx", (7, 2), true);
+        assert_eq!(
+            (end.producer_id.0, end.producer_epoch, end.committed),
+            (7, 2, true)
+        );
+        let add = build_add_partitions_request("tx", (7, 2), &[("t".into(), vec![0, 3])]);
+        assert_eq!(add.v3_and_below_topics[0].partitions, [0, 3]);
+    }
+
+    #[test]
+    fn the_refused_partition_is_the_cause_not_the_ones_not_attempted() {
+        let result = |index, error: ResponseError| {
+            AddPartitionsToTxnPartitionResult::default()
+                .with_partition_index(index)
+                .with_partition_error_code(error.code())
+        };
+        let response =
+            AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(vec![
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(topic_name("t"))
+                    .with_results_by_partition(vec![
+                        result(0, ResponseError::OperationNotAttempted),
+                        result(1, ResponseError::TopicAuthorizationFailed),
+                    ]),
+            ]);
+        let e = read_add_partitions_response("tx", response).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("adding t/1 to transaction 'tx': "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_old_epoch_is_a_fencing() {
+        let response =
+            EndTxnResponse::default().with_error_code(ResponseError::ProducerFenced.code());
+        let e = read_end_txn_response("tx", true, response).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Fenced);
     }
 }
