@@ -9,8 +9,9 @@
 use kafka_protocol::messages::{
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
     offset_fetch_request::OffsetFetchRequestTopic,
-    ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId, OffsetCommitRequest,
-    OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, GroupId, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
@@ -36,6 +37,147 @@ fn in_use(error: ResponseError) -> bool {
     )
 }
 
+/// The group is in use when it has members (`state` as the broker says it).
+fn in_use_by(group: &str, members: usize, state: &str) -> Result<(), KafkaError> {
+    if members == 0 {
+        return Ok(());
+    }
+    Err(KafkaError::GroupInUse {
+        group: group.to_string(),
+        members,
+        state: state.to_string(),
+    })
+}
+
+/// Whether a classic group (DescribeGroups) has live members.
+pub(super) fn read_classic_members(
+    group: &str,
+    response: DescribeGroupsResponse,
+) -> Result<(), KafkaError> {
+    for g in response.groups {
+        check(
+            g.error_code,
+            || Context::of(Operation::DescribeGroup).id(group),
+            g.error_message.as_ref().map(|m| m.as_str()),
+        )?;
+        in_use_by(group, g.members.len(), g.group_state.as_str())?;
+    }
+    Ok(())
+}
+
+/// Whether a group of the newer consumer protocol (KIP-848) has live
+/// members; "not found" means it is not such a group (DescribeGroups tells).
+pub(super) fn read_consumer_members(
+    group: &str,
+    response: ConsumerGroupDescribeResponse,
+) -> Result<(), KafkaError> {
+    for g in response.groups {
+        match ResponseError::try_from_code(g.error_code) {
+            Some(ResponseError::GroupIdNotFound) => {}
+            Some(error) => {
+                let context = Context::of(Operation::DescribeGroup).id(group);
+                return Err(KafkaError::broker(error, context, None));
+            }
+            None => in_use_by(group, g.members.len(), g.group_state.as_str())?,
+        }
+    }
+    Ok(())
+}
+
+/// An OffsetFetch request for `partitions` of `topic`, waiting for offsets a
+/// transaction is still committing.
+pub(super) fn build_offset_fetch_request(
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> OffsetFetchRequest {
+    OffsetFetchRequest::default()
+        .with_group_id(group_id(group))
+        .with_require_stable(true)
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partition_indexes(partitions.to_vec())]))
+}
+
+/// Each partition's committed offset, `None` where the group has none.
+pub(super) fn read_offset_fetch_response(
+    group: &str,
+    topic: &str,
+    response: OffsetFetchResponse,
+) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
+    let context = Context::of(Operation::FetchGroupOffsets).id(group);
+    check(response.error_code, || context.clone(), None)?;
+    let mut out = Vec::new();
+    for p in response.topics.into_iter().flat_map(|t| t.partitions) {
+        let partition = p.partition_index;
+        check(
+            p.error_code,
+            || context.clone().topic(topic).partition(partition),
+            None,
+        )?;
+        out.push((
+            partition,
+            (p.committed_offset >= 0).then_some(p.committed_offset),
+        ));
+    }
+    Ok(out)
+}
+
+/// A standalone OffsetCommit (generation -1, no member id) of `offsets`.
+pub(super) fn build_offset_commit_request(
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(group_id(group))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_retention_time_ms(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|(p, o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(*o)
+                            .with_committed_leader_epoch(-1)
+                    })
+                    .collect(),
+            )])
+}
+
+/// The first partition the coordinator refused; a refusal that says the
+/// group has members of its own is [`KafkaError::GroupInUse`].
+pub(super) fn read_offset_commit_response(
+    group: &str,
+    topic: &str,
+    response: OffsetCommitResponse,
+) -> Result<(), KafkaError> {
+    for p in response.topics.into_iter().flat_map(|t| t.partitions) {
+        match ResponseError::try_from_code(p.error_code) {
+            None => {}
+            Some(error) if in_use(error) => {
+                return Err(KafkaError::GroupInUse {
+                    group: group.to_string(),
+                    members: 0,
+                    state: format!("{error}"),
+                })
+            }
+            Some(error) => {
+                let context = Context::of(Operation::CommitGroupOffsets)
+                    .id(group)
+                    .topic(topic)
+                    .partition(p.partition_index);
+                return Err(KafkaError::broker(error, context, None));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Cluster {
     /// Fails with [`KafkaError::GroupInUse`] when `group` has live members.
     pub async fn check_group_unused(
@@ -51,9 +193,11 @@ impl Cluster {
                 DescribeGroupsRequest::default().with_groups(vec![group_id(group)]),
                 versions::DESCRIBE_GROUPS,
             );
-            let key = ConsumerGroupDescribeRequest::KEY;
             let consumer = async {
-                if !conn.supports(key, versions::CONSUMER_GROUP_DESCRIBE) {
+                if !conn.supports(
+                    ConsumerGroupDescribeRequest::KEY,
+                    versions::CONSUMER_GROUP_DESCRIBE,
+                ) {
                     return Ok(None);
                 }
                 conn.call(
@@ -63,47 +207,12 @@ impl Cluster {
                 .await
                 .map(Some)
             };
-            let (response, described) = tokio::join!(classic, consumer);
-            let response = response?;
-            if let Some(described) = described? {
-                for g in described.groups {
-                    match ResponseError::try_from_code(g.error_code) {
-                        // Not a consumer-protocol group (or none at all): DescribeGroups tells.
-                        Some(ResponseError::GroupIdNotFound) => {}
-                        Some(error) => {
-                            let e = KafkaError::broker(
-                                error,
-                                Context::of(Operation::DescribeGroup).id(group),
-                                None,
-                            );
-                            return Err(e);
-                        }
-                        None if !g.members.is_empty() => {
-                            return Err(KafkaError::GroupInUse {
-                                group: group.to_string(),
-                                members: g.members.len(),
-                                state: g.group_state.as_str().to_string(),
-                            })
-                        }
-                        None => {}
-                    }
-                }
+            let (classic, consumer) = tokio::join!(classic, consumer);
+            let classic = classic?;
+            if let Some(consumer) = consumer? {
+                read_consumer_members(group, consumer)?;
             }
-            for g in response.groups {
-                check(
-                    g.error_code,
-                    || Context::of(Operation::DescribeGroup).id(group),
-                    g.error_message.as_ref().map(|m| m.as_str()),
-                )?;
-                if !g.members.is_empty() {
-                    return Err(KafkaError::GroupInUse {
-                        group: group.to_string(),
-                        members: g.members.len(),
-                        state: g.group_state.as_str().to_string(),
-                    });
-                }
-            }
-            Ok(())
+            read_classic_members(group, classic)
         })
         .await
     }
@@ -117,39 +226,13 @@ impl Cluster {
         partitions: &[i32],
         deadline: Instant,
     ) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
-        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
-            let request = OffsetFetchRequest::default()
-                .with_group_id(group_id(group))
-                .with_require_stable(true)
-                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                    .with_name(topic_name(topic))
-                    .with_partition_indexes(partitions.to_vec())]));
-            let response = conn.call(request, versions::OFFSET_FETCH).await?;
-            check(
-                response.error_code,
-                || Context::of(Operation::FetchGroupOffsets).id(group),
-                None,
-            )?;
-            let mut out = Vec::with_capacity(partitions.len());
-            for t in response.topics {
-                for p in t.partitions {
-                    check(
-                        p.error_code,
-                        || {
-                            Context::of(Operation::FetchGroupOffsets)
-                                .id(group)
-                                .topic(topic)
-                                .partition(p.partition_index)
-                        },
-                        None,
-                    )?;
-                    out.push((
-                        p.partition_index,
-                        (p.committed_offset >= 0).then_some(p.committed_offset),
-                    ));
-                }
+        let request = build_offset_fetch_request(group, topic, partitions);
+        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| {
+            let request = request.clone();
+            async move {
+                let response = conn.call(request, versions::OFFSET_FETCH).await?;
+                read_offset_fetch_response(group, topic, response)
             }
-            Ok(out)
         })
         .await
     }
@@ -163,53 +246,73 @@ impl Cluster {
         offsets: &[(i32, i64)],
         deadline: Instant,
     ) -> Result<(), KafkaError> {
-        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| async move {
-            let request = OffsetCommitRequest::default()
-                .with_group_id(group_id(group))
-                .with_generation_id_or_member_epoch(-1)
-                .with_member_id(StrBytes::from_static_str(""))
-                .with_retention_time_ms(-1)
-                .with_topics(vec![OffsetCommitRequestTopic::default()
-                    .with_name(topic_name(topic))
-                    .with_partitions(
-                        offsets
-                            .iter()
-                            .map(|(p, o)| {
-                                OffsetCommitRequestPartition::default()
-                                    .with_partition_index(*p)
-                                    .with_committed_offset(*o)
-                                    .with_committed_leader_epoch(-1)
-                            })
-                            .collect(),
-                    )]);
-            let response = conn.call(request, versions::OFFSET_COMMIT).await?;
-            for t in response.topics {
-                for p in t.partitions {
-                    match ResponseError::try_from_code(p.error_code) {
-                        None => {}
-                        Some(error) if in_use(error) => {
-                            return Err(KafkaError::GroupInUse {
-                                group: group.to_string(),
-                                members: 0,
-                                state: format!("{error}"),
-                            })
-                        }
-                        Some(error) => {
-                            let e = KafkaError::broker(
-                                error,
-                                Context::of(Operation::CommitGroupOffsets)
-                                    .id(group)
-                                    .topic(topic)
-                                    .partition(p.partition_index),
-                                None,
-                            );
-                            return Err(e);
-                        }
-                    }
-                }
+        let request = build_offset_commit_request(group, topic, offsets);
+        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| {
+            let request = request.clone();
+            async move {
+                let response = conn.call(request, versions::OFFSET_COMMIT).await?;
+                read_offset_commit_response(group, topic, response)
             }
-            Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::describe_groups_response::{
+        DescribedGroup, DescribedGroupMember,
+    };
+    use kafka_protocol::messages::offset_commit_response::{
+        OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+    };
+
+    use super::*;
+    use crate::kafka::error::ErrorKind;
+
+    #[test]
+    fn a_classic_group_with_members_is_in_use() {
+        let described = |members: usize| {
+            DescribeGroupsResponse::default().with_groups(vec![DescribedGroup::default()
+                .with_group_state(StrBytes::from_static_str("Stable"))
+                .with_members(vec![DescribedGroupMember::default(); members])])
+        };
+        assert!(read_classic_members("g", described(0)).is_ok());
+        let e = read_classic_members("g", described(2)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::GroupInUse);
+        assert!(
+            e.to_string()
+                .contains("'g' is in use by live members (Stable)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_commit_refused_for_a_generation_means_the_group_is_in_use() {
+        let refused = |error: ResponseError| {
+            OffsetCommitResponse::default().with_topics(vec![OffsetCommitResponseTopic::default()
+                .with_partitions(vec![OffsetCommitResponsePartition::default()
+                    .with_partition_index(2)
+                    .with_error_code(error.code())])])
+        };
+        let e = read_offset_commit_response("g", "t", refused(ResponseError::IllegalGeneration))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::GroupInUse);
+        let e = read_offset_commit_response("g", "t", refused(ResponseError::NotCoordinator))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("committing group 'g' offset for t/2: "),
+            "{e}"
+        );
+        assert!(e.invalidates_metadata());
+    }
+
+    #[test]
+    fn a_fetch_request_waits_for_stable_offsets() {
+        let request = build_offset_fetch_request("g", "t", &[0, 1]);
+        assert!(request.require_stable);
+        let topics = request.topics.unwrap();
+        assert_eq!(topics[0].partition_indexes, [0, 1]);
     }
 }
