@@ -279,10 +279,7 @@ impl Cluster {
             }))
             .with_allow_auto_topic_creation(create);
         let response = self
-            .on_any_broker(deadline, |conn| {
-                let request = request.clone();
-                async move { conn.call(request, versions::METADATA).await }
-            })
+            .ask_any_broker(deadline, request, versions::METADATA)
             .await?;
         self.learn_brokers(&response);
         Ok(response)

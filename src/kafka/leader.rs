@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use kafka_protocol::messages::FindCoordinatorRequest;
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
 use super::cluster::{Cluster, CoordinatorKind};
@@ -344,10 +344,7 @@ impl Cluster {
                 CoordinatorKind::Transaction => 1,
             });
         let response = self
-            .on_any_broker(deadline, |conn| {
-                let request = request.clone();
-                async move { conn.call(request, versions::FIND_COORDINATOR).await }
-            })
+            .ask_any_broker(deadline, request, versions::FIND_COORDINATOR)
             .await?;
         check(
             response.error_code,
@@ -382,6 +379,48 @@ impl Cluster {
                     self.set_coordinator(kind, key, None);
                 }
             })
+        })
+        .await
+    }
+}
+
+impl Cluster {
+    /// Sends `request` to the coordinator of `key` (retried as
+    /// [`Cluster::with_coordinator`] retries) and reads its answer with `read`.
+    pub(super) async fn ask_coordinator<R, T>(
+        &self,
+        kind: CoordinatorKind,
+        key: &str,
+        deadline: Instant,
+        request: R,
+        version: i16,
+        read: impl Fn(R::Response) -> Result<T, KafkaError>,
+    ) -> Result<T, KafkaError>
+    where
+        R: Request + Clone,
+    {
+        self.with_coordinator(kind, key, deadline, |conn| {
+            let request = request.clone();
+            let read = &read;
+            async move { read(conn.call(request, version).await?) }
+        })
+        .await
+    }
+
+    /// Sends `request` to the first broker that answers (see
+    /// [`Cluster::on_any_broker`]).
+    pub(super) async fn ask_any_broker<R>(
+        &self,
+        deadline: Instant,
+        request: R,
+        version: i16,
+    ) -> Result<R::Response, KafkaError>
+    where
+        R: Request + Clone,
+    {
+        self.on_any_broker(deadline, |conn| {
+            let request = request.clone();
+            async move { conn.call(request, version).await }
         })
         .await
     }

@@ -103,10 +103,7 @@ impl Cluster {
         );
         // CreateTopics must go to the controller; any broker forwards it in KRaft mode.
         let response = self
-            .on_any_broker(deadline, |conn| {
-                let request = request.clone();
-                async move { conn.call(request, versions::CREATE_TOPICS).await }
-            })
+            .ask_any_broker(deadline, request, versions::CREATE_TOPICS)
             .await?;
         read_create_topic_response(topic, response)?;
         self.wait_for_leaders(topic, deadline).await

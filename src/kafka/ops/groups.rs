@@ -227,13 +227,14 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
         let request = build_offset_fetch_request(group, topic, partitions);
-        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| {
-            let request = request.clone();
-            async move {
-                let response = conn.call(request, versions::OFFSET_FETCH).await?;
-                read_offset_fetch_response(group, topic, response)
-            }
-        })
+        self.ask_coordinator(
+            CoordinatorKind::Group,
+            group,
+            deadline,
+            request,
+            versions::OFFSET_FETCH,
+            |response| read_offset_fetch_response(group, topic, response),
+        )
         .await
     }
 
@@ -247,13 +248,14 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         let request = build_offset_commit_request(group, topic, offsets);
-        self.with_coordinator(CoordinatorKind::Group, group, deadline, |conn| {
-            let request = request.clone();
-            async move {
-                let response = conn.call(request, versions::OFFSET_COMMIT).await?;
-                read_offset_commit_response(group, topic, response)
-            }
-        })
+        self.ask_coordinator(
+            CoordinatorKind::Group,
+            group,
+            deadline,
+            request,
+            versions::OFFSET_COMMIT,
+            |response| read_offset_commit_response(group, topic, response),
+        )
         .await
     }
 }

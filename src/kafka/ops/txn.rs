@@ -153,13 +153,14 @@ impl Cluster {
             .as_millis() as i32;
         let request = build_init_producer_request(id, timeout_ms);
         let (producer_id, producer_epoch) = self
-            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
-                let request = request.clone();
-                async move {
-                    let response = conn.call(request, versions::INIT_PRODUCER_ID).await?;
-                    read_init_producer_response(id, response)
-                }
-            })
+            .ask_coordinator(
+                CoordinatorKind::Transaction,
+                id,
+                deadline,
+                request,
+                versions::INIT_PRODUCER_ID,
+                |response| read_init_producer_response(id, response),
+            )
             .await?;
         Ok(Transaction {
             cluster: self.clone(),
@@ -189,13 +190,14 @@ impl Transaction {
         let id = self.id.as_str();
         let request = build_add_partitions_request(id, self.producer(), topics);
         self.cluster
-            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
-                let request = request.clone();
-                async move {
-                    let response = conn.call(request, versions::ADD_PARTITIONS_TO_TXN).await?;
-                    read_add_partitions_response(id, response)
-                }
-            })
+            .ask_coordinator(
+                CoordinatorKind::Transaction,
+                id,
+                deadline,
+                request,
+                versions::ADD_PARTITIONS_TO_TXN,
+                |response| read_add_partitions_response(id, response),
+            )
             .await
     }
 
@@ -204,13 +206,14 @@ impl Transaction {
         let id = self.id.as_str();
         let request = build_end_txn_request(id, self.producer(), commit);
         self.cluster
-            .with_coordinator(CoordinatorKind::Transaction, id, deadline, |conn| {
-                let request = request.clone();
-                async move {
-                    let response = conn.call(request, versions::END_TXN).await?;
-                    read_end_txn_response(id, commit, response)
-                }
-            })
+            .ask_coordinator(
+                CoordinatorKind::Transaction,
+                id,
+                deadline,
+                request,
+                versions::END_TXN,
+                |response| read_end_txn_response(id, commit, response),
+            )
             .await
     }
 }
