@@ -227,15 +227,10 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<Vec<(i32, Option<i64>)>, KafkaError> {
         let request = build_offset_fetch_request(group, topic, partitions);
-        self.ask_coordinator(
-            CoordinatorKind::Group,
-            group,
-            deadline,
-            request,
-            versions::OFFSET_FETCH,
-            |response| read_offset_fetch_response(group, topic, response),
-        )
-        .await
+        let read = |response| read_offset_fetch_response(group, topic, response);
+        let kind = CoordinatorKind::Group;
+        self.ask_coordinator(kind, group, deadline, request, versions::OFFSET_FETCH, read)
+            .await
     }
 
     /// Commits `offsets` (partition, next offset to read) of `topic` for
@@ -248,13 +243,15 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         let request = build_offset_commit_request(group, topic, offsets);
+        let read = |response| read_offset_commit_response(group, topic, response);
+        let kind = CoordinatorKind::Group;
         self.ask_coordinator(
-            CoordinatorKind::Group,
+            kind,
             group,
             deadline,
             request,
             versions::OFFSET_COMMIT,
-            |response| read_offset_commit_response(group, topic, response),
+            read,
         )
         .await
     }

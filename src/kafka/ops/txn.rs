@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
     InitProducerIdResponse, ProducerId, TransactionalId,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
 use super::super::cluster::{Cluster, CoordinatorKind};
@@ -181,6 +181,20 @@ impl Transaction {
         (self.producer_id, self.producer_epoch)
     }
 
+    /// Sends `request` to the transaction's coordinator.
+    async fn ask<R: Request + Clone, T>(
+        &self,
+        deadline: Instant,
+        request: R,
+        version: i16,
+        read: impl Fn(R::Response) -> Result<T, KafkaError>,
+    ) -> Result<T, KafkaError> {
+        let kind = CoordinatorKind::Transaction;
+        self.cluster
+            .ask_coordinator(kind, &self.id, deadline, request, version, read)
+            .await
+    }
+
     /// Registers the partitions the transaction will write to.
     pub async fn add_partitions(
         &self,
@@ -189,32 +203,20 @@ impl Transaction {
     ) -> Result<(), KafkaError> {
         let id = self.id.as_str();
         let request = build_add_partitions_request(id, self.producer(), topics);
-        self.cluster
-            .ask_coordinator(
-                CoordinatorKind::Transaction,
-                id,
-                deadline,
-                request,
-                versions::ADD_PARTITIONS_TO_TXN,
-                |response| read_add_partitions_response(id, response),
-            )
-            .await
+        self.ask(deadline, request, versions::ADD_PARTITIONS_TO_TXN, |r| {
+            read_add_partitions_response(id, r)
+        })
+        .await
     }
 
     /// Commits (`true`) or aborts the transaction.
     pub async fn end(self, commit: bool, deadline: Instant) -> Result<(), KafkaError> {
         let id = self.id.as_str();
         let request = build_end_txn_request(id, self.producer(), commit);
-        self.cluster
-            .ask_coordinator(
-                CoordinatorKind::Transaction,
-                id,
-                deadline,
-                request,
-                versions::END_TXN,
-                |response| read_end_txn_response(id, commit, response),
-            )
-            .await
+        self.ask(deadline, request, versions::END_TXN, |r| {
+            read_end_txn_response(id, commit, r)
+        })
+        .await
     }
 }
 
