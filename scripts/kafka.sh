@@ -284,6 +284,27 @@ zk_wait() { # DIR
   fail_logs "$dir" "zookeeper not ready after ${READY_TIMEOUT}s"
 }
 
+# A broker killed with SIGKILL stays registered (/brokers/ids/K, an ephemeral
+# node of its ZooKeeper session) until that session expires (18 s by default),
+# and Kafka 2.8 exits at start while the old registration is there. Wait until
+# the `dump` four-letter word no longer lists it.
+zk_wait_unregistered() { # DIR K
+  local dir="$1" k="$2" port out deadline=$((SECONDS + READY_TIMEOUT)) said=0
+  port="$(cat "$dir/bootstrap.zookeeper")" port="${port##*:}"
+  while ((SECONDS < deadline)); do
+    out="$( { exec 3<>"/dev/tcp/127.0.0.1/$port" && printf dump >&3 && timeout 2 cat <&3; } 2>/dev/null)" || true
+    if [[ "$out" == *"ephemeral nodes dump"* ]] && ! grep -qxE "[[:space:]]*/brokers/ids/$k" <<<"$out"; then
+      return 0
+    fi
+    if ((!said)); then
+      log "waiting for broker $k's old ZooKeeper session to expire"
+      said=1
+    fi
+    sleep 0.5
+  done
+  die "broker $k is still registered in ZooKeeper after ${READY_TIMEOUT}s"
+}
+
 stop_pid() { # PIDFILE: SIGTERM, wait up to 15 s, then SIGKILL
   local pidf="$1" pid i
   pid_alive "$pidf" || { rm -f "$pidf"; return 0; }
@@ -369,9 +390,9 @@ dataDir=$dir/data-zookeeper
 clientPort=${ports[per * n]}
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
-# No AdminServer (it would take port 8080); only the srvr probe of kafka.sh.
+# No AdminServer (it would take port 8080); only the four-letter words kafka.sh uses.
 admin.enableServer=false
-4lw.commands.whitelist=srvr
+4lw.commands.whitelist=srvr,dump
 EOF
   fi
   if ((KAFKA_MAJOR >= 4)); then
@@ -747,6 +768,7 @@ restart_broker() {
   fetch
   [[ -f "$LOG4J" ]] || write_log4j
   stop_pid "$dir/broker$k.pid"
+  [[ "$MODE" == zookeeper ]] && zk_wait_unregistered "$dir" "$k"
   launch "$dir" "$k"
   log "restarted broker $k of '$1', waiting for the cluster to be ready"
   wait_ready "$dir"
