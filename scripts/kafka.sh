@@ -18,9 +18,10 @@
 #       scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server B --list
 #
 # Kafka versions: --kafka-version V, else $KAFKA_SH_KAFKA_VERSION, else 4.1.1.
-# Tested: 4.1.1 and 3.9.1 (KRaft), 2.8.2 (ZooKeeper mode); other 4.x, 3.3+ and
-# 2.8.x releases are tried with a warning. Each version's jars are fetched with
-# Maven (scripts/kafka/pom.xml for 4.x, pom-3.xml, pom-2.xml) into .kafka/libs-V.
+# Tested: 4.1.1 and 3.9.1 (KRaft), 2.8.2 (ZooKeeper mode), all on Java 17; other
+# 4.x, 3.3+ and 2.8.x releases are tried with a warning. Each version's jars are
+# fetched with Maven (scripts/kafka/pom.xml for 4.x, pom-3.xml, pom-2.xml) into
+# .kafka/libs-V (an older checkout's .kafka/libs becomes a link to its libs-V).
 # A cluster remembers its version (NAME/version), so kill-broker, restart-broker
 # and `tool --name NAME` use its jars without the flag; `tool` without either
 # flag uses the default. The tools' classes differ between versions:
@@ -34,6 +35,8 @@
 # stdout; all chatter to stderr. In ZooKeeper mode the cluster's ZooKeeper has
 # NAME/zookeeper.properties, .log, .pid and NAME/data-zookeeper/, on a free
 # loopback port that `bootstrap --listener zookeeper` prints (for tools' --zookeeper).
+# There, restart-broker after kill-broker first waits until the killed broker's
+# ZooKeeper session has expired (up to 18 s), as Kafka 2.8 will not start before.
 #
 # --secure adds, besides the PLAINTEXT listener (still the first one and the
 # inter-broker one), four listeners on free loopback ports: SSL, SASL_PLAINTEXT,
@@ -41,10 +44,10 @@
 # enable PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user in NAME/users
 # ("alice:PASSWORD", a fresh random password per cluster; its SCRAM credentials
 # are added by kafka-storage format in KRaft mode, which needs Kafka 3.5+, and
-# through ZooKeeper in ZooKeeper mode). A throwaway CA signs
-# the brokers' certificate (for 127.0.0.1 and localhost) and a client
-# certificate, made with openssl (or keytool and java without it, or with
-# KAFKA_SH_CERT_TOOL=keytool):
+# through ZooKeeper in ZooKeeper mode). A throwaway CA signs the brokers'
+# certificate (for 127.0.0.1 and localhost) and a client certificate, made with
+# openssl (or keytool and java without it, or with KAFKA_SH_CERT_TOOL=keytool;
+# Kafka 2.8 gets the broker key encrypted, as its PEM key store requires):
 #   NAME/ca.pem                     the CA that signed the brokers' certificate
 #   NAME/client.pem, client.key     a client certificate and key (for MTLS)
 #   NAME/other-ca.pem               a CA that signed nothing (to test refusals)
