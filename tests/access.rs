@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{json, Value};
 
@@ -13,7 +10,7 @@ use serde_json::{json, Value};
 async fn read_only_refuses_posts_and_deletes_with_403_and_still_reads() {
     let topic = unique_topic("read-only");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["before"]);
+    kcat_produce(&topic, 0, &["before"]);
     let svc = Service::start_with(&["--read-only"], &[]);
 
     let (status, body) = svc
@@ -123,7 +120,7 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
 async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
     let topic = unique_topic("token");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["kept"]);
+    kcat_produce(&topic, 0, &["kept"]);
 
     let svc = Service::start_with(&[], &[("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)]);
     check_token_is_required(&svc, &topic).await;
@@ -139,29 +136,26 @@ async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
 
 #[test]
 fn the_token_never_shows_in_help_or_start_up_errors() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-        .arg("--help")
+    let out = binary()
+        .args(["--help"])
         .env("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)
-        .output()
-        .unwrap();
+        .output();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--auth-token"), "{help}");
     assert!(!help.contains(TOKEN), "--help shows the token: {help}");
 
     // A bad start-up names the flag but not the token.
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+    let out = binary()
         .args(["--auth-token", &format!("{TOKEN} with spaces")])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--auth-token"), "{err}");
     assert!(!err.contains(TOKEN), "the error echoes the token: {err}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+    let out = binary()
         .args(["--auth-token-file", "/no/such/token/file"])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auth-token-file"));
 }
@@ -170,31 +164,12 @@ fn the_token_never_shows_in_help_or_start_up_errors() {
 async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
     let topic = unique_topic("quiet-logs");
     create_topic(&topic, 1, &[]).await;
-    let log_path = std::env::temp_dir().join(format!("{}.log", unique_topic("service")));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-        .args([
-            "--bootstrap-servers",
-            &bootstrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("KAFKA_RECORDS_LOG", "trace")
+    let svc = Service::on(&bootstrap())
+        .log("trace")
         .env("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let http = reqwest::Client::new();
+        .keep_logs()
+        .start();
+    let (http, url) = (&svc.http, &svc.url);
     let auth = format!("Bearer {TOKEN}");
 
     let secret_value = "VALUE-secret-4711";
@@ -241,10 +216,7 @@ async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    let _ = child.kill();
-    let _ = child.wait();
-    let logs = std::fs::read_to_string(&log_path).unwrap();
-    std::fs::remove_file(&log_path).ok();
+    let logs = svc.logs();
     assert!(
         logs.contains("records not written"),
         "the failure is logged: {logs}"

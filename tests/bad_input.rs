@@ -742,7 +742,7 @@ async fn bad_post_bodies_are_refused_naming_the_field_and_write_nothing() {
     let topic = unique_topic("bad-post");
     let fresh = unique_topic("bad-post-fresh");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["known"]);
+    kcat_produce(&topic, 0, &["known"]);
     let before = kcat_read(&topic);
     assert_eq!(before.len(), 1);
     let svc = Service::start_with(&["--max-body-bytes", &MAX_BODY.to_string()], &[]);
@@ -1016,7 +1016,7 @@ async fn bad_get_queries_are_refused_naming_the_parameter_and_change_nothing() {
     let topic = unique_topic("bad-get");
     let fresh = unique_topic("bad-get-fresh");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["known"]);
+    kcat_produce(&topic, 0, &["known"]);
     let before = kcat_read(&topic);
     let svc = Service::start();
 
@@ -1152,7 +1152,7 @@ async fn bad_delete_queries_are_refused_naming_the_parameter_and_delete_nothing(
     let topic = unique_topic("bad-delete");
     let fresh = unique_topic("bad-delete-fresh");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["zero", "one", "two"]);
+    kcat_produce(&topic, 0, &["zero", "one", "two"]);
     let before = kcat_read(&topic);
     assert_eq!(before.len(), 3);
     let svc = Service::start();

@@ -31,7 +31,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
 const PARTITIONS: i32 = 6;
@@ -139,9 +138,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
     let cluster = Arc::new(OwnCluster::start("faults-chaos", 3, &FAILOVER_CONFIGS));
     let t0 = Instant::now();
     let topic = unique_topic("chaos");
-    let admin = Cluster::new(ClusterConfig {
-        bootstrap: cluster.bootstrap.split(',').map(str::to_string).collect(),
-    });
+    let admin = kafka_client(&cluster.bootstrap);
     admin
         .create_topic(
             &topic,
@@ -152,7 +149,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         )
         .await
         .expect("create the topic");
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     // The transaction log is created by the first transaction: before the faults.
     let (status, body) = svc
         .post(json!({"transactionId": format!("{topic}-warm-up"),
@@ -222,12 +219,11 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
 
     // Everything the topic holds, by three readers.
     let via_get = read_via_get(&svc, &topic, PARTITIONS).await;
-    let via_kcat: Vec<(i32, i64, String)> = kcat_read_from(&cluster.bootstrap, &topic, true)
-        .into_iter()
-        .map(|r| {
-            let v = String::from_utf8(r.value.expect("a value")).expect("UTF-8");
-            (r.partition, r.offset, v)
-        })
+    let via_kcat: Vec<(i32, i64, String)> = Kcat::on(&cluster.bootstrap)
+        .read(&topic)
+        .records()
+        .iter()
+        .map(KcatRecord::placed)
         .collect();
     let mut via_group = group_read.records.clone();
     via_group.sort();

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 async fn without_parameters_every_record_of_every_partition_is_deleted() {
     let topic = unique_topic("delete-all");
     create_topic(&topic, 3, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
-    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    kcat_produce(&topic, 0, &["a", "b"]);
+    kcat_produce(&topic, 1, &["c", "d", "e"]);
+    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}")).await;
@@ -36,9 +36,9 @@ async fn without_parameters_every_record_of_every_partition_is_deleted() {
 async fn partition_parameter_deletes_only_that_partition() {
     let topic = unique_topic("delete-one");
     create_topic(&topic, 3, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
-    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    kcat_produce(&topic, 0, &["a", "b"]);
+    kcat_produce(&topic, 1, &["c", "d", "e"]);
+    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}?partition=1")).await;
@@ -67,7 +67,7 @@ async fn offset_parameter_deletes_only_records_below_it() {
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
     kcat_produce(
         &topic,
-        Some(0),
+        0,
         &values.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let svc = Service::start();
@@ -102,7 +102,7 @@ async fn an_unknown_topic_is_a_404_and_is_not_created() {
 async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
     let topic = unique_topic("delete-no-partition");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
+    kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}?partition=9")).await;
     assert_error(status, &body, 404, &["9"]);
@@ -116,10 +116,10 @@ async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
     kcat_produce(
         &topic,
-        Some(0),
+        0,
         &values.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    kcat_produce(&topic, Some(1), &["w0", "w1"]);
+    kcat_produce(&topic, 1, &["w0", "w1"]);
     let svc = Service::start();
 
     // Past the end of partition 1 only: partition 0 must not be truncated either.
@@ -136,7 +136,7 @@ async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
 async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
     let topic = unique_topic("delete-negative");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
+    kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}?offset=-1")).await;
     assert_error(status, &body, 400, &["offset", "-1"]);
@@ -147,7 +147,7 @@ async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
 async fn an_unknown_parameter_is_a_400_and_nothing_is_deleted() {
     let topic = unique_topic("delete-typo");
     create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
+    kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     // A typo must never fall back to "delete everything".
     let (status, body) = svc.delete(&format!("/records/{topic}?ofset=1")).await;
@@ -160,7 +160,11 @@ async fn a_compacted_topic_is_a_400_saying_its_cleanup_policy_forbids_it() {
     let topic = unique_topic("delete-compacted");
     create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
     // Compacted topics only take keyed records.
-    kcat_produce_with(&topic, &["-p", "0", "-K", ":"], &["k1:a", "k2:b"]);
+    Kcat::new()
+        .produce(&topic)
+        .partition(0)
+        .keyed()
+        .send(&["k1:a", "k2:b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}")).await;
     assert_error(status, &body, 400, &["cleanup.policy", &topic]);

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig, OffsetQuery};
+use kafka_records::kafka::{Cluster, OffsetQuery};
 use serde_json::{json, Value};
 
 /// One cluster of these tests at a time: each broker is a JVM.
@@ -26,9 +26,7 @@ async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
 }
 
 fn admin(cluster: &OwnCluster) -> Cluster {
-    Cluster::new(ClusterConfig {
-        bootstrap: cluster.bootstrap.split(',').map(str::to_string).collect(),
-    })
+    kafka_client(&cluster.bootstrap)
 }
 
 #[tokio::test]
@@ -37,7 +35,7 @@ async fn with_kafka_down_at_start_requests_fail_fast_and_all_recover_once_it_is_
     let cluster = OwnCluster::start("faults-down", 1, &[]);
     let addr = cluster.addr(1).to_string();
     cluster.kill(1);
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     let topic = unique_topic("down");
     let group = unique_topic("down-group");
 
@@ -131,10 +129,11 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
     const BACKLOG: usize = 20_000;
     let lines: Vec<String> = (0..BACKLOG).map(|i| format!("b{i}")).collect();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    kcat_produce_on(&cluster.bootstrap, &backlog, &[], &lines);
-    let stored = kcat_read_from(&cluster.bootstrap, &backlog, true);
+    let kcat = Kcat::on(&cluster.bootstrap);
+    kcat.produce(&backlog).send(&lines);
+    let stored = kcat.read(&backlog).records();
     assert_eq!(stored.len(), BACKLOG);
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
 
     // A group whose coordinator is the broker killed, so that its commits
     // move too. Its first GET creates the offsets topic; that read is not
@@ -174,7 +173,10 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
 
     // The long poll follows the partition to its new leader.
     let new_leader = cluster.leader_moved(&polled, 0, VICTIM).await;
-    kcat_produce_on(&cluster.live(), &polled, &["-p", "0"], &["p0", "p1", "p2"]);
+    Kcat::on(&cluster.live())
+        .produce(&polled)
+        .partition(0)
+        .send(&["p0", "p1", "p2"]);
     let (status, body) = poll.await.expect("long poll");
     assert_eq!(status, 200, "{body}");
     let values: Vec<&Value> = body["records"]
@@ -214,13 +216,7 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
     }
     let mut got = pages.records.clone();
     got.sort();
-    let mut want: Vec<(i32, i64, String)> = stored
-        .iter()
-        .map(|r| {
-            let value = String::from_utf8(r.value.clone().expect("value")).expect("utf-8");
-            (r.partition, r.offset, value)
-        })
-        .collect();
+    let mut want: Vec<(i32, i64, String)> = stored.iter().map(KcatRecord::placed).collect();
     want.sort();
     assert_eq!(
         got.len(),
@@ -385,7 +381,7 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     cluster
         .create_topic_assigned(&topic, LED_BY_1_2_3, &["min.insync.replicas=2"])
         .await;
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     // The first transaction creates the transaction log.
     let (status, body) = svc
         .post(json!({"transactionId": "faults-warm-up", "records": [{"topic": topic, "partition": 1, "value": "w"}]}))
@@ -456,8 +452,9 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     // Wait until no transaction is open any more (the coordinator aborts an
     // abandoned one at its timeout), then read what read_committed shows.
     wait_for_open_transactions(&admin, &topic, &[0, 1, 2], Duration::from_secs(120)).await;
-    let committed = kcat_read_from(&cluster.live(), &topic, true);
-    let uncommitted = kcat_read_from(&cluster.live(), &topic, false);
+    let kcat = Kcat::on(&cluster.live());
+    let committed = kcat.read(&topic).records();
+    let uncommitted = kcat.read(&topic).uncommitted().records();
     let via_get = read_via_get(&svc, &topic, 3).await;
     let count = |records: &[KcatRecord], tag: &str| {
         records

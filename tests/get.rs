@@ -215,7 +215,7 @@ async fn a_read_at_the_end_of_every_partition_returns_without_waiting_for_the_li
     let topic = unique_topic("no-wait");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
     // With a 30 s timeout, waiting for 100 records would trip the 20 s safety net.
     let (status, body) = tokio::time::timeout(
         Duration::from_secs(20),
@@ -264,9 +264,9 @@ async fn reads_span_batches_and_stop_inside_one() {
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // Three kcat runs: three batches of three records.
-    kcat_produce(&topic, Some(0), &["v0", "v1", "v2"]);
-    kcat_produce(&topic, Some(0), &["v3", "v4", "v5"]);
-    kcat_produce(&topic, Some(0), &["v6", "v7", "v8"]);
+    kcat_produce(&topic, 0, &["v0", "v1", "v2"]);
+    kcat_produce(&topic, 0, &["v3", "v4", "v5"]);
+    kcat_produce(&topic, 0, &["v6", "v7", "v8"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?seekTo=2&limit=5&timeout=10s"),
@@ -296,11 +296,11 @@ async fn records_compressed_by_another_client_are_read() {
     let svc = Service::start();
     for (partition, codec) in codecs.iter().enumerate() {
         let values = [format!("{codec}-a"), format!("{codec}-b")];
-        kcat_produce_with(
-            &topic,
-            &["-p", &partition.to_string(), "-z", codec],
-            &[values[0].as_str(), values[1].as_str()],
-        );
+        Kcat::new()
+            .produce(&topic)
+            .partition(partition as i32)
+            .compression(codec)
+            .send(&values);
     }
     let records = read(
         &svc,
@@ -527,7 +527,7 @@ async fn bytes_that_are_not_an_integer_are_a_422_naming_where() {
     let topic = unique_topic("bad-int");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["ok!!", "abc"]);
+    kcat_produce(&topic, 0, &["ok!!", "abc"]);
     let (status, body) = svc
         .get(&format!(
             "/records/{topic}?seekTo=1&limit=1&timeout=10s&valueDeserializer=integer"
@@ -546,7 +546,7 @@ async fn bytes_that_are_not_json_are_a_422_naming_where() {
     let topic = unique_topic("bad-json");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &[r#"{"a":"#]);
+    kcat_produce(&topic, 0, &[r#"{"a":"#]);
     let (status, body) = svc
         .get(&format!(
             "/records/{topic}?distanceFromBeginning=0&limit=1&timeout=10s&valueDeserializer=json"
@@ -573,11 +573,13 @@ async fn headers_come_back_in_stored_order_with_duplicates() {
     let topic = unique_topic("headers");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce_with(
-        &topic,
-        &["-p", "0", "-H", "a=1", "-H", "a=2", "-H", "b=x"],
-        &["v"],
-    );
+    Kcat::new()
+        .produce(&topic)
+        .partition(0)
+        .header("a=1")
+        .header("a=2")
+        .header("b=x")
+        .send(&["v"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
@@ -600,7 +602,12 @@ async fn null_and_empty_header_values_are_kept_apart() {
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // kcat writes `-H n` with a null value and `-H e=` with an empty one.
-    kcat_produce_with(&topic, &["-p", "0", "-H", "n", "-H", "e="], &["v"]);
+    Kcat::new()
+        .produce(&topic)
+        .partition(0)
+        .header("n")
+        .header("e=")
+        .send(&["v"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
@@ -657,7 +664,7 @@ async fn leader_epoch_is_zero_on_a_fresh_topic() {
     let topic = unique_topic("epoch");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["v"]);
+    kcat_produce(&topic, 0, &["v"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
@@ -785,7 +792,7 @@ async fn waiting_reads_do_not_hold_up_writes_or_deletes() {
     create_topic(&idle, 1, &[]).await;
     create_topic(&written, 1, &[]).await;
     create_topic(&deleted, 1, &[]).await;
-    kcat_produce(&deleted, Some(0), &["x", "y"]);
+    kcat_produce(&deleted, 0, &["x", "y"]);
     let svc = Service::start();
 
     // seekTo=0 on the empty topic is its end, however late each GET resolves

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -64,7 +64,7 @@ async fn a_group_with_committed_offsets_starts_there() {
     for p in 0..2 {
         let values: Vec<String> = (0..10).map(|n| format!("p{p}-{n}")).collect();
         let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-        kcat_produce(&topic, Some(p), &lines);
+        kcat_produce(&topic, p, &lines);
     }
     // Committed by Kafka's own tool, not by the service.
     reset_offsets(&group, &format!("{topic}:0"), 3);
@@ -170,7 +170,7 @@ async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
 
     // --from-beginning is auto.offset.reset=earliest: a partition the service
     // did not commit would be read again from 0, not skipped.
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server",
         &bootstrap(),
@@ -216,8 +216,8 @@ async fn partition_with_a_group_id_commits_nothing() {
     let group = unique_topic("g-partition");
     create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
-    kcat_produce(&topic, Some(1), &["d", "e", "f"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
+    kcat_produce(&topic, 1, &["d", "e", "f"]);
 
     let records = read(
         &svc,
@@ -237,7 +237,7 @@ async fn partition_with_a_group_id_ignores_the_groups_offsets() {
     let group = unique_topic("g-partition-end");
     create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(1), &["old0", "old1", "old2"]);
+    kcat_produce(&topic, 1, &["old0", "old1", "old2"]);
     reset_offsets(&group, &format!("{topic}:1"), 0);
 
     // From the end, as without a group: not from the group's offset 0.
@@ -266,7 +266,7 @@ async fn an_undecodable_record_is_a_422_and_commits_nothing() {
     let group = unique_topic("g-422");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["abc"]);
+    kcat_produce(&topic, 0, &["abc"]);
 
     let (status, body) = svc
         .get(&format!(
@@ -283,21 +283,13 @@ async fn a_group_with_live_members_is_a_409_and_nothing_is_committed() {
     let group = unique_topic("g-live");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c", "d", "e"]);
+    kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
     // A balanced kcat consumer: reads all five and commits 5 as a member.
-    let _member = Background::spawn(Command::new("kcat").args([
-        "-b",
-        &bootstrap(),
-        "-G",
-        &group,
-        "-q",
-        "-X",
-        "auto.offset.reset=earliest",
-        "-X",
-        "auto.commit.interval.ms=100",
-        &topic,
-    ]));
+    let _member = Kcat::new()
+        .set("auto.offset.reset=earliest")
+        .set("auto.commit.interval.ms=100")
+        .join_group(&group, &topic);
     let before = eventually(Duration::from_secs(60), || {
         let d = describe(&group, &topic);
         (d.has_members && d.offsets.get(&0) == Some(&5)).then_some(d.offsets)
@@ -321,9 +313,9 @@ async fn a_group_with_live_members_of_the_consumer_protocol_is_a_409() {
     let group = unique_topic("g-live-848");
     create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c", "d", "e"]);
+    kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
-    let _member = Background::spawn(&mut kafka_tool_command(&[
+    let _member = Background::spawn(&mut kafka_tool(&[
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server",
         &bootstrap(),
@@ -365,8 +357,8 @@ async fn a_response_the_client_never_receives_commits_nothing() {
     let control = unique_topic("g-control");
     create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
-    kcat_produce(&topic, Some(1), &["d", "e", "f"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
+    kcat_produce(&topic, 1, &["d", "e", "f"]);
 
     // A client that asks, then goes away before any answer.
     let addr = svc.url.strip_prefix("http://").unwrap();
@@ -421,7 +413,7 @@ async fn a_response_cut_off_midway_commits_nothing() {
         .map(|n| format!("{n:05}{}", "x".repeat(8000)))
         .collect();
     let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-    kcat_produce(&topic, Some(0), &lines);
+    kcat_produce(&topic, 0, &lines);
     let query = "distanceFromBeginning=0&limit=2500&timeout=30s";
 
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -577,16 +569,9 @@ async fn fetch_committed(kafka: &Cluster, group: &str, topic: &str) -> Option<i6
     offsets[0].1
 }
 
-/// A command for one of Kafka's Java tools, run from the fetched jars.
-fn kafka_tool_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"));
-    cmd.arg("tool").args(args);
-    cmd
-}
-
 /// Runs one of Kafka's Java tools to completion.
-fn kafka_tool(args: &[&str]) -> Output {
-    kafka_tool_command(args)
+fn run_kafka_tool(args: &[&str]) -> Output {
+    kafka_tool(args)
         .stdin(Stdio::null())
         .output()
         .expect("scripts/kafka.sh tool")
@@ -603,7 +588,7 @@ struct GroupView {
 /// Describes `group` with Kafka's ConsumerGroupCommand: an unknown group has
 /// no offsets and no members.
 fn describe(group: &str, topic: &str) -> GroupView {
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "--bootstrap-server",
         &bootstrap(),
@@ -647,7 +632,7 @@ fn committed(group: &str, topic: &str) -> BTreeMap<i32, i64> {
 /// Commits `offset` for `group` on `topic_partition` (`topic:p`) with
 /// ConsumerGroupCommand --reset-offsets.
 fn reset_offsets(group: &str, topic_partition: &str, offset: i64) {
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "--bootstrap-server",
         &bootstrap(),
@@ -666,26 +651,4 @@ fn reset_offsets(group: &str, topic_partition: &str, offset: i64) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A process running for the length of a test, killed when dropped.
-struct Background(Child);
-
-impl Background {
-    fn spawn(cmd: &mut Command) -> Background {
-        Background(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn a background consumer"),
-        )
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -21,7 +21,7 @@ async fn records_to_several_topics_are_answered_in_request_order_with_kafka_offs
     create_topic(&first, 1, &[]).await;
     create_topic(&second, 1, &[]).await;
     // Two records already in the first topic, so its offsets do not start at 0.
-    kcat_produce(&first, Some(0), &["earlier-0", "earlier-1"]);
+    kcat_produce(&first, 0, &["earlier-0", "earlier-1"]);
     let svc = Service::start();
 
     let sent = [
@@ -845,35 +845,21 @@ fn partitions_by_key(records: &[KcatRecord]) -> HashMap<Vec<u8>, i32> {
 /// partitioner, the Java client's default for keyed records. Keys must not
 /// contain `:` or a newline (kcat's key and record delimiters here).
 fn kcat_produce_keyed(topic: &str, keys: &[Vec<u8>]) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("kcat")
-        .args([
-            "-P",
-            "-b",
-            &bootstrap(),
-            "-t",
-            topic,
-            "-K",
-            ":",
-            "-X",
-            "partitioner=murmur2_random",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().expect("kcat stdin");
-        for key in keys {
+    let lines: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|key| {
             assert!(
                 !key.contains(&b':') && !key.contains(&b'\n'),
                 "key {key:?} holds a delimiter"
             );
-            stdin.write_all(key).expect("write key");
-            stdin.write_all(b":v\n").expect("write value");
-        }
-    }
-    assert!(child.wait().expect("kcat").success(), "kcat produce failed");
+            [key, &b":v"[..]].concat()
+        })
+        .collect();
+    Kcat::new()
+        .set("partitioner=murmur2_random")
+        .produce(topic)
+        .keyed()
+        .send(&lines);
 }
 
 #[tokio::test]
@@ -884,7 +870,7 @@ async fn an_unknown_topic_fails_with_404_when_the_broker_does_not_create_topics(
         .await
         .unwrap();
     let missing = unique_topic("noauto-missing");
-    let svc = Service::start_with(&["--bootstrap-servers", &broker.bootstrap], &[]);
+    let svc = Service::on(&broker.bootstrap).start();
     let (status, body) = svc
         .post(json!({"records": [
             {"topic": missing, "value": "lost"},

@@ -2,12 +2,17 @@
 //! independent Kafka client (kcat, librdkafka) to check what reached Kafka.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+mod kcat;
+mod service;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+
+pub use kcat::{Kcat, KcatRecord, PartitionState};
+pub use service::{Launch, Service};
 
 /// The bootstrap servers of the test broker. Fails loudly when there is none:
 /// these tests never skip.
@@ -42,50 +47,35 @@ pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]
         .unwrap_or_else(|e| panic!("creating topic {topic}: {e}"));
 }
 
-/// A running `kafka-records` process on a free loopback port.
-pub struct Service {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-    pub http: reqwest::Client,
+/// A client of the crate's own Kafka layer for the cluster at `servers`
+/// (a comma-separated list), for checks and set-up the service does not do.
+pub fn kafka_client(servers: &str) -> kafka_records::kafka::Cluster {
+    kafka_records::kafka::Cluster::new(kafka_records::kafka::ClusterConfig {
+        bootstrap: servers.split(',').map(str::to_string).collect(),
+    })
+}
+
+/// The binary cargo built for these tests, with no flags.
+pub fn binary() -> Launch {
+    Launch::new(env!("CARGO_BIN_EXE_kafka-records"))
 }
 
 impl Service {
-    /// Starts the binary against the test broker.
-    pub fn start() -> Service {
-        Service::start_with(&[], &[])
+    /// The test build against `servers`, on a free loopback port, logging
+    /// warnings and errors: add flags and environment, then start it.
+    pub fn on(servers: &str) -> Launch {
+        binary().on(servers).any_port().log("warn")
     }
 
-    /// Starts the binary with extra flags and environment variables.
+    /// Starts the binary against the test broker.
+    pub fn start() -> Service {
+        Service::on(&bootstrap()).start()
+    }
+
+    /// Starts the binary against the test broker with extra flags and
+    /// environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-records"));
-        if !args.contains(&"--bootstrap-servers") {
-            cmd.args(["--bootstrap-servers", &bootstrap()]);
-        }
-        cmd.args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("KAFKA_RECORDS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start kafka-records");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from kafka-records: {line:?}"))
-            .to_string();
-        Service {
-            child,
-            url,
-            http: reqwest::Client::new(),
-        }
+        Service::on(&bootstrap()).args(args).envs(env).start()
     }
 
     /// POST /records with a JSON body; returns status and JSON (Null when empty).
@@ -134,36 +124,6 @@ impl Service {
     }
 }
 
-impl Service {
-    /// Sends SIGTERM, as an orchestrator stopping the service would.
-    pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits up to `timeout` for the process to exit; its status if it did.
-    pub async fn exited(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn into_json(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let bytes = r.bytes().await.expect("response body");
@@ -197,147 +157,21 @@ pub async fn read(svc: &Service, path: &str) -> Vec<Value> {
         .clone()
 }
 
-/// A record as read by kcat, the independent client.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KcatRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub timestamp: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    /// kcat's rendering of the headers: `k=v,k2=v2` (empty when none).
-    pub headers: String,
-}
-
-/// Reads every committed record of `topic` (all partitions) with kcat,
-/// read_committed, from the beginning to the current end.
+/// Reads every committed record of `topic` on the test broker with kcat,
+/// ordered by partition and offset.
 pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
-    kcat_read_isolated(topic, true)
+    Kcat::new().read(topic).records()
 }
 
-/// Reads every record of `topic` with kcat, read_committed or not.
-pub fn kcat_read_isolated(topic: &str, read_committed: bool) -> Vec<KcatRecord> {
-    kcat_read_from(&bootstrap(), topic, read_committed)
+/// Writes `lines` as values to `partition` of `topic` on the test broker
+/// with kcat, in one batch.
+pub fn kcat_produce(topic: &str, partition: i32, lines: &[&str]) {
+    Kcat::new().produce(topic).partition(partition).send(lines);
 }
 
-/// Reads every record of `topic` on the cluster at `bootstrap` with kcat,
-/// read_committed or not.
-pub fn kcat_read_from(bootstrap: &str, topic: &str, read_committed: bool) -> Vec<KcatRecord> {
-    let isolation = if read_committed {
-        "isolation.level=read_committed"
-    } else {
-        "isolation.level=read_uncommitted"
-    };
-    // Each record: a header line with sizes, then exactly that many key and value bytes.
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-X",
-            isolation,
-            "-f",
-            "%p %o %T %K %S %h\n%k%s\n",
-        ])
-        .output()
-        .expect("kcat must be installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_kcat(&out.stdout)
-}
-
-fn parse_kcat(mut data: &[u8]) -> Vec<KcatRecord> {
-    let mut records = Vec::new();
-    while !data.is_empty() {
-        let nl = data
-            .iter()
-            .position(|b| *b == b'\n')
-            .expect("kcat header line");
-        let line = String::from_utf8_lossy(&data[..nl]).to_string();
-        data = &data[nl + 1..];
-        let mut f = line.splitn(6, ' ');
-        let mut next = || f.next().unwrap_or("").to_string();
-        let partition = next().parse().unwrap();
-        let offset = next().parse().unwrap();
-        let timestamp = next().parse().unwrap();
-        let key_len: i64 = next().parse().unwrap();
-        let value_len: i64 = next().parse().unwrap();
-        let headers = next();
-        let mut take = |len: i64| {
-            if len < 0 {
-                None
-            } else {
-                let (a, b) = data.split_at(len as usize);
-                data = b;
-                Some(a.to_vec())
-            }
-        };
-        let key = take(key_len);
-        let value = take(value_len);
-        assert_eq!(data.first(), Some(&b'\n'), "kcat record not terminated");
-        data = &data[1..];
-        records.push(KcatRecord {
-            partition,
-            offset,
-            timestamp,
-            key,
-            value,
-            headers,
-        });
-    }
-    records.sort_by_key(|r| (r.partition, r.offset));
-    records
-}
-
-/// Writes `lines` as values to `topic` with kcat, an independent producer,
-/// to one partition or (None) wherever kcat's partitioner puts them.
-pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
-    let p = partition.map(|p| p.to_string());
-    let args: Vec<&str> = match &p {
-        Some(p) => vec!["-p", p],
-        None => vec![],
-    };
-    kcat_produce_with(topic, &args, lines);
-}
-
-/// Writes `lines` as values to `topic` with kcat and extra producer flags
-/// (`-p 0`, `-H k=v`, ...).
-pub fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
-    kcat_produce_on(&bootstrap(), topic, args, lines);
-}
-
-/// Writes `lines` as values to `topic` on the cluster at `bootstrap` with
-/// kcat and extra producer flags.
-pub fn kcat_produce_on(bootstrap: &str, topic: &str, args: &[&str], lines: &[&str]) {
-    kcat_produce_args(&[&["-b", bootstrap], args].concat(), topic, lines);
-}
-
-/// Writes `lines` to `topic` with kcat given every flag but the topic
-/// (`-b`, security settings, `-K :`, ...).
-pub fn kcat_produce_args(args: &[&str], topic: &str, lines: &[&str]) {
-    use std::io::Write;
-    let mut child = Command::new("kcat")
-        .args(["-P", "-t", topic])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success(), "kcat produce failed");
+/// Whether the test broker lists `topic` (asking never creates one).
+pub fn kcat_topic_exists(topic: &str) -> bool {
+    Kcat::new().topic_exists(topic)
 }
 
 /// Checks an error response: its status, `{"code", "message"}` shape, and
@@ -354,17 +188,6 @@ pub fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) 
             "the message does not mention {needle:?}: {message}"
         );
     }
-}
-
-/// Whether the broker lists `topic`, asked through kcat with a metadata
-/// request for all topics (which never creates one).
-pub fn kcat_topic_exists(topic: &str) -> bool {
-    let out = Command::new("kcat")
-        .args(["-L", "-b", &bootstrap()])
-        .output()
-        .expect("kcat");
-    assert!(out.status.success(), "kcat -L failed");
-    String::from_utf8_lossy(&out.stdout).contains(&format!("topic \"{topic}\""))
 }
 
 /// Polls `f` until it returns Some, for up to `timeout`.
@@ -394,7 +217,7 @@ impl OwnBroker {
     /// Starts a single broker with extra `key=value` settings.
     pub fn start(configs: &[&str]) -> OwnBroker {
         let name = unique_topic("broker");
-        let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"));
+        let mut cmd = Command::new(kafka_sh());
         cmd.args(["start", "--name", &name]);
         for c in configs {
             cmd.args(["--config", c]);
@@ -413,7 +236,7 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+        let _ = Command::new(kafka_sh())
             .args(["stop", "--name", &self.name])
             .stderr(Stdio::null())
             .status();
@@ -431,17 +254,6 @@ pub struct OwnCluster {
     addrs: Vec<String>,
     /// Node ids killed and not restarted yet.
     down: std::sync::Mutex<Vec<i32>>,
-}
-
-/// One partition as kcat's metadata listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionState {
-    pub topic: String,
-    pub partition: i32,
-    /// Node id of the leader, -1 while there is none.
-    pub leader: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
 }
 
 impl OwnCluster {
@@ -520,42 +332,7 @@ impl OwnCluster {
     /// Every partition of `topic` (of every topic, internal ones included,
     /// when `None`), as the live brokers describe them to kcat.
     pub fn partitions(&self, topic: Option<&str>) -> Vec<PartitionState> {
-        let mut cmd = Command::new("kcat");
-        cmd.args(["-L", "-b", &self.live(), "-m", "10"]);
-        if let Some(t) = topic {
-            cmd.args(["-t", t]);
-        }
-        let out = cmd.output().expect("kcat");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let ids = |s: &str| -> Vec<i32> {
-            s.trim()
-                .trim_end_matches(',')
-                .split(',')
-                .filter(|x| !x.is_empty())
-                .map(|x| x.trim().parse().expect("node id"))
-                .collect()
-        };
-        let mut current = String::new();
-        let mut out = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("topic \"") {
-                current = rest.split('"').next().unwrap_or("").to_string();
-            } else if let Some(rest) = line.strip_prefix("partition ") {
-                // partition 0, leader 2, replicas: 2,3,1, isrs: 2,3,1[, offline...]
-                let (p, rest) = rest.split_once(", leader ").expect("leader");
-                let (leader, rest) = rest.split_once(", replicas: ").expect("replicas");
-                let (replicas, rest) = rest.split_once(", isrs: ").expect("isrs");
-                let isr = rest.split(", ").next().unwrap_or("");
-                out.push(PartitionState {
-                    topic: current.clone(),
-                    partition: p.parse().expect("partition"),
-                    leader: leader.parse().expect("leader"),
-                    replicas: ids(replicas),
-                    isr: ids(isr),
-                });
-            }
-        }
-        out
+        Kcat::on(&self.live()).metadata(topic).partitions
     }
 
     /// The leader of `topic`/`partition`, once there is one.
@@ -604,8 +381,40 @@ impl Drop for OwnCluster {
     }
 }
 
-fn kafka_sh() -> &'static str {
+/// `scripts/kafka.sh`: starts and stops brokers, runs Kafka's Java tools.
+pub fn kafka_sh() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
+}
+
+/// One of Kafka's Java tools, run from the fetched jars: `args` starts with
+/// its class (`org.apache.kafka.tools.TopicCommand`).
+pub fn kafka_tool(args: &[&str]) -> Command {
+    let mut cmd = Command::new(kafka_sh());
+    cmd.arg("tool").args(args);
+    cmd
+}
+
+/// A process running for the length of a test, killed when dropped.
+pub struct Background(Child);
+
+impl Background {
+    /// Starts `cmd` with no input and its output discarded.
+    pub fn spawn(cmd: &mut Command) -> Background {
+        Background(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn a background process"),
+        )
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Broker settings for failover tests. A killed broker is fenced, and its
@@ -656,16 +465,16 @@ impl OwnCluster {
     /// led by 1; partition 1 led by 2), so a test knows which broker leads
     /// what. Waits until every partition has its preferred leader.
     pub async fn create_topic_assigned(&self, topic: &str, assignment: &str, configs: &[&str]) {
-        let mut cmd = tokio::process::Command::new(kafka_sh());
-        cmd.args(["tool", "org.apache.kafka.tools.TopicCommand"])
-            .args([
-                "--bootstrap-server",
-                &self.live(),
-                "--create",
-                "--topic",
-                topic,
-            ])
-            .args(["--replica-assignment", assignment]);
+        let mut cmd =
+            tokio::process::Command::from(kafka_tool(&["org.apache.kafka.tools.TopicCommand"]));
+        cmd.args([
+            "--bootstrap-server",
+            &self.live(),
+            "--create",
+            "--topic",
+            topic,
+        ])
+        .args(["--replica-assignment", assignment]);
         for c in configs {
             cmd.args(["--config", c]);
         }
