@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn read_only_refuses_posts_and_deletes_with_403_and_still_reads() {
-    let topic = unique_topic("read-only");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("read-only", 1).await;
     kcat_produce(&topic, 0, &["before"]);
     let svc = Service::start_with(&["--read-only"], &[]);
 
@@ -43,12 +42,7 @@ const TOKEN: &str = "t0ken-Only_the-service_knows";
 
 /// Sends `method path` with an optional `Authorization` value.
 async fn call(svc: &Service, method: &str, path: &str, auth: Option<&str>) -> (u16, String) {
-    let url = format!("{}{path}", svc.url);
-    let mut request = match method {
-        "GET" => svc.http.get(url),
-        "DELETE" => svc.http.delete(url),
-        _ => svc.http.post(url),
-    };
+    let mut request = svc.request(method.parse().unwrap(), path);
     if method == "POST" {
         request = request.body(r#"{"records":[{"topic":"never-written","value":"x"}]}"#);
     }
@@ -118,8 +112,7 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
 
 #[tokio::test]
 async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
-    let topic = unique_topic("token");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("token", 1).await;
     kcat_produce(&topic, 0, &["kept"]);
 
     let svc = Service::start_with(&[], &[("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)]);
@@ -162,15 +155,14 @@ fn the_token_never_shows_in_help_or_start_up_errors() {
 
 #[tokio::test]
 async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
-    let topic = unique_topic("quiet-logs");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("quiet-logs", 1).await;
     let svc = Service::on(&bootstrap())
         .log("trace")
         .env("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)
         .keep_logs()
         .start();
-    let (http, url) = (&svc.http, &svc.url);
     let auth = format!("Bearer {TOKEN}");
+    let authorized = |method, path: &str| svc.request(method, path).header("authorization", &auth);
 
     let secret_value = "VALUE-secret-4711";
     let secret_key = "KEY-secret-4712";
@@ -181,35 +173,33 @@ async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
         // A failing record (no such partition) is logged with its cause.
         {"topic": topic, "partition": 7, "key": secret_key, "value": secret_value},
     ]});
-    let r = http
-        .post(format!("{url}/records"))
-        .header("authorization", &auth)
+    let r = authorized(Method::POST, "/records")
         .body(body.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
-    let r = http
-        .get(format!("{url}/records/{topic}?seekTo=0&partition=0"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = authorized(
+        Method::GET,
+        &format!("/records/{topic}?seekTo=0&partition=0"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains(secret_value));
     // A value that cannot be decoded as asked.
-    let r = http
-        .get(format!(
-            "{url}/records/{topic}?seekTo=0&partition=0&valueDeserializer=integer"
-        ))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = authorized(
+        Method::GET,
+        &format!("/records/{topic}?seekTo=0&partition=0&valueDeserializer=integer"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 422);
     // A wrong token.
-    let r = http
-        .get(format!("{url}/ready"))
+    let r = svc
+        .request(Method::GET, "/ready")
         .header("authorization", format!("Bearer {TOKEN}-guess"))
         .send()
         .await

@@ -164,8 +164,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         .map(|w| {
             tokio::spawn(writer(
                 w,
-                svc.http.clone(),
-                svc.url.clone(),
+                svc.client(),
                 topic.clone(),
                 Arc::clone(&next),
                 Arc::clone(&stop),
@@ -175,8 +174,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         .collect();
     let settled = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn(group_reader(
-        svc.http.clone(),
-        svc.url.clone(),
+        svc.client(),
         topic.clone(),
         Arc::clone(&settled),
     ));
@@ -252,8 +250,7 @@ async fn blocking(cluster: &Arc<OwnCluster>, f: impl FnOnce(&OwnCluster) + Send 
 /// keyed, to an explicit partition, and in transactions, in turn.
 async fn writer(
     w: usize,
-    http: reqwest::Client,
-    url: String,
+    svc: Client,
     topic: String,
     next: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -290,14 +287,8 @@ async fn writer(
             body["transactionId"] = json!(format!("{topic}-writer-{w}"));
         }
         let started = Instant::now();
-        let response = http
-            .post(format!("{url}/records"))
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("the service answers every POST");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON answer");
+        let (status, body) = svc.post(body).await;
+        assert!(!body.is_null(), "{status} without a JSON answer");
         let ended = Instant::now();
         let answers: Vec<Answer> = match body["results"].as_array() {
             Some(results) => results
@@ -348,12 +339,7 @@ struct GroupRead {
 /// Pages through the topic with a consumer group from the beginning, all
 /// through the faults, keeping the records of every answered page; once
 /// `settled` (writers stopped, no transaction open), an empty page ends it.
-async fn group_reader(
-    http: reqwest::Client,
-    url: String,
-    topic: String,
-    settled: Arc<AtomicBool>,
-) -> GroupRead {
+async fn group_reader(svc: Client, topic: String, settled: Arc<AtomicBool>) -> GroupRead {
     let group = format!("{topic}-reader");
     let mut read = GroupRead::default();
     let started = Instant::now();
@@ -368,37 +354,17 @@ async fn group_reader(
         } else {
             ""
         };
-        let page = async {
-            let r = http
-                .get(format!(
-                    "{url}/records/{topic}?groupId={group}&limit=500&timeout=2s{seek}"
-                ))
-                .send()
-                .await
-                .ok()?;
-            if r.status() != 200 {
-                return None;
-            }
-            // A commit that fails cuts the response: then this is an error.
-            let body: Value = r.json().await.ok()?;
-            body["records"].as_array().cloned()
-        }
-        .await;
-        match page {
-            Some(records) => {
+        // A commit that fails cuts the response: then this is an error.
+        let path = format!("/records/{topic}?groupId={group}&limit=500&timeout=2s{seek}");
+        match try_read(&svc, &path).await {
+            Ok(records) => {
                 read.pages += 1;
                 if records.is_empty() && last {
                     return read;
                 }
-                read.records.extend(records.iter().map(|r| {
-                    (
-                        r["partition"].as_i64().expect("partition") as i32,
-                        r["offset"].as_i64().expect("offset"),
-                        r["value"].as_str().expect("value").to_string(),
-                    )
-                }));
+                read.records.extend(records.iter().map(placed));
             }
-            None => {
+            Err(_) => {
                 read.failed += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

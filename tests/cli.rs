@@ -105,23 +105,10 @@ async fn json_logs_have_one_line_per_request_with_records() {
         .args(["--log-format", "json"])
         .keep_logs()
         .start();
-    let (http, url) = (&svc.http, &svc.url);
     let body = serde_json::json!({"records": [{"topic": topic, "value": "a"}, {"topic": topic, "value": "b"}]});
-    let r = http
-        .post(format!("{url}/records"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(svc.post(body).await.0, 200);
     let bad = serde_json::json!({"records": [{"topic": topic, "partition": 9, "value": "c"}]});
-    let r = http
-        .post(format!("{url}/records"))
-        .body(bad.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(svc.post(bad).await.0, 404);
     let stderr = svc.logs();
     let request = stderr
         .lines()

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn without_parameters_every_record_of_every_partition_is_deleted() {
-    let topic = unique_topic("delete-all");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("delete-all", 3).await;
     kcat_produce(&topic, 0, &["a", "b"]);
     kcat_produce(&topic, 1, &["c", "d", "e"]);
     kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
@@ -34,8 +33,7 @@ async fn without_parameters_every_record_of_every_partition_is_deleted() {
 
 #[tokio::test]
 async fn partition_parameter_deletes_only_that_partition() {
-    let topic = unique_topic("delete-one");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("delete-one", 3).await;
     kcat_produce(&topic, 0, &["a", "b"]);
     kcat_produce(&topic, 1, &["c", "d", "e"]);
     kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
@@ -62,8 +60,7 @@ async fn partition_parameter_deletes_only_that_partition() {
 
 #[tokio::test]
 async fn offset_parameter_deletes_only_records_below_it() {
-    let topic = unique_topic("delete-below");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-below", 1).await;
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
     kcat_produce(
         &topic,
@@ -100,8 +97,7 @@ async fn an_unknown_topic_is_a_404_and_is_not_created() {
 
 #[tokio::test]
 async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-no-partition");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-no-partition", 1).await;
     kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}?partition=9")).await;
@@ -111,8 +107,7 @@ async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
 
 #[tokio::test]
 async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-past-end");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("delete-past-end", 2).await;
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
     kcat_produce(
         &topic,
@@ -134,8 +129,7 @@ async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
 
 #[tokio::test]
 async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-negative");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-negative", 1).await;
     kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}?offset=-1")).await;
@@ -145,8 +139,7 @@ async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
 
 #[tokio::test]
 async fn an_unknown_parameter_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-typo");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-typo", 1).await;
     kcat_produce(&topic, 0, &["a", "b"]);
     let svc = Service::start();
     // A typo must never fall back to "delete everything".
@@ -173,12 +166,10 @@ async fn a_compacted_topic_is_a_400_saying_its_cleanup_policy_forbids_it() {
 
 #[tokio::test]
 async fn other_methods_on_a_topic_are_a_405() {
-    let topic = unique_topic("delete-put");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-put", 1).await;
     let svc = Service::start();
     let r = svc
-        .http
-        .put(format!("{}/records/{topic}", svc.url))
+        .request(Method::PUT, &format!("/records/{topic}"))
         .body("{}")
         .send()
         .await

@@ -158,8 +158,7 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (first_page, paged) = tokio::sync::oneshot::channel();
     let reader = tokio::spawn(page_through_group(
-        svc.http.clone(),
-        svc.url.clone(),
+        svc.client(),
         admin.clone(),
         backlog.clone(),
         group.clone(),
@@ -245,8 +244,7 @@ struct Pages {
 /// records start where the group stood), and that a failed page committed
 /// nothing.
 async fn page_through_group(
-    http: reqwest::Client,
-    url: String,
+    svc: Client,
     admin: Cluster,
     topic: String,
     group: String,
@@ -275,23 +273,8 @@ async fn page_through_group(
             ""
         };
         let page_started = Instant::now();
-        let page = async {
-            let r = http
-                .get(format!(
-                    "{url}/records/{topic}?groupId={group}&limit=500&timeout=3s{seek}"
-                ))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.status().as_u16();
-            let body = r.text().await.map_err(|e| format!("{status}, cut: {e}"))?;
-            if status != 200 {
-                return Err(format!("{status}: {body}"));
-            }
-            let body: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-            Ok(body["records"].as_array().expect("records").clone())
-        }
-        .await;
+        let path = format!("/records/{topic}?groupId={group}&limit=500&timeout=3s{seek}");
+        let page = try_read(&svc, &path).await;
         let page_ended = Instant::now();
         let after = self::committed(&admin, &group, &topic, &partitions).await;
         let outcome = match &page {
@@ -322,13 +305,7 @@ async fn page_through_group(
                         ),
                     }
                 }
-                pages.records.extend(records.iter().map(|r| {
-                    (
-                        r["partition"].as_i64().unwrap() as i32,
-                        r["offset"].as_i64().unwrap(),
-                        r["value"].as_str().unwrap().to_string(),
-                    )
-                }));
+                pages.records.extend(records.iter().map(placed));
             }
             Err(e) => {
                 assert_eq!(
@@ -419,20 +396,11 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     let b = body(&coordinator_killed, "B", &[1, 2]);
     let before = high_watermark(&admin, &topic, 0).await;
     let post = |body: Value| {
-        let (http, url) = (svc.http.clone(), svc.url.clone());
+        let svc = svc.client();
         tokio::spawn(async move {
-            let r = http
-                .post(format!("{url}/records"))
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("POST");
-            let status = r.status().as_u16();
-            (
-                status,
-                r.json::<Value>().await.expect("JSON"),
-                Instant::now(),
-            )
+            let (status, body) = svc.post(body).await;
+            assert!(!body.is_null(), "{status} without a JSON answer");
+            (status, body, Instant::now())
         })
     };
     let (a, b) = (post(a), post(b));

@@ -18,9 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn without_a_seek_a_group_with_no_offsets_starts_at_the_end_and_commits_it() {
-    let topic = unique_topic("grp-fresh");
+    let topic = new_topic("grp-fresh", 3).await;
     let group = unique_topic("g-fresh");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     // Three old records in each partition: none of them may come back.
     let old = (0..3)
@@ -57,9 +56,8 @@ async fn without_a_seek_a_group_with_no_offsets_starts_at_the_end_and_commits_it
 
 #[tokio::test]
 async fn a_group_with_committed_offsets_starts_there() {
-    let topic = unique_topic("grp-resume");
+    let topic = new_topic("grp-resume", 2).await;
     let group = unique_topic("g-resume");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
     for p in 0..2 {
         let values: Vec<String> = (0..10).map(|n| format!("p{p}-{n}")).collect();
@@ -92,9 +90,8 @@ async fn a_group_with_committed_offsets_starts_there() {
 
 #[tokio::test]
 async fn paging_with_a_group_returns_every_record_once_and_fairly() {
-    let topic = unique_topic("grp-paging");
+    let topic = new_topic("grp-paging", 3).await;
     let group = unique_topic("g-paging");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     let records = (0..7)
         .flat_map(|n| (0..3).map(move |p| (p, n)))
@@ -147,9 +144,8 @@ async fn paging_with_a_group_returns_every_record_once_and_fairly() {
 
 #[tokio::test]
 async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
-    let topic = unique_topic("grp-handover");
+    let topic = new_topic("grp-handover", 3).await;
     let group = unique_topic("g-handover");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     let records = (0..5)
         .flat_map(|n| (0..3).map(move |p| (p, n)))
@@ -212,9 +208,8 @@ async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
 
 #[tokio::test]
 async fn partition_with_a_group_id_commits_nothing() {
-    let topic = unique_topic("grp-partition");
+    let topic = new_topic("grp-partition", 2).await;
     let group = unique_topic("g-partition");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 0, &["a", "b", "c"]);
     kcat_produce(&topic, 1, &["d", "e", "f"]);
@@ -233,9 +228,8 @@ async fn partition_with_a_group_id_commits_nothing() {
 
 #[tokio::test]
 async fn partition_with_a_group_id_ignores_the_groups_offsets() {
-    let topic = unique_topic("grp-partition-end");
+    let topic = new_topic("grp-partition-end", 2).await;
     let group = unique_topic("g-partition-end");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 1, &["old0", "old1", "old2"]);
     reset_offsets(&group, &format!("{topic}:1"), 0);
@@ -262,9 +256,8 @@ async fn partition_with_a_group_id_ignores_the_groups_offsets() {
 
 #[tokio::test]
 async fn an_undecodable_record_is_a_422_and_commits_nothing() {
-    let topic = unique_topic("grp-422");
+    let topic = new_topic("grp-422", 1).await;
     let group = unique_topic("g-422");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 0, &["abc"]);
 
@@ -279,9 +272,8 @@ async fn an_undecodable_record_is_a_422_and_commits_nothing() {
 
 #[tokio::test]
 async fn a_group_with_live_members_is_a_409_and_nothing_is_committed() {
-    let topic = unique_topic("grp-live");
+    let topic = new_topic("grp-live", 1).await;
     let group = unique_topic("g-live");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
@@ -309,9 +301,8 @@ async fn a_group_with_live_members_is_a_409_and_nothing_is_committed() {
 #[tokio::test]
 async fn a_group_with_live_members_of_the_consumer_protocol_is_a_409() {
     // KIP-848 groups (`group.protocol=consumer`, Kafka 4's new protocol).
-    let topic = unique_topic("grp-live-848");
+    let topic = new_topic("grp-live-848", 1).await;
     let group = unique_topic("g-live-848");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
@@ -352,10 +343,9 @@ async fn a_group_with_live_members_of_the_consumer_protocol_is_a_409() {
 
 #[tokio::test]
 async fn a_response_the_client_never_receives_commits_nothing() {
-    let topic = unique_topic("grp-gone");
+    let topic = new_topic("grp-gone", 2).await;
     let gone = unique_topic("g-gone");
     let control = unique_topic("g-control");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
     kcat_produce(&topic, 0, &["a", "b", "c"]);
     kcat_produce(&topic, 1, &["d", "e", "f"]);
@@ -401,10 +391,9 @@ async fn a_response_the_client_never_receives_commits_nothing() {
 
 #[tokio::test]
 async fn a_response_cut_off_midway_commits_nothing() {
-    let topic = unique_topic("grp-cut");
+    let topic = new_topic("grp-cut", 1).await;
     let cut = unique_topic("g-cut");
     let control = unique_topic("g-cut-control");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // About 20 MB of response: far more than the kernel buffers between a
     // client that stops reading and the service, so most of it is still to
@@ -449,9 +438,8 @@ async fn a_response_cut_off_midway_commits_nothing() {
 
 #[tokio::test]
 async fn a_group_response_is_complete_json_and_committed_once_read() {
-    let topic = unique_topic("grp-complete");
+    let topic = new_topic("grp-complete", 1).await;
     let group = unique_topic("g-complete");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // About 600 KB of response: many writes before the commit.
     let padding = "x".repeat(1000);
@@ -467,14 +455,13 @@ async fn a_group_response_is_complete_json_and_committed_once_read() {
     assert_eq!(fetch_committed(&kafka, &group, &topic).await, None);
 
     let r = svc
-        .http
-        .get(format!(
-            "{}/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=600&timeout=10s",
-            svc.url
-        ))
-        .send()
-        .await
-        .expect("GET");
+        .send(
+            Method::GET,
+            &format!(
+                "/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=600&timeout=10s"
+            ),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
         r.headers()["content-type"].to_str().unwrap(),
@@ -506,12 +493,7 @@ async fn a_group_response_is_complete_json_and_committed_once_read() {
 
 /// GETs `path`; the body as JSON, or why it could not be read in full.
 async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
-    let r = svc
-        .http
-        .get(format!("{}{path}", svc.url))
-        .send()
-        .await
-        .expect("GET");
+    let r = svc.send(Method::GET, path).await;
     let status = r.status().as_u16();
     let body = match r.bytes().await {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")),
@@ -520,40 +502,15 @@ async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
     (status, body)
 }
 
-/// Starts a GET of `topic` with `query`, then writes records `live0`,
-/// `live1`, ... to partition 1 every half second until it returns, so some
-/// record is written after the GET resolved its start however late that is.
+/// Starts a GET of `topic` with `query`, writing records `live0`, `live1`,
+/// ... to partition 1 while it waits (see [`read_while_writing`]).
 async fn read_while_writing_to_partition_1(svc: &Service, topic: &str, query: &str) -> Vec<Value> {
-    let get = svc.spawn_get(&format!("/records/{topic}?{query}"));
-    let mut n = 0;
-    while !get.is_finished() && n < 60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        post_ok(
-            svc,
-            vec![json!({"topic": topic, "partition": 1, "key": format!("live{n}")})],
-        )
-        .await;
-        n += 1;
-    }
-    let (status, body) = tokio::time::timeout(Duration::from_secs(60), get)
-        .await
-        .expect("the GET did not return")
-        .expect("GET task");
-    assert_eq!(status, 200, "{body}");
-    body["records"].as_array().unwrap().clone()
-}
-
-/// `(partition, offset)` of each record, in response order.
-fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                r["partition"].as_i64().unwrap(),
-                r["offset"].as_i64().unwrap(),
-            )
-        })
-        .collect()
+    read_while_writing(
+        svc,
+        &format!("/records/{topic}?{query}"),
+        |n| json!({"topic": topic, "partition": 1, "key": format!("live{n}")}),
+    )
+    .await
 }
 
 /// The offset `group` committed for partition 0 of `topic`, asked over

@@ -14,11 +14,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{assert_error, binary, kafka_sh, post_ok, read, unique_topic, Kcat, Service};
+use common::{
+    assert_error, binary, kafka_sh, post_ok, read, start_cluster, unique_topic, Client, Kcat,
+    Launch, Method, Service,
+};
 use serde_json::{json, Value};
 
 /// The shared secure cluster: its listeners and files.
@@ -40,6 +43,33 @@ impl Secure {
     fn ca(&self) -> String {
         self.file("ca.pem")
     }
+
+    /// The service over TLS (`ssl`) to `listener`, trusting `ca`.
+    fn tls(&self, listener: &str, ca: &str) -> Launch {
+        Service::on(listener).args(["--security-protocol", "ssl", "--tls-ca-file", ca])
+    }
+
+    /// The service on the listener of SASL `protocol` (`sasl_plaintext` or
+    /// `sasl_ssl`, then trusting the cluster's CA) as `user` with
+    /// `mechanism`; the password is still to give.
+    fn sasl(&self, protocol: &str, mechanism: &str, user: &str) -> Launch {
+        let listener = match protocol {
+            "sasl_ssl" => &self.sasl_ssl,
+            _ => &self.sasl_plaintext,
+        };
+        let launch = Service::on(listener).args([
+            "--security-protocol",
+            protocol,
+            "--sasl-mechanism",
+            mechanism,
+            "--sasl-username",
+            user,
+        ]);
+        match protocol {
+            "sasl_ssl" => launch.args(["--tls-ca-file", &self.ca()]),
+            _ => launch,
+        }
+    }
 }
 
 /// Starts the cluster on first use. SCRAM-SHA-256 is left off the SASL_SSL
@@ -48,19 +78,13 @@ fn secure() -> &'static Secure {
     static SECURE: OnceLock<Secure> = OnceLock::new();
     SECURE.get_or_init(|| {
         let name = unique_topic("sec");
-        let out = Command::new(kafka_sh())
-            .args(["start", "--secure", "--name", &name])
-            .args(["--owner", &std::process::id().to_string()])
-            .args([
+        let plaintext = start_cluster(
+            &name,
+            &[
+                "--secure",
                 "--config",
                 "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(
-            out.status.success(),
-            "scripts/kafka.sh start --secure failed"
+            ],
         );
         let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.kafka")).join(&name);
         let listener = |l: &str| {
@@ -74,7 +98,7 @@ fn secure() -> &'static Secure {
         let users = std::fs::read_to_string(dir.join("users")).expect("users file");
         let (user, password) = users.trim().split_once(':').expect("NAME:PASSWORD");
         Secure {
-            plaintext: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            plaintext,
             ssl: listener("ssl"),
             sasl_plaintext: listener("sasl_plaintext"),
             sasl_ssl: listener("sasl_ssl"),
@@ -165,9 +189,7 @@ async fn round_trip(svc: &Service, check: &Kcat) {
 async fn ssl_round_trip() {
     let s = secure();
     let ca = s.ca();
-    let svc = Service::on(&s.ssl)
-        .args(["--security-protocol", "ssl", "--tls-ca-file", &ca])
-        .start();
+    let svc = s.tls(&s.ssl, &ca).start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 204, "{body}");
     round_trip(&svc, &kcat_ssl(s)).await;
@@ -198,17 +220,9 @@ async fn scram_round_trip(mechanism: &str) {
     // One trailing newline, as `echo` writes it, is not part of the password.
     std::fs::write(&password_file, format!("{}\n", s.password)).unwrap();
     let file = password_file.display().to_string();
-    let svc = Service::on(&s.sasl_plaintext)
-        .args([
-            "--security-protocol",
-            "sasl_plaintext",
-            "--sasl-mechanism",
-            mechanism,
-            "--sasl-username",
-            &s.user,
-            "--sasl-password-file",
-            &file,
-        ])
+    let svc = s
+        .sasl("sasl_plaintext", mechanism, &s.user)
+        .args(["--sasl-password-file", &file])
         .start();
     round_trip(&svc, &kcat_plain(s)).await;
 }
@@ -226,19 +240,9 @@ async fn sasl_plaintext_with_scram_sha_512_round_trip() {
 #[tokio::test]
 async fn sasl_ssl_with_scram_round_trip() {
     let s = secure();
-    let ca = s.ca();
-    let svc = Service::on(&s.sasl_ssl)
-        .args([
-            "--security-protocol",
-            "sasl_ssl",
-            "--sasl-mechanism",
-            "scram-sha-512",
-            "--sasl-username",
-            &s.user,
-            "--tls-ca-file",
-            &ca,
-        ])
-        .envs(&[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)])
+    let svc = s
+        .sasl("sasl_ssl", "scram-sha-512", &s.user)
+        .env("KAFKA_RECORDS_SASL_PASSWORD", &s.password)
         .start();
     round_trip(&svc, &kcat_plain_over_tls(s)).await;
 }
@@ -248,23 +252,13 @@ async fn mutual_tls_presents_the_client_certificate() {
     let s = secure();
     let (ca, cert, key) = (s.ca(), s.file("client.pem"), s.file("client.key"));
     // Without a certificate the broker ends the session.
-    let svc = Service::on(&s.mtls)
-        .args(["--security-protocol", "ssl", "--tls-ca-file", &ca])
-        .start();
+    let svc = s.tls(&s.mtls, &ca).start();
     let (status, body) = svc.get("/ready").await;
     assert_error(status, &body, 503, &["not ready", "client certificate"]);
 
-    let svc = Service::on(&s.mtls)
-        .args([
-            "--security-protocol",
-            "ssl",
-            "--tls-ca-file",
-            &ca,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-        ])
+    let svc = s
+        .tls(&s.mtls, &ca)
+        .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
         .start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 204, "{body}");
@@ -275,9 +269,7 @@ async fn mutual_tls_presents_the_client_certificate() {
 async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
     let s = secure();
     let other = s.file("other-ca.pem");
-    let svc = Service::on(&s.ssl)
-        .args(["--security-protocol", "ssl", "--tls-ca-file", &other])
-        .start();
+    let svc = s.tls(&s.ssl, &other).start();
     let (status, body) = svc.get("/ready").await;
     assert_error(
         status,
@@ -310,19 +302,9 @@ async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
 #[tokio::test]
 async fn a_mechanism_the_listener_lacks_is_named() {
     let s = secure();
-    let ca = s.ca();
-    let svc = Service::on(&s.sasl_ssl)
-        .args([
-            "--security-protocol",
-            "sasl_ssl",
-            "--sasl-mechanism",
-            "scram-sha-256",
-            "--sasl-username",
-            &s.user,
-            "--tls-ca-file",
-            &ca,
-        ])
-        .envs(&[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)])
+    let svc = s
+        .sasl("sasl_ssl", "scram-sha-256", &s.user)
+        .env("KAFKA_RECORDS_SASL_PASSWORD", &s.password)
         .start();
     let (status, body) = svc.get("/ready").await;
     assert_error(
@@ -339,8 +321,7 @@ async fn a_mechanism_the_listener_lacks_is_named() {
 
 /// Every API answer with a wrong password: 503, naming the broker and the
 /// authentication failure, never the password.
-async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: &str) -> String {
-    let http = reqwest::Client::new();
+async fn refused_everywhere(svc: &Client, broker: &str, mechanism: &str, password: &str) -> String {
     let topic = unique_topic("secure-refused");
     let mut seen = String::new();
     for (method, path, body) in [
@@ -354,8 +335,8 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
         ("DELETE", format!("/records/{topic}"), String::new()),
     ] {
         let started = std::time::Instant::now();
-        let r = http
-            .request(method.parse().unwrap(), format!("{url}{path}"))
+        let r = svc
+            .request(method.parse().unwrap(), &path)
             .body(body)
             .send()
             .await
@@ -381,11 +362,9 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
         );
         seen.push_str(&text);
     }
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
+    let metrics = svc
+        .send(Method::GET, "/metrics")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -400,7 +379,6 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
 #[tokio::test]
 async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
     let s = secure();
-    let ca = s.ca();
     // A password of its own, unlike anything else in the logs.
     let wrong = format!("wrong-{}", unique_topic("pw"));
     for (bootstrap, protocol, mechanism, user) in [
@@ -425,23 +403,13 @@ async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
             "mallory",
         ),
     ] {
-        let mut launch = Service::on(bootstrap).args([
-            "--security-protocol",
-            protocol,
-            "--sasl-mechanism",
-            mechanism,
-            "--sasl-username",
-            user,
-        ]);
-        if protocol == "sasl_ssl" {
-            launch = launch.args(["--tls-ca-file", &ca]);
-        }
-        let svc = launch
+        let svc = s
+            .sasl(protocol, mechanism, user)
             .log("debug")
             .env("KAFKA_RECORDS_SASL_PASSWORD", &wrong)
             .keep_logs()
             .start();
-        refused_everywhere(&svc.url, bootstrap, mechanism, &wrong).await;
+        refused_everywhere(&svc, bootstrap, mechanism, &wrong).await;
         let logs = svc.logs();
         assert!(
             logs.contains("authentication to"),

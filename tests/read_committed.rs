@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn an_open_transaction_is_invisible_until_it_commits() {
-    let topic = unique_topic("lso");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("lso", 1).await;
     let svc = Service::start();
     let committed: Vec<_> = (0..3)
         .map(|i| json!({"topic": topic, "value": format!("c{i}")}))

@@ -19,10 +19,8 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_transaction_across_topics_and_partitions_commits_every_record() {
-    let orders = unique_topic("txn-orders");
-    let audit = unique_topic("txn-audit");
-    create_topic(&orders, 3, &[]).await;
-    create_topic(&audit, 2, &[]).await;
+    let orders = new_topic("txn-orders", 3).await;
+    let audit = new_topic("txn-audit", 2).await;
     let svc = Service::start();
 
     // Two records in each partition of `orders`, one in each of `audit`.
@@ -144,10 +142,8 @@ async fn a_transaction_that_times_out_is_aborted_and_nothing_becomes_visible() {
 
 #[tokio::test]
 async fn a_transaction_with_an_unknown_partition_writes_nothing() {
-    let first = unique_topic("txn-nopart-a");
-    let second = unique_topic("txn-nopart-b");
-    create_topic(&first, 2, &[]).await;
-    create_topic(&second, 1, &[]).await;
+    let first = new_topic("txn-nopart-a", 2).await;
+    let second = new_topic("txn-nopart-b", 1).await;
     let svc = Service::start();
 
     let (status, body) = svc
@@ -263,8 +259,7 @@ async fn consecutive_transactions_with_one_transaction_id_all_commit() {
     // Each request opens the id afresh; Kafka answers CONCURRENT_TRANSACTIONS
     // while the previous transaction's markers are still being written, which
     // the Java producer retries.
-    let topic = unique_topic("txn-consecutive");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("txn-consecutive", 1).await;
     let svc = Service::start();
     let transaction_id = unique_topic("txn-id");
     for i in 0..30 {
@@ -288,8 +283,7 @@ async fn consecutive_transactions_with_one_transaction_id_all_commit() {
 
 #[tokio::test]
 async fn an_async_transaction_commits_every_record_in_the_background() {
-    let topic = unique_topic("txn-async");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("txn-async", 2).await;
     let svc = Service::start();
     let expected: Vec<Seen> = (0..2)
         .flat_map(|p| (0..3).map(move |i| Seen::plain(p, i, &format!("async-{p}-{i}"))))
@@ -326,8 +320,7 @@ async fn an_async_transaction_commits_every_record_in_the_background() {
 
 #[tokio::test]
 async fn reads_equal_kcat_read_committed_around_an_independent_transactional_writer() {
-    let topic = unique_topic("txn-copier-out");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("txn-copier-out", 3).await;
     let svc = Service::start();
     let plain = fill_with_java_transactions(&svc, &topic, 3, 120).await;
 
@@ -376,8 +369,7 @@ async fn reads_equal_kcat_read_committed_around_an_independent_transactional_wri
 
 #[tokio::test]
 async fn a_read_starting_on_an_aborted_record_or_a_marker_returns_the_next_committed_ones() {
-    let topic = unique_topic("txn-seek");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("txn-seek", 2).await;
     let svc = Service::start();
     fill_with_java_transactions(&svc, &topic, 2, 60).await;
 
@@ -423,10 +415,9 @@ async fn a_read_starting_on_an_aborted_record_or_a_marker_returns_the_next_commi
 
 #[tokio::test]
 async fn plain_committed_and_aborted_writes_interleave_and_reads_show_only_the_visible_ones() {
-    let topic = unique_topic("txn-mixed");
+    let topic = new_topic("txn-mixed", 1).await;
     // Refuses any batch over 1 KiB: a transaction writing there fails.
     let small = unique_topic("txn-small");
-    create_topic(&topic, 1, &[]).await;
     create_topic(&small, 1, &[("max.message.bytes", "1024")]).await;
     let svc = Service::start();
     let transaction_id = unique_topic("txn-id");
@@ -565,8 +556,7 @@ async fn fill_with_java_transactions(
     partitions: i32,
     messages: usize,
 ) -> usize {
-    let input = unique_topic("txn-copier-in");
-    create_topic(&input, 1, &[]).await;
+    let input = new_topic("txn-copier-in", 1).await;
     // Keys spread the copies over the output partitions.
     let lines: Vec<String> = (0..messages).map(|i| format!("k{i}:m{i}")).collect();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 pub use kcat::{Kcat, KcatRecord, PartitionState};
-pub use service::{Launch, Service};
+pub use reqwest::Method;
+pub use service::{Client, Launch, Service};
 
 /// The bootstrap servers of the test broker. Fails loudly when there is none:
 /// these tests never skip.
@@ -47,6 +48,13 @@ pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]
         .unwrap_or_else(|e| panic!("creating topic {topic}: {e}"));
 }
 
+/// Creates a topic named after `prefix` with `partitions` partitions.
+pub async fn new_topic(prefix: &str, partitions: i32) -> String {
+    let topic = unique_topic(prefix);
+    create_topic(&topic, partitions, &[]).await;
+    topic
+}
+
 /// A client of the crate's own Kafka layer for the cluster at `servers`
 /// (a comma-separated list), for checks and set-up the service does not do.
 pub fn kafka_client(servers: &str) -> kafka_records::kafka::Cluster {
@@ -77,12 +85,29 @@ impl Service {
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
         Service::on(&bootstrap()).args(args).envs(env).start()
     }
+}
+
+/// Requests to the service, checked and read as the tests need them.
+impl Client {
+    /// A request to `path_and_query` (`/records/t?limit=3`), to finish and send.
+    pub fn request(&self, method: Method, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path_and_query}", self.url))
+    }
+
+    /// Sends `method path_and_query` without a body; the response, which
+    /// must come.
+    pub async fn send(&self, method: Method, path_and_query: &str) -> reqwest::Response {
+        self.request(method.clone(), path_and_query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path_and_query}: {e}"))
+    }
 
     /// POST /records with a JSON body; returns status and JSON (Null when empty).
     pub async fn post(&self, body: Value) -> (u16, Value) {
         let r = self
-            .http
-            .post(format!("{}/records", self.url))
+            .request(Method::POST, "/records")
             .body(body.to_string())
             .send()
             .await
@@ -92,21 +117,14 @@ impl Service {
 
     /// GET a path with query, e.g. `/records/t?limit=3`.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.url))
-            .send()
-            .await
-            .expect("GET");
-        into_json(r).await
+        into_json(self.send(Method::GET, path_and_query).await).await
     }
 
     /// A GET running in the background: its status and JSON body.
     pub fn spawn_get(&self, path_and_query: &str) -> tokio::task::JoinHandle<(u16, Value)> {
-        let http = self.http.clone();
-        let url = format!("{}{path_and_query}", self.url);
+        let request = self.request(Method::GET, path_and_query);
         tokio::spawn(async move {
-            let r = http.get(url).send().await.expect("GET");
+            let r = request.send().await.expect("GET");
             let status = r.status().as_u16();
             (status, r.json::<Value>().await.expect("JSON body"))
         })
@@ -114,13 +132,7 @@ impl Service {
 
     /// DELETE a path with query.
     pub async fn delete(&self, path_and_query: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .delete(format!("{}{path_and_query}", self.url))
-            .send()
-            .await
-            .expect("DELETE");
-        into_json(r).await
+        into_json(self.send(Method::DELETE, path_and_query).await).await
     }
 }
 
@@ -190,6 +202,72 @@ pub fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) 
     }
 }
 
+/// GETs `path` and returns the records of a 200, or why there are none: no
+/// answer, another status (with its body), a body cut off or not JSON.
+pub async fn try_read(svc: &Client, path: &str) -> Result<Vec<Value>, String> {
+    let r = svc
+        .request(Method::GET, path)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.text().await.map_err(|e| format!("{status}, cut: {e}"))?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    let body: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    Ok(body["records"].as_array().expect("records").clone())
+}
+
+/// `(partition, offset, value)` of a record of a GET answer, its value a string.
+pub fn placed(record: &Value) -> (i32, i64, String) {
+    (
+        record["partition"].as_i64().expect("partition") as i32,
+        record["offset"].as_i64().expect("offset"),
+        record["value"]
+            .as_str()
+            .expect("a string value")
+            .to_string(),
+    )
+}
+
+/// `(partition, offset)` of each record of a GET answer, in answer order.
+pub fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Starts `GET path`, then POSTs `live(0)`, `live(1)`, ... every half
+/// second until it returns (60 at most), so that some record is written
+/// after the GET resolved where it starts, however late that is; returns
+/// the records of its answer, which must be a 200.
+pub async fn read_while_writing(
+    svc: &Service,
+    path: &str,
+    live: impl Fn(i64) -> Value,
+) -> Vec<Value> {
+    let get = svc.spawn_get(path);
+    let mut n = 0;
+    while !get.is_finished() && n < 60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        post_ok(svc, vec![live(n)]).await;
+        n += 1;
+    }
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), get)
+        .await
+        .expect("the GET did not return")
+        .expect("GET task");
+    assert_eq!(status, 200, "{body}");
+    body["records"].as_array().unwrap().clone()
+}
+
 /// Polls `f` until it returns Some, for up to `timeout`.
 pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = std::time::Instant::now();
@@ -205,42 +283,22 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-/// A broker of a test's own, started with `scripts/kafka.sh` (for broker
-/// settings the shared test broker does not have); stopped on drop.
-pub struct OwnBroker {
-    name: String,
-    /// Its bootstrap servers.
-    pub bootstrap: String,
-}
-
-impl OwnBroker {
-    /// Starts a single broker with extra `key=value` settings.
-    pub fn start(configs: &[&str]) -> OwnBroker {
-        let name = unique_topic("broker");
-        let mut cmd = Command::new(kafka_sh());
-        cmd.args(["start", "--name", &name]);
-        for c in configs {
-            cmd.args(["--config", c]);
-        }
-        let out = cmd
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(out.status.success(), "scripts/kafka.sh start failed");
-        OwnBroker {
-            name,
-            bootstrap: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = Command::new(kafka_sh())
-            .args(["stop", "--name", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
+/// Starts a cluster of a test's own, `scripts/kafka.sh start --name NAME
+/// ARGS...`, and returns its bootstrap list. It stops with this process at
+/// the latest (`--owner`), even one that dies before cleaning up.
+pub fn start_cluster(name: &str, args: &[&str]) -> String {
+    let out = Command::new(kafka_sh())
+        .args(["start", "--name", name])
+        .args(["--owner", &std::process::id().to_string()])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/kafka.sh");
+    assert!(
+        out.status.success(),
+        "scripts/kafka.sh start {args:?} failed"
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A cluster of a test's own with any number of brokers, started with
@@ -261,19 +319,12 @@ impl OwnCluster {
     /// name starts with `prefix`.
     pub fn start(prefix: &str, brokers: usize, configs: &[&str]) -> OwnCluster {
         let name = unique_topic(prefix);
-        let mut cmd = Command::new(kafka_sh());
-        cmd.args(["start", "--brokers", &brokers.to_string(), "--name", &name]);
-        // Stopped with the test process even if it dies before dropping this.
-        cmd.args(["--owner", &std::process::id().to_string()]);
+        let count = brokers.to_string();
+        let mut args = vec!["--brokers", &count];
         for c in configs {
-            cmd.args(["--config", c]);
+            args.extend(["--config", c]);
         }
-        let out = cmd
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(out.status.success(), "scripts/kafka.sh start failed");
-        let bootstrap = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let bootstrap = start_cluster(&name, &args);
         let addrs: Vec<String> = bootstrap.split(',').map(str::to_string).collect();
         assert_eq!(addrs.len(), brokers, "bootstrap list {bootstrap}");
         OwnCluster {
@@ -308,25 +359,25 @@ impl OwnCluster {
 
     /// SIGKILLs node `id`, as a crash would.
     pub fn kill(&self, id: i32) {
-        let status = Command::new(kafka_sh())
-            .args(["kill-broker", &self.name, &id.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .expect("scripts/kafka.sh");
-        assert!(status.success(), "scripts/kafka.sh kill-broker failed");
+        self.broker_command("kill-broker", id, Stdio::null());
         self.down.lock().unwrap().push(id);
     }
 
     /// Starts node `id` again on its port and data; returns once every
     /// running broker is registered and unfenced.
     pub fn restart(&self, id: i32) {
+        self.broker_command("restart-broker", id, Stdio::inherit());
+        self.down.lock().unwrap().retain(|d| *d != id);
+    }
+
+    /// `scripts/kafka.sh COMMAND NAME ID`, which must succeed.
+    fn broker_command(&self, command: &str, id: i32, stderr: Stdio) {
         let status = Command::new(kafka_sh())
-            .args(["restart-broker", &self.name, &id.to_string()])
-            .stderr(Stdio::inherit())
+            .args([command, &self.name, &id.to_string()])
+            .stderr(stderr)
             .status()
             .expect("scripts/kafka.sh");
-        assert!(status.success(), "scripts/kafka.sh restart-broker failed");
-        self.down.lock().unwrap().retain(|d| *d != id);
+        assert!(status.success(), "scripts/kafka.sh {command} failed");
     }
 
     /// Every partition of `topic` (of every topic, internal ones included,
@@ -513,13 +564,7 @@ pub async fn read_via_get(svc: &Service, topic: &str, partitions: i32) -> Vec<(i
             let records = read(svc, &path).await;
             let Some(last) = records.last() else { break };
             next = last["offset"].as_i64().expect("offset") + 1;
-            out.extend(records.iter().map(|r| {
-                (
-                    p,
-                    r["offset"].as_i64().expect("offset"),
-                    r["value"].as_str().expect("a string value").to_string(),
-                )
-            }));
+            out.extend(records.iter().map(placed));
         }
     }
     out

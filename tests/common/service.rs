@@ -133,23 +133,46 @@ impl Launch {
             .to_string();
         Service {
             child,
-            url,
-            http: reqwest::Client::new(),
+            client: Client {
+                url,
+                http: reqwest::Client::new(),
+            },
             logs,
         }
     }
 }
 
-/// A running service, killed when dropped.
-pub struct Service {
-    child: Child,
+/// Where the service listens and an HTTP client for it: all a request
+/// needs, cheap to clone into tasks.
+#[derive(Debug, Clone)]
+pub struct Client {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub http: reqwest::Client,
+}
+
+/// A running service, killed when dropped; its [`Client`] through `Deref`
+/// (`svc.url`).
+pub struct Service {
+    child: Child,
+    client: Client,
     logs: Option<JoinHandle<String>>,
 }
 
+impl std::ops::Deref for Service {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
 impl Service {
+    /// A client of this service, to move into a task.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
