@@ -97,12 +97,7 @@ async fn an_unknown_topic_is_a_404_and_is_not_created() {
 
 #[tokio::test]
 async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
-    let topic = new_topic("delete-no-partition", 1).await;
-    kcat_produce(&topic, 0, &["a", "b"]);
-    let svc = Service::start();
-    let (status, body) = svc.delete(&format!("/records/{topic}?partition=9")).await;
-    assert_error(status, &body, 404, &["9"]);
-    assert_eq!(stored(&topic).len(), 2);
+    refused_and_nothing_deleted("delete-no-partition", "partition=9", 404, &["9"]).await;
 }
 
 #[tokio::test]
@@ -129,23 +124,14 @@ async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
 
 #[tokio::test]
 async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
-    let topic = new_topic("delete-negative", 1).await;
-    kcat_produce(&topic, 0, &["a", "b"]);
-    let svc = Service::start();
-    let (status, body) = svc.delete(&format!("/records/{topic}?offset=-1")).await;
-    assert_error(status, &body, 400, &["offset", "-1"]);
-    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+    refused_and_nothing_deleted("delete-negative", "offset=-1", 400, &["offset", "-1"]).await;
 }
 
 #[tokio::test]
 async fn an_unknown_parameter_is_a_400_and_nothing_is_deleted() {
-    let topic = new_topic("delete-typo", 1).await;
-    kcat_produce(&topic, 0, &["a", "b"]);
-    let svc = Service::start();
     // A typo must never fall back to "delete everything".
-    let (status, body) = svc.delete(&format!("/records/{topic}?ofset=1")).await;
-    assert_error(status, &body, 400, &["ofset", "offset", "partition"]);
-    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+    let needles = ["ofset", "offset", "partition"];
+    refused_and_nothing_deleted("delete-typo", "ofset=1", 400, &needles).await;
 }
 
 #[tokio::test]
@@ -191,6 +177,17 @@ async fn other_methods_on_a_topic_are_a_405() {
 
 // --- helpers ---
 
+/// DELETEs with `query` on a fresh topic holding two records; expects an
+/// error with `status` naming each of `needles`, and both records kept.
+async fn refused_and_nothing_deleted(prefix: &str, query: &str, status: u16, needles: &[&str]) {
+    let topic = new_topic(prefix, 1).await;
+    kcat_produce(&topic, 0, &["a", "b"]);
+    let svc = Service::start();
+    let answer = svc.delete(&format!("/records/{topic}?{query}")).await;
+    assert_error(answer.0, &answer.1, status, needles);
+    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+}
+
 /// `(partition, lowWatermark)` of a DELETE response, by partition.
 fn low_watermarks(body: &Value) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = body["partitions"]
@@ -210,14 +207,5 @@ fn low_watermarks(body: &Value) -> Vec<(i64, i64)> {
 
 /// `(partition, offset, value)` of every record kcat reads.
 fn stored(topic: &str) -> Vec<(i32, i64, String)> {
-    kcat_read(topic)
-        .into_iter()
-        .map(|r| {
-            (
-                r.partition,
-                r.offset,
-                String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned(),
-            )
-        })
-        .collect()
+    kcat_read(topic).iter().map(KcatRecord::placed).collect()
 }

@@ -260,13 +260,8 @@ async fn records_compressed_by_another_client_are_read() {
 
 #[tokio::test]
 async fn partition_parameter_reads_only_that_partition() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "one-partition", 4).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?partition=1&distanceFromBeginning=0&limit=100&timeout=10s"),
-    )
-    .await;
+    let query = "partition=1&distanceFromBeginning=0&limit=100&timeout=10s";
+    let records = read_three_partitions("one-partition", 4, query).await;
     assert_eq!(offsets(&records), vec![(1, 0), (1, 1), (1, 2), (1, 3)]);
     let keys: Vec<&Value> = records.iter().map(|r| &r["key"]).collect();
     assert_eq!(
@@ -282,26 +277,16 @@ async fn partition_parameter_reads_only_that_partition() {
 
 #[tokio::test]
 async fn records_of_all_partitions_are_ordered_by_partition_then_offset() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "ordering", 4).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&limit=100&timeout=10s"),
-    )
-    .await;
+    let query = "distanceFromBeginning=0&limit=100&timeout=10s";
+    let records = read_three_partitions("ordering", 4, query).await;
     let expected: Vec<(i64, i64)> = (0..3).flat_map(|p| (0..4).map(move |o| (p, o))).collect();
     assert_eq!(offsets(&records), expected);
 }
 
 #[tokio::test]
 async fn records_beyond_the_limit_are_taken_fairly_across_partitions() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "fair", 7).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&limit=6&timeout=10s"),
-    )
-    .await;
+    let query = "distanceFromBeginning=0&limit=6&timeout=10s";
+    let records = read_three_partitions("fair", 7, query).await;
     // Each partition's first two, in partition order.
     let expected: Vec<(i64, i64)> = (0..3).flat_map(|p| (0..2).map(move |o| (p, o))).collect();
     assert_eq!(offsets(&records), expected);
@@ -854,9 +839,11 @@ async fn headers_read_back(prefix: &str, headers: &[&str]) -> Value {
     records[0]["headers"].clone()
 }
 
-/// A three-partition topic with `per_partition` records in each, keys
-/// `p{partition}-{n}`, written interleaved (partition 2 first).
-async fn three_partitions_of(svc: &Service, prefix: &str, per_partition: usize) -> String {
+/// The records `GET /records/{topic}?{query}` returns from a three-partition
+/// topic with `per_partition` records in each, keys `p{partition}-{n}`,
+/// written interleaved (partition 2 first).
+async fn read_three_partitions(prefix: &str, per_partition: usize, query: &str) -> Vec<Value> {
+    let svc = Service::start();
     let topic = new_topic(prefix, 3).await;
     let records = (0..per_partition)
         .flat_map(|n| {
@@ -866,8 +853,8 @@ async fn three_partitions_of(svc: &Service, prefix: &str, per_partition: usize) 
             )
         })
         .collect();
-    post_ok(svc, records).await;
-    topic
+    post_ok(&svc, records).await;
+    read(&svc, &format!("/records/{topic}?{query}")).await
 }
 
 /// Every record is one written by `read_while_writing`, none of the ten

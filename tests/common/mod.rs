@@ -80,10 +80,15 @@ impl Service {
         Service::on(&bootstrap()).start()
     }
 
-    /// Starts the binary against the test broker with extra flags and
-    /// environment variables.
+    /// Starts the binary with extra flags and environment variables, against
+    /// the test broker unless `args` give `--bootstrap-servers` of their own.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
-        Service::on(&bootstrap()).args(args).envs(env).start()
+        let launch = if args.contains(&"--bootstrap-servers") {
+            binary().any_port().log("warn")
+        } else {
+            Service::on(&bootstrap())
+        };
+        launch.args(args).envs(env).start()
     }
 }
 
