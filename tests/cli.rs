@@ -5,23 +5,18 @@ use common::binary;
 
 #[test]
 fn help_lists_every_flag_with_its_environment_variable_and_default() {
-    let out = binary().args(["--help"]).output();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for (flag, env) in [
-        ("--bootstrap-servers", "KAFKA_RECORDS_BOOTSTRAP_SERVERS"),
-        ("--listen", "KAFKA_RECORDS_LISTEN"),
-        ("--max-body-bytes", "KAFKA_RECORDS_MAX_BODY_BYTES"),
-        ("--max-connections", "KAFKA_RECORDS_MAX_CONNECTIONS"),
-        ("--shutdown-timeout", "KAFKA_RECORDS_SHUTDOWN_TIMEOUT"),
-        ("--log-format", "KAFKA_RECORDS_LOG_FORMAT"),
-    ] {
-        assert!(
-            help.contains(flag),
-            "--help does not mention {flag}:\n{help}"
-        );
-        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
-    }
+    let help = common::help(&[]);
+    common::assert_help_lists(
+        &help,
+        &[
+            ("--bootstrap-servers", "KAFKA_RECORDS_BOOTSTRAP_SERVERS"),
+            ("--listen", "KAFKA_RECORDS_LISTEN"),
+            ("--max-body-bytes", "KAFKA_RECORDS_MAX_BODY_BYTES"),
+            ("--max-connections", "KAFKA_RECORDS_MAX_CONNECTIONS"),
+            ("--shutdown-timeout", "KAFKA_RECORDS_SHUTDOWN_TIMEOUT"),
+            ("--log-format", "KAFKA_RECORDS_LOG_FORMAT"),
+        ],
+    );
     assert!(
         help.contains("127.0.0.1:8001"),
         "default listen address not shown"

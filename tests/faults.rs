@@ -128,7 +128,6 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
         .await;
     const BACKLOG: usize = 20_000;
     let lines: Vec<String> = (0..BACKLOG).map(|i| format!("b{i}")).collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let kcat = Kcat::on(&cluster.bootstrap);
     kcat.produce(&backlog).send(&lines);
     let stored = kcat.read(&backlog).records();

@@ -420,38 +420,14 @@ async fn deserializer_names_are_case_insensitive() {
 
 #[tokio::test]
 async fn bytes_that_are_not_an_integer_are_a_422_naming_where() {
-    let topic = new_topic("bad-int", 1).await;
-    let svc = Service::start();
-    kcat_produce(&topic, 0, &["ok!!", "abc"]);
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?seekTo=1&limit=1&timeout=10s&valueDeserializer=integer"
-        ))
-        .await;
-    assert_error(
-        status,
-        &body,
-        422,
-        &[&topic, "partition 0", "offset 1", "value"],
-    );
+    let query = "seekTo=1&limit=1&timeout=10s&valueDeserializer=integer";
+    undecodable_is_a_422(&["ok!!", "abc"], query, "offset 1").await;
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_json_are_a_422_naming_where() {
-    let topic = new_topic("bad-json", 1).await;
-    let svc = Service::start();
-    kcat_produce(&topic, 0, &[r#"{"a":"#]);
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?distanceFromBeginning=0&limit=1&timeout=10s&valueDeserializer=json"
-        ))
-        .await;
-    assert_error(
-        status,
-        &body,
-        422,
-        &[&topic, "partition 0", "offset 0", "value"],
-    );
+    let query = "distanceFromBeginning=0&limit=1&timeout=10s&valueDeserializer=json";
+    undecodable_is_a_422(&[r#"{"a":"#], query, "offset 0").await;
 }
 
 #[tokio::test]
@@ -543,16 +519,8 @@ async fn leader_epoch_is_zero_on_a_fresh_topic() {
 
 #[tokio::test]
 async fn an_unknown_topic_is_a_404_and_is_not_created() {
-    let topic = unique_topic("missing");
     let svc = Service::start();
-    for _ in 0..2 {
-        let (status, body) = svc.get(&format!("/records/{topic}?timeout=1s")).await;
-        assert_error(status, &body, 404, &[&topic]);
-    }
-    assert!(
-        !kcat_topic_exists(&topic),
-        "the GET created topic {topic} (the broker auto-creates topics on request)"
-    );
+    assert_unknown_topic_not_created(&svc, Method::GET, "?timeout=1s").await;
 }
 
 #[tokio::test]
@@ -820,6 +788,21 @@ impl Classic {
         })
         .await
     }
+}
+
+/// A GET with `query` of a topic kcat filled with `values` (partition 0)
+/// is a 422 naming the topic, the partition, `offset` and the value.
+async fn undecodable_is_a_422(values: &[&str], query: &str, offset: &str) {
+    let topic = new_topic("undecodable", 1).await;
+    let svc = Service::start();
+    kcat_produce(&topic, 0, values);
+    let (status, body) = svc.get(&format!("/records/{topic}?{query}")).await;
+    assert_error(
+        status,
+        &body,
+        422,
+        &[&topic, "partition 0", offset, "value"],
+    );
 }
 
 /// The headers GET returns for the one record kcat wrote with `headers`

@@ -61,8 +61,7 @@ async fn a_group_with_committed_offsets_starts_there() {
     let svc = Service::start();
     for p in 0..2 {
         let values: Vec<String> = (0..10).map(|n| format!("p{p}-{n}")).collect();
-        let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-        kcat_produce(&topic, p, &lines);
+        kcat_produce(&topic, p, &values);
     }
     // Committed by Kafka's own tool, not by the service.
     reset_offsets(&group, &format!("{topic}:0"), 3);
@@ -401,8 +400,7 @@ async fn a_response_cut_off_midway_commits_nothing() {
     let values: Vec<String> = (0..2500)
         .map(|n| format!("{n:05}{}", "x".repeat(8000)))
         .collect();
-    let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-    kcat_produce(&topic, 0, &lines);
+    kcat_produce(&topic, 0, &values);
     let query = "distanceFromBeginning=0&limit=2500&timeout=30s";
 
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

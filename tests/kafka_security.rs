@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    assert_error, binary, kafka_sh, post_ok, read, start_cluster, unique_topic, Client, Kcat,
-    Launch, Method, Service,
+    assert_error, assert_help_lists, binary, help, kafka_sh, post_ok, read, start_cluster,
+    unique_topic, Client, Kcat, Launch, Service,
 };
 use serde_json::{json, Value};
 
@@ -362,12 +362,7 @@ async fn refused_everywhere(svc: &Client, broker: &str, mechanism: &str, passwor
         );
         seen.push_str(&text);
     }
-    let metrics = svc
-        .send(Method::GET, "/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = svc.metrics().await;
     let auth = metrics
         .lines()
         .find(|l| l.starts_with(r#"kafka_records_kafka_errors_total{kind="auth"}"#))
@@ -426,28 +421,20 @@ async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
 
 #[test]
 fn help_lists_the_security_flags_and_hides_the_password() {
-    let out = binary()
-        .args(["--help"])
-        .env("KAFKA_RECORDS_SASL_PASSWORD", "hunter2-in-env")
-        .output();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for (flag, env) in [
-        ("--security-protocol", "KAFKA_RECORDS_SECURITY_PROTOCOL"),
-        ("--sasl-mechanism", "KAFKA_RECORDS_SASL_MECHANISM"),
-        ("--sasl-username", "KAFKA_RECORDS_SASL_USERNAME"),
-        ("--sasl-password", "KAFKA_RECORDS_SASL_PASSWORD"),
-        ("--sasl-password-file", "KAFKA_RECORDS_SASL_PASSWORD_FILE"),
-        ("--tls-ca-file", "KAFKA_RECORDS_TLS_CA_FILE"),
-        ("--tls-cert-file", "KAFKA_RECORDS_TLS_CERT_FILE"),
-        ("--tls-key-file", "KAFKA_RECORDS_TLS_KEY_FILE"),
-    ] {
-        assert!(
-            help.contains(flag),
-            "--help does not mention {flag}:\n{help}"
-        );
-        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
-    }
+    let help = help(&[("KAFKA_RECORDS_SASL_PASSWORD", "hunter2-in-env")]);
+    assert_help_lists(
+        &help,
+        &[
+            ("--security-protocol", "KAFKA_RECORDS_SECURITY_PROTOCOL"),
+            ("--sasl-mechanism", "KAFKA_RECORDS_SASL_MECHANISM"),
+            ("--sasl-username", "KAFKA_RECORDS_SASL_USERNAME"),
+            ("--sasl-password", "KAFKA_RECORDS_SASL_PASSWORD"),
+            ("--sasl-password-file", "KAFKA_RECORDS_SASL_PASSWORD_FILE"),
+            ("--tls-ca-file", "KAFKA_RECORDS_TLS_CA_FILE"),
+            ("--tls-cert-file", "KAFKA_RECORDS_TLS_CERT_FILE"),
+            ("--tls-key-file", "KAFKA_RECORDS_TLS_KEY_FILE"),
+        ],
+    );
     for value in ["plaintext", "sasl_ssl", "scram-sha-512"] {
         assert!(
             help.contains(value),

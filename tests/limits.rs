@@ -176,12 +176,7 @@ async fn record_requests_beyond_the_concurrency_limit_get_503_with_retry_after()
     // Wait until both are in flight (the gauge counts this /metrics request too).
     let started = std::time::Instant::now();
     loop {
-        let text = svc
-            .send(Method::GET, "/metrics")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let text = svc.metrics().await;
         let in_flight = text
             .lines()
             .find_map(|l| l.strip_prefix("kafka_records_http_requests_in_flight "))

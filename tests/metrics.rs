@@ -333,10 +333,7 @@ async fn send(svc: &Service, method: Method, path: &str, body: &str) -> (u16, Ve
 }
 
 async fn scrape(svc: &Service) -> Scrape {
-    let r = svc.send(Method::GET, "/metrics").await;
-    assert_eq!(r.status().as_u16(), 200);
-    let text = r.text().await.expect("metrics body");
-    Scrape::parse(&text)
+    Scrape::parse(&svc.metrics().await)
 }
 
 /// One exposition, parsed: samples by name and label set.

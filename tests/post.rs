@@ -33,8 +33,7 @@ async fn records_to_several_topics_are_answered_in_request_order_with_kafka_offs
         .iter()
         .map(|(t, v)| json!({"topic": t, "value": v}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let results = results_of(&body);
     assert_eq!(results.len(), sent.len(), "{body}");
 
@@ -94,8 +93,7 @@ async fn a_given_partition_is_where_the_record_goes() {
         .iter()
         .map(|(p, k, v)| json!({"topic": topic, "partition": p, "key": k, "value": v}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let answered: Vec<i64> = results_of(&body)
         .iter()
         .map(|r| r["partition"].as_i64().unwrap_or(-1))
@@ -305,8 +303,7 @@ async fn keyed_records_land_where_the_java_partitioner_puts_them() {
         .iter()
         .map(|k| json!({"topic": topic, "key": k, "value": "v"}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
 
     kcat_produce_keyed(
         &reference,
@@ -356,8 +353,7 @@ async fn an_integer_key_is_hashed_as_its_four_bytes() {
         .iter()
         .map(|n| json!({"topic": topic, "key": n, "keySerializer": "integer", "value": "v"}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    post_ok(&svc, records).await;
 
     // The reference topic gets both the 4-byte keys and their decimal text,
     // to show that the two usually hash to different partitions.
@@ -387,8 +383,7 @@ async fn keyless_records_of_one_request_share_one_partition() {
     let records: Vec<Value> = (0..24)
         .map(|i| json!({"topic": topic, "value": format!("v{i}")}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let answered: BTreeSet<i64> = results_of(&body)
         .iter()
         .map(|r| r["partition"].as_i64().unwrap_or(-1))

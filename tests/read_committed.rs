@@ -17,8 +17,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
     let committed: Vec<_> = (0..3)
         .map(|i| json!({"topic": topic, "value": format!("c{i}")}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": committed })).await;
-    assert_eq!(status, 200, "{body}");
+    post_ok(&svc, committed).await;
 
     // 20 records at 2 per second in one transaction: it stays open ~10 s.
     let mut producer = kafka_tool(&[

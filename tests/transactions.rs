@@ -559,7 +559,6 @@ async fn fill_with_java_transactions(
     let input = new_topic("txn-copier-in", 1).await;
     // Keys spread the copies over the output partitions.
     let lines: Vec<String> = (0..messages).map(|i| format!("k{i}:m{i}")).collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     Kcat::new()
         .produce(&input)
         .partition(0)

@@ -1,5 +1,9 @@
 //! Shared by the integration tests: the real broker, the real binary, and an
 //! independent Kafka client (kcat, librdkafka) to check what reached Kafka.
+//!
+//! `service.rs` starts the binary ([`Launch`], [`Service`]; the benchmark
+//! shares it), `kcat.rs` puts kcat together ([`Kcat`]); this file holds the
+//! rest: topics, requests and their checks, clusters of a test's own.
 #![allow(dead_code)]
 
 mod kcat;
@@ -69,10 +73,15 @@ pub fn binary() -> Launch {
 }
 
 impl Service {
-    /// The test build against `servers`, on a free loopback port, logging
-    /// warnings and errors: add flags and environment, then start it.
+    /// The test build on a free loopback port, logging warnings and errors.
+    fn test_build() -> Launch {
+        binary().any_port().log("warn")
+    }
+
+    /// The test build against `servers`: add flags and environment, then
+    /// start it.
     pub fn on(servers: &str) -> Launch {
-        binary().on(servers).any_port().log("warn")
+        Service::test_build().on(servers)
     }
 
     /// Starts the binary against the test broker.
@@ -84,7 +93,7 @@ impl Service {
     /// the test broker unless `args` give `--bootstrap-servers` of their own.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
         let launch = if args.contains(&"--bootstrap-servers") {
-            binary().any_port().log("warn")
+            Service::test_build()
         } else {
             Service::on(&bootstrap())
         };
@@ -139,6 +148,13 @@ impl Client {
     pub async fn delete(&self, path_and_query: &str) -> (u16, Value) {
         into_json(self.send(Method::DELETE, path_and_query).await).await
     }
+
+    /// The text of `GET /metrics`, which must answer 200.
+    pub async fn metrics(&self) -> String {
+        let r = self.send(Method::GET, "/metrics").await;
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.expect("metrics body")
+    }
 }
 
 async fn into_json(r: reqwest::Response) -> (u16, Value) {
@@ -158,14 +174,14 @@ async fn into_json(r: reqwest::Response) -> (u16, Value) {
 }
 
 /// POSTs `records` and insists every one was written.
-pub async fn post_ok(svc: &Service, records: Vec<Value>) -> Value {
+pub async fn post_ok(svc: &Client, records: Vec<Value>) -> Value {
     let (status, body) = svc.post(json!({ "records": records })).await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// GETs `path` and returns its records, insisting on a 200.
-pub async fn read(svc: &Service, path: &str) -> Vec<Value> {
+pub async fn read(svc: &Client, path: &str) -> Vec<Value> {
     let (status, body) = svc.get(path).await;
     assert_eq!(status, 200, "{path}: {body}");
     body["records"]
@@ -182,13 +198,31 @@ pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
 
 /// Writes `lines` as values to `partition` of `topic` on the test broker
 /// with kcat, in one batch.
-pub fn kcat_produce(topic: &str, partition: i32, lines: &[&str]) {
+pub fn kcat_produce<L: AsRef<[u8]>>(topic: &str, partition: i32, lines: &[L]) {
     Kcat::new().produce(topic).partition(partition).send(lines);
 }
 
 /// Whether the test broker lists `topic` (asking never creates one).
 pub fn kcat_topic_exists(topic: &str) -> bool {
     Kcat::new().topic_exists(topic)
+}
+
+/// The binary's `--help`, run with `env`; it must succeed.
+pub fn help(env: &[(&str, &str)]) -> String {
+    let out = binary().args(["--help"]).envs(env).output();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Checks that `help` names each flag and its environment variable.
+pub fn assert_help_lists(help: &str, flags: &[(&str, &str)]) {
+    for (flag, env) in flags {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
+    }
 }
 
 /// Checks an error response: its status, `{"code", "message"}` shape, and
@@ -254,7 +288,7 @@ pub fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
 /// after the GET resolved where it starts, however late that is; returns
 /// the records of its answer, which must be a 200.
 pub async fn read_while_writing(
-    svc: &Service,
+    svc: &Client,
     path: &str,
     live: impl Fn(i64) -> Value,
 ) -> Vec<Value> {
@@ -271,6 +305,24 @@ pub async fn read_while_writing(
         .expect("GET task");
     assert_eq!(status, 200, "{body}");
     body["records"].as_array().unwrap().clone()
+}
+
+/// `method` twice on `/records/{topic}` (with `query`) for a topic that does
+/// not exist: each a 404 naming it, and the topic was not created (the
+/// broker creates topics on request).
+pub async fn assert_unknown_topic_not_created(svc: &Client, method: Method, query: &str) {
+    let topic = unique_topic("missing");
+    for _ in 0..2 {
+        let answer = svc
+            .send(method.clone(), &format!("/records/{topic}{query}"))
+            .await;
+        let (status, body) = into_json(answer).await;
+        assert_error(status, &body, 404, &[&topic]);
+    }
+    assert!(
+        !kcat_topic_exists(&topic),
+        "the {method} created topic {topic} (the broker auto-creates topics on request)"
+    );
 }
 
 /// Polls `f` until it returns Some, for up to `timeout`.
