@@ -9,10 +9,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn without_parameters_every_record_of_every_partition_is_deleted() {
-    let topic = new_topic("delete-all", 3).await;
-    kcat_produce(&topic, 0, &["a", "b"]);
-    kcat_produce(&topic, 1, &["c", "d", "e"]);
-    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
+    let topic = three_partitions_of_records("delete-all").await;
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}")).await;
@@ -33,10 +30,7 @@ async fn without_parameters_every_record_of_every_partition_is_deleted() {
 
 #[tokio::test]
 async fn partition_parameter_deletes_only_that_partition() {
-    let topic = new_topic("delete-one", 3).await;
-    kcat_produce(&topic, 0, &["a", "b"]);
-    kcat_produce(&topic, 1, &["c", "d", "e"]);
-    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
+    let topic = three_partitions_of_records("delete-one").await;
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}?partition=1")).await;
@@ -160,6 +154,16 @@ async fn other_methods_on_a_topic_are_a_405() {
 }
 
 // --- helpers ---
+
+/// A three-partition topic holding `a`, `b` in partition 0, `c`, `d`, `e` in
+/// partition 1 and `f` to `i` in partition 2, written by kcat.
+async fn three_partitions_of_records(prefix: &str) -> String {
+    let topic = new_topic(prefix, 3).await;
+    kcat_produce(&topic, 0, &["a", "b"]);
+    kcat_produce(&topic, 1, &["c", "d", "e"]);
+    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
+    topic
+}
 
 /// DELETEs with `query` on a fresh topic holding two records; expects an
 /// error with `status` naming each of `needles`, and both records kept.
