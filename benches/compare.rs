@@ -11,7 +11,7 @@
 //! Prints a table of medians and ratios.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,11 @@ use kafka_records::kafka::{decode_records, encode_records, Cluster, ClusterConfi
 use serde::de::IgnoredAny;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+
+#[path = "../tests/common/service.rs"]
+mod service;
+
+use service::{Launch, Service};
 
 /// Settings from the command line.
 struct Options {
@@ -56,6 +61,11 @@ fn options() -> Options {
             other => eprintln!("ignoring argument {other}"),
         }
     }
+    assert!(
+        std::path::Path::new(&o.binary).exists(),
+        "no {}: build it with cargo build --release",
+        o.binary
+    );
     o
 }
 
@@ -207,12 +217,14 @@ impl RawHttp {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// The `p` quantile of `latencies` (sorted here) in ms; None when there are none.
+fn percentile(latencies: &mut [Duration], p: f64) -> Option<f64> {
+    if latencies.is_empty() {
+        return None;
     }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+    latencies.sort();
+    let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+    Some(ms(latencies[i.min(latencies.len() - 1)]))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -226,6 +238,19 @@ struct Row {
     direct: Option<f64>,
     service: Option<f64>,
     bridge: Option<f64>,
+}
+
+impl Row {
+    /// A metric only the service has.
+    fn service(workload: &'static str, metric: &'static str, value: f64) -> Row {
+        Row {
+            workload,
+            metric,
+            direct: None,
+            service: Some(value),
+            bridge: None,
+        }
+    }
 }
 
 fn print_table(rows: &[Row]) {
@@ -270,65 +295,17 @@ fn print_table(rows: &[Row]) {
     println!("(latencies in ms, lower is better; rates in records/s, higher is better; RSS in MB)");
 }
 
-/// The service as a separate process, so its memory can be read.
-struct Service {
-    child: Child,
-    url: String,
-}
-
+/// What the benchmark reads of the service's process.
 impl Service {
-    fn start(binary: &str, bootstrap: &str) -> (Service, Duration) {
-        let started = Instant::now();
-        let mut child = Command::new(binary)
-            .args(["--bootstrap-servers", bootstrap, "--listen", "127.0.0.1:0"])
-            .env("KAFKA_RECORDS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("start {binary}: {e} (build it with cargo build --release)")
-            });
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut line,
-        )
-        .expect("listening line");
-        let url = line.trim().trim_start_matches("listening on ").to_string();
-        // Ready: /ready answers 204 (Kafka reachable).
-        loop {
-            let ok = std::net::TcpStream::connect(url.trim_start_matches("http://"))
-                .ok()
-                .and_then(|mut s| {
-                    use std::io::{Read, Write};
-                    s.write_all(b"GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                        .ok()?;
-                    let mut buf = [0u8; 12];
-                    s.read_exact(&mut buf).ok()?;
-                    Some(buf.ends_with(b"204"))
-                })
-                .unwrap_or(false);
-            if ok {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "service not ready"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        (Service { child, url }, started.elapsed())
-    }
-
     /// CPU time (user and system) the service has used, in seconds.
     fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&self.child.id().to_string())
+        cpu_seconds(&self.pid().to_string())
     }
 
-    /// Resident memory now and at its peak, in MB.
-    fn rss(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+    /// Resident memory now and at its peak.
+    fn memory(&self) -> Memory {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -337,15 +314,18 @@ impl Service {
                 .and_then(|kb| kb.parse::<f64>().ok())
                 .map_or(0.0, |kb| kb / 1024.0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+        }
     }
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A process's resident memory, in MB.
+struct Memory {
+    rss: f64,
+    /// The high-water mark.
+    peak: f64,
 }
 
 /// CPU time (user and system) process `pid` (or `self`) has used, in seconds.
@@ -381,18 +361,14 @@ struct CpuSplit {
 
 impl CpuSplit {
     /// Runs `load`, adding the CPU each process used during it.
-    async fn measure<F: std::future::Future<Output = (f64, Vec<Duration>)>>(
-        &mut self,
-        service: &Service,
-        load: F,
-    ) -> (f64, Vec<Duration>) {
+    async fn measure(&mut self, service: &Service, load: impl Future<Output = Load>) -> Load {
         let (c, s, b) = (
             cpu_seconds("self"),
             service.cpu_seconds(),
             broker_cpu_seconds(),
         );
         let out = load.await;
-        self.requests += out.1.len();
+        self.requests += out.latencies.len();
         self.client += cpu_seconds("self") - c;
         self.service += service.cpu_seconds() - s;
         if let (Some(b0), Some(b1)) = (b, broker_cpu_seconds()) {
@@ -446,6 +422,16 @@ async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: us
     }
 }
 
+/// Creates a topic of `partitions` partitions named after `prefix`.
+async fn new_topic(cluster: &Cluster, prefix: &str, partitions: i32) -> String {
+    let topic = topic_name(prefix);
+    cluster
+        .create_topic(&topic, partitions, 1, &[], far())
+        .await
+        .expect("create");
+    topic
+}
+
 #[tokio::main]
 async fn main() {
     let o = options();
@@ -455,26 +441,25 @@ async fn main() {
     let mut rows = Vec::new();
 
     // Start-up and idle memory first, on a fresh process.
-    let (service, startup) = Service::start(&o.binary, &o.bootstrap);
-    let (idle_rss, _) = service.rss();
+    let started = Instant::now();
+    let service = Launch::new(&o.binary)
+        .on(&o.bootstrap)
+        .any_port()
+        .log("warn")
+        .start();
+    service.wait_ready(Duration::from_secs(30));
+    let startup = started.elapsed();
+    let idle = service.memory().rss;
     eprintln!(
-        "start-up to ready: {:.1} ms, idle RSS {idle_rss:.1} MB",
+        "start-up to ready: {:.1} ms, idle RSS {idle:.1} MB",
         ms(startup)
     );
-    rows.push(Row {
-        workload: "start-up",
-        metric: "process start to ready ms",
-        direct: None,
-        service: Some(ms(startup)),
-        bridge: None,
-    });
-    rows.push(Row {
-        workload: "start-up",
-        metric: "idle RSS MB",
-        direct: None,
-        service: Some(idle_rss),
-        bridge: None,
-    });
+    rows.push(Row::service(
+        "start-up",
+        "process start to ready ms",
+        ms(startup),
+    ));
+    rows.push(Row::service("start-up", "idle RSS MB", idle));
 
     let run = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
     if run("read") {
@@ -497,22 +482,40 @@ async fn main() {
 
 /// `GET ?partition=0&seekTo=N&limit=1`, sequential, on a warm service.
 async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
-    let topic = topic_name("read");
-    cluster
-        .create_topic(&topic, 1, 1, &[], far())
-        .await
-        .expect("create");
+    let topic = new_topic(cluster, "read", 1).await;
     let records = 10_000usize;
     fill(cluster, &topic, 1, records, 100).await;
     let n = if o.quick { 300 } else { 3000 };
     let offsets: Vec<i64> = (0..n).map(|i| ((i * 7919) % records) as i64).collect();
 
-    // direct: one fetch at the offset, decode one record.
-    let mut direct = Vec::with_capacity(n);
+    let mut direct = direct_reads(cluster, &topic, &offsets).await;
+    let mut svc = service_reads(service, &topic, &offsets).await;
+    let mut bridge = match &o.bridge {
+        Some(url) => {
+            let bn = n.min(if o.quick { 30 } else { 300 });
+            bridge_reads(url, &topic, &offsets[..bn]).await
+        }
+        None => Vec::new(),
+    };
+    for (metric, p) in [("p50 ms", 0.5), ("p99 ms", 0.99)] {
+        rows.push(Row {
+            workload: "one-shot read",
+            metric,
+            direct: percentile(&mut direct, p),
+            service: percentile(&mut svc, p),
+            bridge: percentile(&mut bridge, p),
+        });
+    }
+}
+
+/// direct: one fetch at each offset, decoding one record; the latencies
+/// after the first tenth (the warm-up).
+async fn direct_reads(cluster: &Cluster, topic: &str, offsets: &[i64]) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(offsets.len());
     for (i, off) in offsets.iter().enumerate() {
         let t = Instant::now();
         let fetched = cluster
-            .fetch(&topic, &[(0, *off)], 64 * 1024, i32::MAX, far())
+            .fetch(topic, &[(0, *off)], 64 * 1024, i32::MAX, far())
             .await;
         let part = fetched
             .into_iter()
@@ -523,14 +526,18 @@ async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: 
         let mut out = Vec::new();
         decode_records(part.records, *off, &part.aborted, 1, &mut out).expect("decode");
         assert_eq!(out.first().map(|r| r.offset), Some(*off));
-        if i >= n / 10 {
-            direct.push(t.elapsed());
+        if i >= offsets.len() / 10 {
+            latencies.push(t.elapsed());
         }
     }
+    latencies
+}
 
-    // kafka-records.
+/// kafka-records: one GET at each offset; the latencies after the first
+/// tenth (the warm-up).
+async fn service_reads(service: &Service, topic: &str, offsets: &[i64]) -> Vec<Duration> {
     let mut http = Http::connect(&service.url).await;
-    let mut svc = Vec::with_capacity(n);
+    let mut latencies = Vec::with_capacity(offsets.len());
     for (i, off) in offsets.iter().enumerate() {
         let t = Instant::now();
         let (status, body) = http
@@ -539,45 +546,16 @@ async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: 
             ))
             .await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        if i >= n / 10 {
-            svc.push(t.elapsed());
+        if i >= offsets.len() / 10 {
+            latencies.push(t.elapsed());
         }
     }
-
-    // bridge: create a consumer, assign, seek, poll until the record, delete.
-    let mut bridge = Vec::new();
-    if let Some(url) = &o.bridge {
-        let mut http = Http::connect(url).await;
-        let bn = n.min(if o.quick { 30 } else { 300 });
-        for (i, off) in offsets.iter().take(bn).enumerate() {
-            let t = Instant::now();
-            let got = bridge_read_one(&mut http, &topic, *off, i).await;
-            assert!(got, "the bridge did not return offset {off}");
-            if i >= bn / 10 {
-                bridge.push(t.elapsed());
-            }
-        }
-    }
-    for (metric, p) in [("p50 ms", 0.5), ("p99 ms", 0.99)] {
-        let pick = |v: &mut Vec<Duration>| {
-            v.sort();
-            (!v.is_empty()).then(|| ms(percentile(v, p)))
-        };
-        rows.push(Row {
-            workload: "one-shot read",
-            metric,
-            direct: pick(&mut direct),
-            service: pick(&mut svc),
-            bridge: pick(&mut bridge),
-        });
-    }
+    latencies
 }
 
 const BRIDGE_JSON: &str = "application/vnd.kafka.json.v2+json";
 const BRIDGE_V2: &str = "application/vnd.kafka.v2+json";
 
-/// The bridge's sequence for one record at `offset`: create, assign, seek,
-/// poll (until it comes), delete.
 /// One poll of the bridge consumer at `base` (up to 1 s, at most
 /// `max_bytes`); its records as JSON.
 async fn bridge_poll(http: &mut Http, base: &str, max_bytes: usize) -> Bytes {
@@ -593,6 +571,25 @@ async fn bridge_poll(http: &mut Http, base: &str, max_bytes: usize) -> Bytes {
     body
 }
 
+/// bridge: for each offset, a consumer created, assigned, seeked, polled
+/// until the record comes and deleted; the latencies after the first tenth
+/// (the warm-up).
+async fn bridge_reads(url: &str, topic: &str, offsets: &[i64]) -> Vec<Duration> {
+    let mut http = Http::connect(url).await;
+    let mut latencies = Vec::with_capacity(offsets.len());
+    for (i, off) in offsets.iter().enumerate() {
+        let t = Instant::now();
+        let got = bridge_read_one(&mut http, topic, *off, i).await;
+        assert!(got, "the bridge did not return offset {off}");
+        if i >= offsets.len() / 10 {
+            latencies.push(t.elapsed());
+        }
+    }
+    latencies
+}
+
+/// The bridge's sequence for one record at `offset`: create, assign, seek,
+/// poll (until it comes), delete.
 async fn bridge_read_one(http: &mut Http, topic: &str, offset: i64, i: usize) -> bool {
     let group = format!("bench-one-{}", std::process::id());
     let name = format!("c{i}");
@@ -642,194 +639,337 @@ async fn bridge_read_one(http: &mut Http, topic: &str, offset: i64, i: usize) ->
     found
 }
 
+/// What a load did: records/s over the whole load and every request's latency.
+struct Load {
+    rate: f64,
+    latencies: Vec<Duration>,
+}
+
+/// One batch of records of one value, ready to send again and again:
+/// encoded for the direct client, and as JSON for the service and the bridge.
+struct Batch {
+    value: String,
+    records: usize,
+    encoded: Bytes,
+}
+
+impl Batch {
+    fn new(value: &str, records: usize) -> Batch {
+        let batch: Vec<ProduceRecord> = (0..records)
+            .map(|_| ProduceRecord {
+                key: None,
+                value: Some(value.as_bytes()),
+                timestamp: 0,
+                headers: &[],
+            })
+            .collect();
+        Batch {
+            value: value.to_string(),
+            records,
+            encoded: encode_records(&batch, None),
+        }
+    }
+
+    /// The service's `POST /records` body: each record to partition 0 of `topic`.
+    fn service_body(&self, topic: &str) -> Value {
+        let record = json!({"topic": topic, "partition": 0, "value": self.value});
+        json!({"records": vec![record; self.records]})
+    }
+
+    /// The bridge's `POST /topics/{topic}` body.
+    fn bridge_body(&self) -> Value {
+        let record = json!({"value": self.value, "partition": 0});
+        json!({"records": vec![record; self.records]})
+    }
+}
+
+/// The direct client's write load: `batch` produced to partition 0 of
+/// `topic` through the Kafka layer, again and again.
+struct DirectWrites<'a> {
+    cluster: &'a Cluster,
+    topic: String,
+    batch: &'a Batch,
+}
+
+impl DirectWrites<'_> {
+    /// `clients` tasks each producing until `until`.
+    async fn run(&self, clients: usize, until: Until) -> Load {
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let cluster = self.cluster.clone();
+            let topic = self.topic.clone();
+            let encoded = self.batch.encoded.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !until.done(lat.len()) {
+                    let s = Instant::now();
+                    for (_, r) in cluster
+                        .produce(&topic, vec![(0, encoded.clone())], None, far())
+                        .await
+                    {
+                        r.expect("produce");
+                    }
+                    lat.push(s.elapsed());
+                }
+                lat
+            }));
+        }
+        gather(tasks, t, self.batch.records).await
+    }
+}
+
+/// A POST load: one request, built once, sent again and again.
+struct Posts {
+    url: String,
+    path: String,
+    content_type: &'static str,
+    body: Arc<str>,
+    /// Records per request: 100 per batch body, else 1.
+    records: usize,
+}
+
+impl Posts {
+    /// `POST /records` to the service.
+    fn service(service: &Service, body: &Value) -> Posts {
+        Posts::new(&service.url, "/records", "application/json", body)
+    }
+
+    /// `POST /topics/{topic}` to the bridge at `url`.
+    fn bridge(url: &str, topic: &str, body: &Value) -> Posts {
+        Posts::new(url, &format!("/topics/{topic}"), BRIDGE_JSON, body)
+    }
+
+    fn new(url: &str, path: &str, content_type: &'static str, body: &Value) -> Posts {
+        Posts {
+            url: url.to_string(),
+            path: path.to_string(),
+            content_type,
+            body: body.to_string().into(),
+            records: body["records"].as_array().map_or(1, Vec::len),
+        }
+    }
+
+    /// `clients` connections each POSTing until `until`, every answer a 200.
+    async fn run(&self, clients: usize, until: Until) -> Load {
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let url = self.url.clone();
+            let path = self.path.clone();
+            let request = RawHttp::post_request(&url, &path, self.content_type, &self.body);
+            tasks.push(tokio::spawn(async move {
+                let mut http = RawHttp::connect(&url).await;
+                let mut lat = Vec::new();
+                while !until.done(lat.len()) {
+                    let s = Instant::now();
+                    let (status, resp) = http.call(&request).await;
+                    assert_eq!(
+                        status,
+                        200,
+                        "POST {path}: {}",
+                        String::from_utf8_lossy(resp)
+                    );
+                    lat.push(s.elapsed());
+                }
+                lat
+            }));
+        }
+        gather(tasks, t, self.records).await
+    }
+}
+
+/// Every latency of a load's `tasks`, and its rate since `started` with
+/// `records` per request.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+    started: Instant,
+    records: usize,
+) -> Load {
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("task"));
+    }
+    let rate = (latencies.len() * records) as f64 / started.elapsed().as_secs_f64();
+    Load { rate, latencies }
+}
+
 /// POST batches of 100 records of 100 bytes from 8 concurrent clients; and
 /// single-record POSTs, sequential.
 async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
-    let clients = 8;
-    let batches_per_client = if o.quick { 50 } else { 500 };
     let value = "v".repeat(100);
+    batch_writes(o, cluster, service, &Batch::new(&value, 100), rows).await;
+    single_writes(o, cluster, service, &Batch::new(&value, 1), rows).await;
+}
 
-    // direct: the same batches through the Kafka layer.
-    let topic = topic_name("write-direct");
-    cluster
-        .create_topic(&topic, 1, 1, &[], far())
-        .await
-        .expect("create");
-    let batch: Vec<ProduceRecord> = (0..100)
-        .map(|_| ProduceRecord {
-            key: None,
-            value: Some(value.as_bytes()),
-            timestamp: 0,
-            headers: &[],
-        })
-        .collect();
-    let encoded = encode_records(&batch, None);
+/// How the direct client and the service take turns at a write load.
+struct Rounds {
+    /// The untimed warm-up of each, so neither pays for the broker's JIT.
+    warm_up: Duration,
+    /// Each timed round.
+    each: Duration,
+    count: usize,
+}
 
-    // kafka-records.
-    let service_topic = topic_name("write-service");
-    cluster
-        .create_topic(&service_topic, 1, 1, &[], far())
-        .await
-        .expect("create");
-    let body = json!({"records": (0..100).map(|_| json!({"topic": service_topic, "partition": 0, "value": value})).collect::<Vec<_>>()});
-    let body = Arc::new(body);
-
-    // Alternate timed rounds of each, so drift in the broker (segment rolls,
-    // page cache, the other core's load) falls on both sides alike; report
-    // the median round. An untimed warm-up of each first, so neither side
-    // pays for the broker's JIT.
-    let (warm, round, rounds) = if o.quick {
-        (Duration::from_millis(500), Duration::from_millis(500), 3)
-    } else {
-        (Duration::from_secs(3), Duration::from_secs(2), 7)
-    };
-    direct_writes(cluster, &topic, &encoded, clients, Until::time(warm)).await;
-    concurrent_posts(
-        &service.url,
-        "/records",
-        "application/json",
-        &body,
-        clients,
-        Until::time(warm),
-        200,
-    )
-    .await;
-    let (mut direct_rates, mut svc_rates) = (Vec::new(), Vec::new());
-    let (mut direct_lat, mut svc_lat) = (Vec::new(), Vec::new());
-    let (mut direct_cpu, mut svc_cpu) = (CpuSplit::default(), CpuSplit::default());
-    for _ in 0..rounds {
-        let (rate, lat) = direct_cpu
-            .measure(
-                service,
-                direct_writes(cluster, &topic, &encoded, clients, Until::time(round)),
-            )
-            .await;
-        direct_rates.push(rate);
-        direct_lat.extend(lat);
-        let (rate, lat) = svc_cpu
-            .measure(
-                service,
-                concurrent_posts(
-                    &service.url,
-                    "/records",
-                    "application/json",
-                    &body,
-                    clients,
-                    Until::time(round),
-                    200,
-                ),
-            )
-            .await;
-        svc_rates.push(rate);
-        svc_lat.extend(lat);
-    }
-    let direct_rate = median(&mut direct_rates);
-    let svc_rate = median(&mut svc_rates);
-    eprintln!("write rounds, records/s: direct {direct_rates:.0?}, service {svc_rates:.0?}");
-    eprintln!("write CPU, direct: {}", direct_cpu.describe());
-    eprintln!("write CPU, kafka-records: {}", svc_cpu.describe());
-
-    // bridge.
-    let (mut bridge_lat, bridge_rate) = match &o.bridge {
-        Some(url) => {
-            let topic = topic_name("write-bridge");
-            cluster
-                .create_topic(&topic, 1, 1, &[], far())
-                .await
-                .expect("create");
-            let body = Arc::new(
-                json!({"records": (0..100).map(|_| json!({"value": value, "partition": 0})).collect::<Vec<_>>()}),
-            );
-            let (rate, lat) = concurrent_posts(
-                url,
-                &format!("/topics/{topic}"),
-                BRIDGE_JSON,
-                &body,
-                clients,
-                Until::count(batches_per_client),
-                200,
-            )
-            .await;
-            (lat, Some(rate))
+impl Rounds {
+    fn of(o: &Options) -> Rounds {
+        if o.quick {
+            let half = Duration::from_millis(500);
+            Rounds {
+                warm_up: half,
+                each: half,
+                count: 3,
+            }
+        } else {
+            Rounds {
+                warm_up: Duration::from_secs(3),
+                each: Duration::from_secs(2),
+                count: 7,
+            }
         }
-        None => (Vec::new(), None),
-    };
-    rows.push(Row {
-        workload: "write 8x100x100B",
-        metric: "records/s",
-        direct: Some(direct_rate),
-        service: Some(svc_rate),
-        bridge: bridge_rate,
-    });
-    for (metric, p) in [("p50 ms per batch", 0.5), ("p99 ms per batch", 0.99)] {
-        direct_lat.sort();
-        svc_lat.sort();
-        bridge_lat.sort();
-        rows.push(Row {
-            workload: "write 8x100x100B",
-            metric,
-            direct: Some(ms(percentile(&direct_lat, p))),
-            service: Some(ms(percentile(&svc_lat, p))),
-            bridge: (!bridge_lat.is_empty()).then(|| ms(percentile(&bridge_lat, p))),
-        });
     }
 
-    // Single-record POSTs, sequential.
-    let n = if o.quick { 200 } else { 2000 };
-    let topic = topic_name("write-single");
-    cluster
-        .create_topic(&topic, 1, 1, &[], far())
-        .await
-        .expect("create");
-    let one = encode_records(&batch[..1], None);
-    let mut direct = Vec::new();
-    for _ in 0..n {
-        let s = Instant::now();
-        for (_, r) in cluster
-            .produce(&topic, vec![(0, one.clone())], None, far())
-            .await
-        {
-            r.expect("produce");
+    /// Timed rounds of the direct client and the service in turn, so drift
+    /// in the broker (segment rolls, page cache, the other core's load)
+    /// falls on both sides alike, after an untimed warm-up of each.
+    async fn alternate(
+        &self,
+        service: &Service,
+        direct: &DirectWrites<'_>,
+        posts: &Posts,
+        clients: usize,
+    ) -> Turns {
+        direct.run(clients, Until::time(self.warm_up)).await;
+        posts.run(clients, Until::time(self.warm_up)).await;
+        let mut turns = Turns::default();
+        for _ in 0..self.count {
+            let load = direct.run(clients, Until::time(self.each));
+            turns.direct.round(service, load).await;
+            let load = posts.run(clients, Until::time(self.each));
+            turns.service.round(service, load).await;
         }
-        direct.push(s.elapsed());
+        turns
     }
-    let body = Arc::new(json!({"records": [{"topic": topic, "partition": 0, "value": value}]}));
-    let (_, mut svc) = concurrent_posts(
-        &service.url,
-        "/records",
-        "application/json",
-        &body,
-        1,
-        Until::count(n),
-        200,
-    )
-    .await;
+}
+
+/// What the alternating rounds measured of each side.
+#[derive(Default)]
+struct Turns {
+    direct: Side,
+    service: Side,
+}
+
+/// One side of the alternating rounds: each round's rate, every latency and
+/// the CPU each process used.
+#[derive(Default)]
+struct Side {
+    rates: Vec<f64>,
+    latencies: Vec<Duration>,
+    cpu: CpuSplit,
+}
+
+impl Side {
+    async fn round(&mut self, service: &Service, load: impl Future<Output = Load>) {
+        let load = self.cpu.measure(service, load).await;
+        self.rates.push(load.rate);
+        self.latencies.extend(load.latencies);
+    }
+}
+
+/// `batch` from 8 concurrent clients of each side: the direct client and
+/// the service in alternating rounds (reported: the median round), then the
+/// bridge.
+async fn batch_writes(
+    o: &Options,
+    cluster: &Cluster,
+    service: &Service,
+    batch: &Batch,
+    rows: &mut Vec<Row>,
+) {
+    let clients = 8;
+    let direct = DirectWrites {
+        cluster,
+        topic: new_topic(cluster, "write-direct", 1).await,
+        batch,
+    };
+    let service_topic = new_topic(cluster, "write-service", 1).await;
+    let posts = Posts::service(service, &batch.service_body(&service_topic));
+
+    let Turns {
+        direct: mut d,
+        service: mut s,
+    } = Rounds::of(o)
+        .alternate(service, &direct, &posts, clients)
+        .await;
+    let (direct_rate, service_rate) = (median(&mut d.rates), median(&mut s.rates));
+    eprintln!(
+        "write rounds, records/s: direct {:.0?}, service {:.0?}",
+        d.rates, s.rates
+    );
+    eprintln!("write CPU, direct: {}", d.cpu.describe());
+    eprintln!("write CPU, kafka-records: {}", s.cpu.describe());
+
     let mut bridge = match &o.bridge {
         Some(url) => {
-            let body = Arc::new(json!({"records": [{"value": value, "partition": 0}]}));
-            concurrent_posts(
-                url,
-                &format!("/topics/{topic}"),
-                BRIDGE_JSON,
-                &body,
-                1,
-                Until::count(n),
-                200,
-            )
-            .await
-            .1
+            let topic = new_topic(cluster, "write-bridge", 1).await;
+            let per_client = if o.quick { 50 } else { 500 };
+            let posts = Posts::bridge(url, &topic, &batch.bridge_body());
+            Some(posts.run(clients, Until::count(per_client)).await)
+        }
+        None => None,
+    };
+    let workload = "write 8x100x100B";
+    rows.push(Row {
+        workload,
+        metric: "records/s",
+        direct: Some(direct_rate),
+        service: Some(service_rate),
+        bridge: bridge.as_ref().map(|b| b.rate),
+    });
+    for (metric, p) in [("p50 ms per batch", 0.5), ("p99 ms per batch", 0.99)] {
+        rows.push(Row {
+            workload,
+            metric,
+            direct: percentile(&mut d.latencies, p),
+            service: percentile(&mut s.latencies, p),
+            bridge: bridge
+                .as_mut()
+                .and_then(|b| percentile(&mut b.latencies, p)),
+        });
+    }
+}
+
+/// `one` record at a time, sequential, by each side.
+async fn single_writes(
+    o: &Options,
+    cluster: &Cluster,
+    service: &Service,
+    one: &Batch,
+    rows: &mut Vec<Row>,
+) {
+    let n = if o.quick { 200 } else { 2000 };
+    let topic = new_topic(cluster, "write-single", 1).await;
+    let direct = DirectWrites {
+        cluster,
+        topic: topic.clone(),
+        batch: one,
+    };
+    let mut direct = direct.run(1, Until::count(n)).await.latencies;
+    let posts = Posts::service(service, &one.service_body(&topic));
+    let mut svc = posts.run(1, Until::count(n)).await.latencies;
+    let mut bridge = match &o.bridge {
+        Some(url) => {
+            let posts = Posts::bridge(url, &topic, &one.bridge_body());
+            posts.run(1, Until::count(n)).await.latencies
         }
         None => Vec::new(),
     };
-    direct.sort();
-    svc.sort();
-    bridge.sort();
     rows.push(Row {
         workload: "write single record",
         metric: "p50 ms",
-        direct: Some(ms(percentile(&direct, 0.5))),
-        service: Some(ms(percentile(&svc, 0.5))),
-        bridge: (!bridge.is_empty()).then(|| ms(percentile(&bridge, 0.5))),
+        direct: percentile(&mut direct, 0.5),
+        service: percentile(&mut svc, 0.5),
+        bridge: percentile(&mut bridge, 0.5),
     });
 }
 
@@ -865,89 +1005,55 @@ impl Until {
     }
 }
 
-/// `clients` tasks each producing the 100-record batch through the Kafka
-/// layer until `until`; returns records/s and every latency.
-async fn direct_writes(
-    cluster: &Cluster,
-    topic: &str,
-    encoded: &Bytes,
-    clients: usize,
-    until: Until,
-) -> (f64, Vec<Duration>) {
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let cluster = cluster.clone();
-        let topic = topic.to_string();
-        let encoded = encoded.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while !until.done(lat.len()) {
-                let s = Instant::now();
-                for (_, r) in cluster
-                    .produce(&topic, vec![(0, encoded.clone())], None, far())
-                    .await
-                {
-                    r.expect("produce");
-                }
-                lat.push(s.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    let rate = (all.len() * 100) as f64 / t.elapsed().as_secs_f64();
-    (rate, all)
-}
-
-/// `clients` connections each POSTing `body` until `until`; returns
-/// records/s (100 per batch body, else 1) and every latency.
-async fn concurrent_posts(
-    url: &str,
-    path: &str,
-    content_type: &'static str,
-    body: &Arc<Value>,
-    clients: usize,
-    until: Until,
-    ok: u16,
-) -> (f64, Vec<Duration>) {
-    let records_per_body = body["records"].as_array().map_or(1, Vec::len);
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let url = url.to_string();
-        let path = path.to_string();
-        let body = Arc::clone(body);
-        tasks.push(tokio::spawn(async move {
-            let mut http = RawHttp::connect(&url).await;
-            let request = RawHttp::post_request(&url, &path, content_type, &body.to_string());
-            let mut lat = Vec::new();
-            while !until.done(lat.len()) {
-                let s = Instant::now();
-                let (status, resp) = http.call(&request).await;
-                assert_eq!(status, ok, "POST {path}: {}", String::from_utf8_lossy(resp));
-                lat.push(s.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    let rate = (all.len() * records_per_body) as f64 / t.elapsed().as_secs_f64();
-    (rate, all)
-}
-
 /// A GET answer, read only as far as counting its records: checking the
 /// JSON without building it, so the client's cost stays out of the figures
 /// (the bridge's answers are read the same way).
 #[derive(serde::Deserialize)]
 struct ServicePage {
     records: Vec<IgnoredAny>,
+}
+
+/// A three-partition topic filled for paging, and how many records it holds.
+struct Backlog {
+    topic: String,
+    total: usize,
+}
+
+/// One side's paging through a backlog: records/s and each page's latency.
+struct Paging {
+    rate: f64,
+    pages: Vec<Duration>,
+}
+
+/// Pages counted as they come.
+struct Pager {
+    started: Instant,
+    got: usize,
+    pages: Vec<Duration>,
+}
+
+impl Pager {
+    fn new() -> Pager {
+        Pager {
+            started: Instant::now(),
+            got: 0,
+            pages: Vec::new(),
+        }
+    }
+
+    /// A page of `records` that was asked for at `at`.
+    fn page(&mut self, at: Instant, records: usize) {
+        self.got += records;
+        self.pages.push(at.elapsed());
+    }
+
+    /// The rate since the first page, and every page.
+    fn finish(self) -> Paging {
+        Paging {
+            rate: self.got as f64 / self.started.elapsed().as_secs_f64(),
+            pages: self.pages,
+        }
+    }
 }
 
 /// `GET ?groupId=g&limit=PAGE` until a 100,000-record topic is drained.
@@ -963,15 +1069,35 @@ async fn group_paging(
         500 => "group paging 500/page",
         _ => "group paging",
     };
-    let total = if o.quick { 10_000 } else { 100_000 };
-    let topic = topic_name(&format!("paging-{page_size}"));
-    cluster
-        .create_topic(&topic, 3, 1, &[], far())
-        .await
-        .expect("create");
-    fill(cluster, &topic, 3, total / 3 + 1, 100).await;
-    let total = (total / 3 + 1) * 3;
+    let backlog = paging_backlog(o, cluster, page_size).await;
+    let mut direct = direct_paging(cluster, &backlog, page_size).await;
+    let mut svc = service_paging(service, &backlog, page_size).await;
+    let mut bridge = match &o.bridge {
+        Some(url) => Some(bridge_paging(url, &backlog, page_size).await),
+        None => None,
+    };
+    rows.push(Row {
+        workload,
+        metric: "records/s",
+        direct: Some(direct.rate),
+        service: Some(svc.rate),
+        bridge: bridge.as_ref().map(|b| b.rate),
+    });
+    rows.push(Row {
+        workload,
+        metric: "p50 ms per page",
+        direct: percentile(&mut direct.pages, 0.5),
+        service: percentile(&mut svc.pages, 0.5),
+        bridge: bridge.as_mut().and_then(|b| percentile(&mut b.pages, 0.5)),
+    });
+}
 
+/// A topic of about 100,000 records (10,000 with `--quick`) in three
+/// partitions, with the group coordinator warmed up.
+async fn paging_backlog(o: &Options, cluster: &Cluster, page_size: usize) -> Backlog {
+    let total = if o.quick { 10_000 } else { 100_000 };
+    let topic = new_topic(cluster, &format!("paging-{page_size}"), 3).await;
+    fill(cluster, &topic, 3, total / 3 + 1, 100).await;
     // Warm up the group coordinator (the first commit creates the offsets
     // topic), so no side pays for it.
     cluster
@@ -983,71 +1109,85 @@ async fn group_paging(
         )
         .await
         .expect("warm-up commit");
-
-    // direct: committed offsets, fetch, commit, per page.
-    let group = format!("bench-direct-{page_size}-{}", std::process::id());
-    let t = Instant::now();
-    let mut got = 0usize;
-    let mut direct_pages = Vec::new();
-    let mut positions: HashMap<i32, i64> = (0..3).map(|p| (p, 0)).collect();
-    while got < total {
-        let s = Instant::now();
-        let committed = cluster
-            .committed_offsets(&group, &topic, &[0, 1, 2], far())
-            .await
-            .expect("offsets");
-        for (p, o) in committed {
-            if let Some(o) = o {
-                positions.insert(p, o);
-            }
-        }
-        let wanted: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
-        let mut page = 0usize;
-        for (p, r) in cluster
-            .fetch(&topic, &wanted, 1024 * 1024, i32::MAX, far())
-            .await
-        {
-            let part = r.expect("fetch");
-            let mut out = Vec::new();
-            let room = page_size - page;
-            decode_records(
-                part.records,
-                positions[&p],
-                &part.aborted,
-                room.min(page_size.div_ceil(3)),
-                &mut out,
-            )
-            .expect("decode");
-            if let Some(last) = out.last() {
-                positions.insert(p, last.offset + 1);
-            }
-            page += out.len();
-        }
-        let commit: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
-        cluster
-            .commit_offsets(&group, &topic, &commit, far())
-            .await
-            .expect("commit");
-        got += page;
-        direct_pages.push(s.elapsed());
+    Backlog {
+        topic,
+        total: (total / 3 + 1) * 3,
     }
-    let direct_rate = got as f64 / t.elapsed().as_secs_f64();
+}
 
-    // kafka-records: the first page seeks to the beginning.
+/// direct: per page, the group's committed offsets, a fetch, a commit.
+async fn direct_paging(cluster: &Cluster, backlog: &Backlog, page_size: usize) -> Paging {
+    let group = format!("bench-direct-{page_size}-{}", std::process::id());
+    let mut pager = Pager::new();
+    let mut positions: HashMap<i32, i64> = (0..3).map(|p| (p, 0)).collect();
+    while pager.got < backlog.total {
+        let s = Instant::now();
+        let n = direct_page(cluster, &group, &backlog.topic, &mut positions, page_size).await;
+        pager.page(s, n);
+    }
+    pager.finish()
+}
+
+/// One page of the direct client, from `positions` (updated): its size.
+async fn direct_page(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    positions: &mut HashMap<i32, i64>,
+    page_size: usize,
+) -> usize {
+    let committed = cluster
+        .committed_offsets(group, topic, &[0, 1, 2], far())
+        .await
+        .expect("offsets");
+    for (p, o) in committed {
+        if let Some(o) = o {
+            positions.insert(p, o);
+        }
+    }
+    let wanted: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
+    let mut page = 0usize;
+    for (p, r) in cluster
+        .fetch(topic, &wanted, 1024 * 1024, i32::MAX, far())
+        .await
+    {
+        let part = r.expect("fetch");
+        let mut out = Vec::new();
+        let room = page_size - page;
+        decode_records(
+            part.records,
+            positions[&p],
+            &part.aborted,
+            room.min(page_size.div_ceil(3)),
+            &mut out,
+        )
+        .expect("decode");
+        if let Some(last) = out.last() {
+            positions.insert(p, last.offset + 1);
+        }
+        page += out.len();
+    }
+    let commit: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
+    cluster
+        .commit_offsets(group, topic, &commit, far())
+        .await
+        .expect("commit");
+    page
+}
+
+/// kafka-records: one GET a page; the first page seeks to the beginning.
+async fn service_paging(service: &Service, backlog: &Backlog, page_size: usize) -> Paging {
+    let topic = &backlog.topic;
     let group = format!("bench-service-{page_size}-{}", std::process::id());
     let mut http = Http::connect(&service.url).await;
-    let t = Instant::now();
-    let mut got = 0usize;
-    let mut svc_pages = Vec::new();
-    let mut first = true;
-    while got < total {
+    let mut pager = Pager::new();
+    while pager.got < backlog.total {
         let s = Instant::now();
-        let seek = if first {
+        let seek = if pager.pages.is_empty() {
             "&distanceFromBeginning=0"
         } else {
             ""
         };
-        first = false;
         let (status, body) = http
             .get(&format!(
                 "/records/{topic}?groupId={group}&limit={page_size}&timeout=2s{seek}"
@@ -1059,105 +1199,77 @@ async fn group_paging(
             .records
             .len();
         assert!(n > 0, "a page came back empty before the topic was drained");
-        got += n;
-        svc_pages.push(s.elapsed());
+        pager.page(s, n);
     }
-    let svc_rate = got as f64 / t.elapsed().as_secs_f64();
+    pager.finish()
+}
 
-    // bridge: one consumer, subscribed; per page it polls until it holds
-    // `page_size` records (or a poll comes back empty), then commits. A
-    // poll returns at most the bridge's `kafka.consumer.max.poll.records`
-    // (500 unless the bridge is started with another), and the bridge
-    // cannot cap one by count: a byte cap too small for a record loses it
-    // (422). Started with max.poll.records=100, a page of 100 is one poll
-    // and one commit, the same work as one GET; the table notes pages of
-    // another size.
-    let (bridge_rate, mut bridge_pages) = match &o.bridge {
-        Some(url) => {
-            let mut http = Http::connect(url).await;
-            let group = format!("bench-bridge-{page_size}-{}", std::process::id());
-            let (status, _) = http
-                .post_json(&format!("/consumers/{group}"), BRIDGE_V2, &json!({"name": "pager", "format": "json", "auto.offset.reset": "earliest", "enable.auto.commit": false}))
-                .await;
-            assert_eq!(status, 200);
-            let base = format!("/consumers/{group}/instances/pager");
-            let (status, _) = http
-                .post_json(
-                    &format!("{base}/subscription"),
-                    BRIDGE_V2,
-                    &json!({"topics": [topic]}),
-                )
-                .await;
-            assert_eq!(status, 204);
-            let t = Instant::now();
-            let mut got = 0usize;
-            let mut pages = Vec::new();
-            let mut polls = 0usize;
-            while got < total {
-                let s = Instant::now();
-                let mut page = 0usize;
-                while page < page_size && got + page < total {
-                    let body = bridge_poll(&mut http, &base, 10_000_000).await;
-                    polls += 1;
-                    let records: Vec<IgnoredAny> = serde_json::from_slice(&body).expect("json");
-                    if records.is_empty() && page > 0 {
-                        break;
-                    }
-                    page += records.len();
-                }
-                got += page;
-                let (status, _) = http
-                    .post_json(&format!("{base}/offsets"), BRIDGE_V2, &json!({}))
-                    .await;
-                assert!(status == 204 || status == 200);
-                pages.push(s.elapsed());
+/// bridge: one consumer, subscribed; per page it polls until it holds
+/// `page_size` records (or a poll comes back empty), then commits. A
+/// poll returns at most the bridge's `kafka.consumer.max.poll.records`
+/// (500 unless the bridge is started with another), and the bridge
+/// cannot cap one by count: a byte cap too small for a record loses it
+/// (422). Started with max.poll.records=100, a page of 100 is one poll
+/// and one commit, the same work as one GET; the table notes pages of
+/// another size.
+async fn bridge_paging(url: &str, backlog: &Backlog, page_size: usize) -> Paging {
+    let mut http = Http::connect(url).await;
+    let group = format!("bench-bridge-{page_size}-{}", std::process::id());
+    let (status, _) = http
+        .post_json(&format!("/consumers/{group}"), BRIDGE_V2, &json!({"name": "pager", "format": "json", "auto.offset.reset": "earliest", "enable.auto.commit": false}))
+        .await;
+    assert_eq!(status, 200);
+    let base = format!("/consumers/{group}/instances/pager");
+    let (status, _) = http
+        .post_json(
+            &format!("{base}/subscription"),
+            BRIDGE_V2,
+            &json!({"topics": [backlog.topic]}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut pager = Pager::new();
+    let mut polls = 0usize;
+    while pager.got < backlog.total {
+        let s = Instant::now();
+        let mut page = 0usize;
+        while page < page_size && pager.got + page < backlog.total {
+            let body = bridge_poll(&mut http, &base, 10_000_000).await;
+            polls += 1;
+            let records: Vec<IgnoredAny> = serde_json::from_slice(&body).expect("json");
+            if records.is_empty() && page > 0 {
+                break;
             }
-            let rate = got as f64 / t.elapsed().as_secs_f64();
-            let per_page = got as f64 / pages.len().max(1) as f64;
-            eprintln!(
-                "bridge paging {page_size}/page: {} pages of {per_page:.0} records on average, {polls} polls",
-                pages.len()
-            );
-            if per_page > page_size as f64 * 1.05 {
-                eprintln!(
-                    "  the bridge's polls are larger than a page: start it with kafka.consumer.max.poll.records={page_size} (or less) to compare pages of {page_size}"
-                );
-            }
-            http.call(Method::DELETE, &base, &[("content-type", BRIDGE_V2)], None)
-                .await;
-            (Some(rate), pages)
+            page += records.len();
         }
-        None => (None, Vec::new()),
-    };
-    direct_pages.sort();
-    svc_pages.sort();
-    bridge_pages.sort();
-    rows.push(Row {
-        workload,
-        metric: "records/s",
-        direct: Some(direct_rate),
-        service: Some(svc_rate),
-        bridge: bridge_rate,
-    });
-    rows.push(Row {
-        workload,
-        metric: "p50 ms per page",
-        direct: Some(ms(percentile(&direct_pages, 0.5))),
-        service: Some(ms(percentile(&svc_pages, 0.5))),
-        bridge: (!bridge_pages.is_empty()).then(|| ms(percentile(&bridge_pages, 0.5))),
-    });
+        let (status, _) = http
+            .post_json(&format!("{base}/offsets"), BRIDGE_V2, &json!({}))
+            .await;
+        assert!(status == 204 || status == 200);
+        pager.page(s, page);
+    }
+    let per_page = pager.got as f64 / pager.pages.len().max(1) as f64;
+    let paging = pager.finish();
+    eprintln!(
+        "bridge paging {page_size}/page: {} pages of {per_page:.0} records on average, {polls} polls",
+        paging.pages.len()
+    );
+    if per_page > page_size as f64 * 1.05 {
+        eprintln!(
+            "  the bridge's polls are larger than a page: start it with kafka.consumer.max.poll.records={page_size} (or less) to compare pages of {page_size}"
+        );
+    }
+    http.call(Method::DELETE, &base, &[("content-type", BRIDGE_V2)], None)
+        .await;
+    paging
 }
 
 /// 2,000 GETs waiting on an idle topic at once: all answer 200 in time, and
 /// the service's peak RSS.
 async fn long_polls(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
-    let topic = topic_name("idle");
-    cluster
-        .create_topic(&topic, 1, 1, &[], far())
-        .await
-        .expect("create");
+    let topic = new_topic(cluster, "idle", 1).await;
     let n = if o.quick { 500 } else { 2000 };
-    let (before, _) = service.rss();
+    let before = service.memory().rss;
     let t = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -1171,7 +1283,7 @@ async fn long_polls(o: &Options, cluster: &Cluster, service: &Service, rows: &mu
     // Sample the service's RSS while they wait.
     let mut peak: f64 = 0.0;
     while t.elapsed() < Duration::from_secs(4) {
-        peak = peak.max(service.rss().0);
+        peak = peak.max(service.memory().rss);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut ok = 0;
@@ -1181,24 +1293,20 @@ async fn long_polls(o: &Options, cluster: &Cluster, service: &Service, rows: &mu
         }
     }
     let elapsed = t.elapsed();
-    let (_, hwm) = service.rss();
+    let hwm = service.memory().peak;
     eprintln!(
         "long polls: {ok}/{n} answered 200 in {:.1} s; RSS before {before:.1} MB, peak while waiting {peak:.1} MB, high-water {hwm:.1} MB",
         elapsed.as_secs_f64()
     );
     assert_eq!(ok, n, "every long poll must answer 200");
-    rows.push(Row {
-        workload: "2000 long polls",
-        metric: "peak RSS MB",
-        direct: None,
-        service: Some(peak.max(hwm)),
-        bridge: None,
-    });
-    rows.push(Row {
-        workload: "2000 long polls",
-        metric: "all 200, seconds",
-        direct: None,
-        service: Some(elapsed.as_secs_f64()),
-        bridge: None,
-    });
+    rows.push(Row::service(
+        "2000 long polls",
+        "peak RSS MB",
+        peak.max(hwm),
+    ));
+    rows.push(Row::service(
+        "2000 long polls",
+        "all 200, seconds",
+        elapsed.as_secs_f64(),
+    ));
 }

@@ -3,17 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn read_only_refuses_posts_and_deletes_with_403_and_still_reads() {
-    let topic = unique_topic("read-only");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["before"]);
+    let topic = new_topic("read-only", 1).await;
+    kcat_produce(&topic, 0, &["before"]);
     let svc = Service::start_with(&["--read-only"], &[]);
 
     let (status, body) = svc
@@ -46,12 +42,7 @@ const TOKEN: &str = "t0ken-Only_the-service_knows";
 
 /// Sends `method path` with an optional `Authorization` value.
 async fn call(svc: &Service, method: &str, path: &str, auth: Option<&str>) -> (u16, String) {
-    let url = format!("{}{path}", svc.url);
-    let mut request = match method {
-        "GET" => svc.http.get(url),
-        "DELETE" => svc.http.delete(url),
-        _ => svc.http.post(url),
-    };
+    let mut request = svc.request(method.parse().unwrap(), path);
     if method == "POST" {
         request = request.body(r#"{"records":[{"topic":"never-written","value":"x"}]}"#);
     }
@@ -121,9 +112,8 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
 
 #[tokio::test]
 async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
-    let topic = unique_topic("token");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["kept"]);
+    let topic = new_topic("token", 1).await;
+    kcat_produce(&topic, 0, &["kept"]);
 
     let svc = Service::start_with(&[], &[("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)]);
     check_token_is_required(&svc, &topic).await;
@@ -139,63 +129,40 @@ async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
 
 #[test]
 fn the_token_never_shows_in_help_or_start_up_errors() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-        .arg("--help")
+    let out = binary()
+        .args(["--help"])
         .env("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)
-        .output()
-        .unwrap();
+        .output();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--auth-token"), "{help}");
     assert!(!help.contains(TOKEN), "--help shows the token: {help}");
 
     // A bad start-up names the flag but not the token.
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+    let out = binary()
         .args(["--auth-token", &format!("{TOKEN} with spaces")])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--auth-token"), "{err}");
     assert!(!err.contains(TOKEN), "the error echoes the token: {err}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
+    let out = binary()
         .args(["--auth-token-file", "/no/such/token/file"])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auth-token-file"));
 }
 
 #[tokio::test]
 async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
-    let topic = unique_topic("quiet-logs");
-    create_topic(&topic, 1, &[]).await;
-    let log_path = std::env::temp_dir().join(format!("{}.log", unique_topic("service")));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-        .args([
-            "--bootstrap-servers",
-            &bootstrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("KAFKA_RECORDS_LOG", "trace")
+    let topic = new_topic("quiet-logs", 1).await;
+    let svc = Service::on(&bootstrap())
+        .log("trace")
         .env("KAFKA_RECORDS_AUTH_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let http = reqwest::Client::new();
+        .keep_logs()
+        .start();
     let auth = format!("Bearer {TOKEN}");
+    let authorized = |method, path: &str| svc.request(method, path).header("authorization", &auth);
 
     let secret_value = "VALUE-secret-4711";
     let secret_key = "KEY-secret-4712";
@@ -206,45 +173,40 @@ async fn logs_show_neither_record_contents_nor_the_token_even_at_trace_level() {
         // A failing record (no such partition) is logged with its cause.
         {"topic": topic, "partition": 7, "key": secret_key, "value": secret_value},
     ]});
-    let r = http
-        .post(format!("{url}/records"))
-        .header("authorization", &auth)
+    let r = authorized(Method::POST, "/records")
         .body(body.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
-    let r = http
-        .get(format!("{url}/records/{topic}?seekTo=0&partition=0"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = authorized(
+        Method::GET,
+        &format!("/records/{topic}?seekTo=0&partition=0"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains(secret_value));
     // A value that cannot be decoded as asked.
-    let r = http
-        .get(format!(
-            "{url}/records/{topic}?seekTo=0&partition=0&valueDeserializer=integer"
-        ))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = authorized(
+        Method::GET,
+        &format!("/records/{topic}?seekTo=0&partition=0&valueDeserializer=integer"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 422);
     // A wrong token.
-    let r = http
-        .get(format!("{url}/ready"))
+    let r = svc
+        .request(Method::GET, "/ready")
         .header("authorization", format!("Bearer {TOKEN}-guess"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    let _ = child.kill();
-    let _ = child.wait();
-    let logs = std::fs::read_to_string(&log_path).unwrap();
-    std::fs::remove_file(&log_path).ok();
+    let logs = svc.logs();
     assert!(
         logs.contains("records not written"),
         "the failure is logged: {logs}"

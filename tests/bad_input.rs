@@ -56,8 +56,7 @@ async fn run(svc: &Service, cases: &[Case]) -> Vec<String> {
     for c in cases {
         // Every case is refused at once; a service that waits instead fails the case.
         let mut request = svc
-            .http
-            .request(c.method.clone(), format!("{}{}", svc.url, c.path))
+            .request(c.method.clone(), &c.path)
             .timeout(Duration::from_secs(15));
         if c.method == Method::POST {
             // What `curl -d` sends: the body is JSON whatever the type says.
@@ -739,10 +738,9 @@ fn post_cases(topic: &str, fresh: &str) -> Vec<Case> {
 
 #[tokio::test]
 async fn bad_post_bodies_are_refused_naming_the_field_and_write_nothing() {
-    let topic = unique_topic("bad-post");
+    let topic = new_topic("bad-post", 1).await;
     let fresh = unique_topic("bad-post-fresh");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["known"]);
+    kcat_produce(&topic, 0, &["known"]);
     let before = kcat_read(&topic);
     assert_eq!(before.len(), 1);
     let svc = Service::start_with(&["--max-body-bytes", &MAX_BODY.to_string()], &[]);
@@ -1013,10 +1011,9 @@ fn form_decode(text: &str) -> String {
 
 #[tokio::test]
 async fn bad_get_queries_are_refused_naming_the_parameter_and_change_nothing() {
-    let topic = unique_topic("bad-get");
+    let topic = new_topic("bad-get", 1).await;
     let fresh = unique_topic("bad-get-fresh");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["known"]);
+    kcat_produce(&topic, 0, &["known"]);
     let before = kcat_read(&topic);
     let svc = Service::start();
 
@@ -1149,10 +1146,9 @@ fn delete_cases(topic: &str, fresh: &str) -> Vec<Case> {
 
 #[tokio::test]
 async fn bad_delete_queries_are_refused_naming_the_parameter_and_delete_nothing() {
-    let topic = unique_topic("bad-delete");
+    let topic = new_topic("bad-delete", 1).await;
     let fresh = unique_topic("bad-delete-fresh");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["zero", "one", "two"]);
+    kcat_produce(&topic, 0, &["zero", "one", "two"]);
     let before = kcat_read(&topic);
     assert_eq!(before.len(), 3);
     let svc = Service::start();

@@ -31,7 +31,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
 const PARTITIONS: i32 = 6;
@@ -139,9 +138,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
     let cluster = Arc::new(OwnCluster::start("faults-chaos", 3, &FAILOVER_CONFIGS));
     let t0 = Instant::now();
     let topic = unique_topic("chaos");
-    let admin = Cluster::new(ClusterConfig {
-        bootstrap: cluster.bootstrap.split(',').map(str::to_string).collect(),
-    });
+    let admin = kafka_client(&cluster.bootstrap);
     admin
         .create_topic(
             &topic,
@@ -152,7 +149,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         )
         .await
         .expect("create the topic");
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     // The transaction log is created by the first transaction: before the faults.
     let (status, body) = svc
         .post(json!({"transactionId": format!("{topic}-warm-up"),
@@ -167,8 +164,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         .map(|w| {
             tokio::spawn(writer(
                 w,
-                svc.http.clone(),
-                svc.url.clone(),
+                svc.client(),
                 topic.clone(),
                 Arc::clone(&next),
                 Arc::clone(&stop),
@@ -178,8 +174,7 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         .collect();
     let settled = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn(group_reader(
-        svc.http.clone(),
-        svc.url.clone(),
+        svc.client(),
         topic.clone(),
         Arc::clone(&settled),
     ));
@@ -222,12 +217,11 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
 
     // Everything the topic holds, by three readers.
     let via_get = read_via_get(&svc, &topic, PARTITIONS).await;
-    let via_kcat: Vec<(i32, i64, String)> = kcat_read_from(&cluster.bootstrap, &topic, true)
-        .into_iter()
-        .map(|r| {
-            let v = String::from_utf8(r.value.expect("a value")).expect("UTF-8");
-            (r.partition, r.offset, v)
-        })
+    let via_kcat: Vec<(i32, i64, String)> = Kcat::on(&cluster.bootstrap)
+        .read(&topic)
+        .records()
+        .iter()
+        .map(KcatRecord::placed)
         .collect();
     let mut via_group = group_read.records.clone();
     via_group.sort();
@@ -256,8 +250,7 @@ async fn blocking(cluster: &Arc<OwnCluster>, f: impl FnOnce(&OwnCluster) + Send 
 /// keyed, to an explicit partition, and in transactions, in turn.
 async fn writer(
     w: usize,
-    http: reqwest::Client,
-    url: String,
+    svc: Client,
     topic: String,
     next: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -294,14 +287,8 @@ async fn writer(
             body["transactionId"] = json!(format!("{topic}-writer-{w}"));
         }
         let started = Instant::now();
-        let response = http
-            .post(format!("{url}/records"))
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("the service answers every POST");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON answer");
+        let (status, body) = svc.post(body).await;
+        assert!(!body.is_null(), "{status} without a JSON answer");
         let ended = Instant::now();
         let answers: Vec<Answer> = match body["results"].as_array() {
             Some(results) => results
@@ -352,12 +339,7 @@ struct GroupRead {
 /// Pages through the topic with a consumer group from the beginning, all
 /// through the faults, keeping the records of every answered page; once
 /// `settled` (writers stopped, no transaction open), an empty page ends it.
-async fn group_reader(
-    http: reqwest::Client,
-    url: String,
-    topic: String,
-    settled: Arc<AtomicBool>,
-) -> GroupRead {
+async fn group_reader(svc: Client, topic: String, settled: Arc<AtomicBool>) -> GroupRead {
     let group = format!("{topic}-reader");
     let mut read = GroupRead::default();
     let started = Instant::now();
@@ -372,37 +354,17 @@ async fn group_reader(
         } else {
             ""
         };
-        let page = async {
-            let r = http
-                .get(format!(
-                    "{url}/records/{topic}?groupId={group}&limit=500&timeout=2s{seek}"
-                ))
-                .send()
-                .await
-                .ok()?;
-            if r.status() != 200 {
-                return None;
-            }
-            // A commit that fails cuts the response: then this is an error.
-            let body: Value = r.json().await.ok()?;
-            body["records"].as_array().cloned()
-        }
-        .await;
-        match page {
-            Some(records) => {
+        // A commit that fails cuts the response: then this is an error.
+        let path = format!("/records/{topic}?groupId={group}&limit=500&timeout=2s{seek}");
+        match try_read(&svc, &path).await {
+            Ok(records) => {
                 read.pages += 1;
                 if records.is_empty() && last {
                     return read;
                 }
-                read.records.extend(records.iter().map(|r| {
-                    (
-                        r["partition"].as_i64().expect("partition") as i32,
-                        r["offset"].as_i64().expect("offset"),
-                        r["value"].as_str().expect("value").to_string(),
-                    )
-                }));
+                read.records.extend(records.iter().map(placed));
             }
-            None => {
+            Err(_) => {
                 read.failed += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -1,32 +1,22 @@
 //! The binary's flags and environment variables.
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-}
+use common::binary;
 
 #[test]
 fn help_lists_every_flag_with_its_environment_variable_and_default() {
-    let out = binary().arg("--help").output().unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for (flag, env) in [
-        ("--bootstrap-servers", "KAFKA_RECORDS_BOOTSTRAP_SERVERS"),
-        ("--listen", "KAFKA_RECORDS_LISTEN"),
-        ("--max-body-bytes", "KAFKA_RECORDS_MAX_BODY_BYTES"),
-        ("--max-connections", "KAFKA_RECORDS_MAX_CONNECTIONS"),
-        ("--shutdown-timeout", "KAFKA_RECORDS_SHUTDOWN_TIMEOUT"),
-        ("--log-format", "KAFKA_RECORDS_LOG_FORMAT"),
-    ] {
-        assert!(
-            help.contains(flag),
-            "--help does not mention {flag}:\n{help}"
-        );
-        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
-    }
+    let help = common::help(&[]);
+    common::assert_help_lists(
+        &help,
+        &[
+            ("--bootstrap-servers", "KAFKA_RECORDS_BOOTSTRAP_SERVERS"),
+            ("--listen", "KAFKA_RECORDS_LISTEN"),
+            ("--max-body-bytes", "KAFKA_RECORDS_MAX_BODY_BYTES"),
+            ("--max-connections", "KAFKA_RECORDS_MAX_CONNECTIONS"),
+            ("--shutdown-timeout", "KAFKA_RECORDS_SHUTDOWN_TIMEOUT"),
+            ("--log-format", "KAFKA_RECORDS_LOG_FORMAT"),
+        ],
+    );
     assert!(
         help.contains("127.0.0.1:8001"),
         "default listen address not shown"
@@ -39,22 +29,12 @@ fn help_lists_every_flag_with_its_environment_variable_and_default() {
 
 #[test]
 fn environment_variables_configure_the_service() {
-    let mut child = binary()
+    // Neither flag given: the variables alone say where to listen and connect.
+    let svc = binary()
         .env("KAFKA_RECORDS_LISTEN", "127.0.0.1:0")
-        .env("KAFKA_RECORDS_BOOTSTRAP_SERVERS", common::bootstrap())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    child.kill().ok();
-    child.wait().ok();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("listening line");
+        .env("KAFKA_RECORDS_BOOTSTRAP_SERVERS", &common::bootstrap())
+        .start();
+    let addr = svc.url.strip_prefix("http://").expect("listening line");
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     assert_ne!(addr, "127.0.0.1:8001", "KAFKA_RECORDS_LISTEN was ignored");
 }
@@ -68,7 +48,7 @@ async fn ready_answers_204_with_kafka_and_503_without() {
     assert_eq!(status, 204);
 
     // Port 1: nothing listens there. The service still starts and serves, but is not ready.
-    let svc = common::Service::start_with(&["--bootstrap-servers", "127.0.0.1:1"], &[]);
+    let svc = common::Service::on("127.0.0.1:1").start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -96,7 +76,7 @@ fn bad_flag_values_are_refused_at_start_up_naming_the_flag() {
         (vec!["--shutdown-timeout", "soon"], "--shutdown-timeout"),
         (vec!["--log-format", "xml"], "--log-format"),
     ] {
-        let out = binary().args(&args).output().unwrap();
+        let out = binary().args(&args).output();
         assert_eq!(out.status.code(), Some(2), "{args:?} was accepted");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag), "{args:?}: {err}");
@@ -104,8 +84,7 @@ fn bad_flag_values_are_refused_at_start_up_naming_the_flag() {
     // The same check applies to the environment variable.
     let out = binary()
         .env("KAFKA_RECORDS_BOOTSTRAP_SERVERS", "nohostport")
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
 }
@@ -114,44 +93,18 @@ fn bad_flag_values_are_refused_at_start_up_naming_the_flag() {
 async fn json_logs_have_one_line_per_request_with_records() {
     let topic = common::unique_topic("logs");
     common::create_topic(&topic, 1, &[]).await;
-    let mut child = binary()
-        .args([
-            "--bootstrap-servers",
-            &common::bootstrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().trim_start_matches("listening on ").to_string();
-    let http = reqwest::Client::new();
+    // The binary's own log filter (info): request lines are logged at info.
+    let svc = binary()
+        .on(&common::bootstrap())
+        .any_port()
+        .args(["--log-format", "json"])
+        .keep_logs()
+        .start();
     let body = serde_json::json!({"records": [{"topic": topic, "value": "a"}, {"topic": topic, "value": "b"}]});
-    let r = http
-        .post(format!("{url}/records"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(svc.post(body).await.0, 200);
     let bad = serde_json::json!({"records": [{"topic": topic, "partition": 9, "value": "c"}]});
-    let r = http
-        .post(format!("{url}/records"))
-        .body(bad.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    child.kill().ok();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(svc.post(bad).await.0, 404);
+    let stderr = svc.logs();
     let request = stderr
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

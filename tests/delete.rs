@@ -9,11 +9,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn without_parameters_every_record_of_every_partition_is_deleted() {
-    let topic = unique_topic("delete-all");
-    create_topic(&topic, 3, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
-    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    let topic = three_partitions_of_records("delete-all").await;
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}")).await;
@@ -34,11 +30,7 @@ async fn without_parameters_every_record_of_every_partition_is_deleted() {
 
 #[tokio::test]
 async fn partition_parameter_deletes_only_that_partition() {
-    let topic = unique_topic("delete-one");
-    create_topic(&topic, 3, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    kcat_produce(&topic, Some(1), &["c", "d", "e"]);
-    kcat_produce(&topic, Some(2), &["f", "g", "h", "i"]);
+    let topic = three_partitions_of_records("delete-one").await;
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}?partition=1")).await;
@@ -62,14 +54,9 @@ async fn partition_parameter_deletes_only_that_partition() {
 
 #[tokio::test]
 async fn offset_parameter_deletes_only_records_below_it() {
-    let topic = unique_topic("delete-below");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-below", 1).await;
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
-    kcat_produce(
-        &topic,
-        Some(0),
-        &values.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    kcat_produce(&topic, 0, &values);
     let svc = Service::start();
 
     let (status, body) = svc.delete(&format!("/records/{topic}?offset=4")).await;
@@ -86,40 +73,21 @@ async fn offset_parameter_deletes_only_records_below_it() {
 
 #[tokio::test]
 async fn an_unknown_topic_is_a_404_and_is_not_created() {
-    let topic = unique_topic("delete-missing");
     let svc = Service::start();
-    for _ in 0..2 {
-        let (status, body) = svc.delete(&format!("/records/{topic}")).await;
-        assert_error(status, &body, 404, &[&topic]);
-    }
-    assert!(
-        !kcat_topic_exists(&topic),
-        "the DELETE created topic {topic} (the broker auto-creates topics on request)"
-    );
+    assert_unknown_topic_not_created(&svc, Method::DELETE, "").await;
 }
 
 #[tokio::test]
 async fn an_unknown_partition_is_a_404_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-no-partition");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    let svc = Service::start();
-    let (status, body) = svc.delete(&format!("/records/{topic}?partition=9")).await;
-    assert_error(status, &body, 404, &["9"]);
-    assert_eq!(stored(&topic).len(), 2);
+    refused_and_nothing_deleted("delete-no-partition", "partition=9", 404, &["9"]).await;
 }
 
 #[tokio::test]
 async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-past-end");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("delete-past-end", 2).await;
     let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
-    kcat_produce(
-        &topic,
-        Some(0),
-        &values.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    kcat_produce(&topic, Some(1), &["w0", "w1"]);
+    kcat_produce(&topic, 0, &values);
+    kcat_produce(&topic, 1, &["w0", "w1"]);
     let svc = Service::start();
 
     // Past the end of partition 1 only: partition 0 must not be truncated either.
@@ -134,25 +102,14 @@ async fn an_offset_past_the_end_is_a_400_and_nothing_is_deleted() {
 
 #[tokio::test]
 async fn a_negative_offset_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-negative");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    let svc = Service::start();
-    let (status, body) = svc.delete(&format!("/records/{topic}?offset=-1")).await;
-    assert_error(status, &body, 400, &["offset", "-1"]);
-    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+    refused_and_nothing_deleted("delete-negative", "offset=-1", 400, &["offset", "-1"]).await;
 }
 
 #[tokio::test]
 async fn an_unknown_parameter_is_a_400_and_nothing_is_deleted() {
-    let topic = unique_topic("delete-typo");
-    create_topic(&topic, 1, &[]).await;
-    kcat_produce(&topic, Some(0), &["a", "b"]);
-    let svc = Service::start();
     // A typo must never fall back to "delete everything".
-    let (status, body) = svc.delete(&format!("/records/{topic}?ofset=1")).await;
-    assert_error(status, &body, 400, &["ofset", "offset", "partition"]);
-    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+    let needles = ["ofset", "offset", "partition"];
+    refused_and_nothing_deleted("delete-typo", "ofset=1", 400, &needles).await;
 }
 
 #[tokio::test]
@@ -160,7 +117,11 @@ async fn a_compacted_topic_is_a_400_saying_its_cleanup_policy_forbids_it() {
     let topic = unique_topic("delete-compacted");
     create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
     // Compacted topics only take keyed records.
-    kcat_produce_with(&topic, &["-p", "0", "-K", ":"], &["k1:a", "k2:b"]);
+    Kcat::new()
+        .produce(&topic)
+        .partition(0)
+        .keyed()
+        .send(&["k1:a", "k2:b"]);
     let svc = Service::start();
     let (status, body) = svc.delete(&format!("/records/{topic}")).await;
     assert_error(status, &body, 400, &["cleanup.policy", &topic]);
@@ -169,12 +130,10 @@ async fn a_compacted_topic_is_a_400_saying_its_cleanup_policy_forbids_it() {
 
 #[tokio::test]
 async fn other_methods_on_a_topic_are_a_405() {
-    let topic = unique_topic("delete-put");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("delete-put", 1).await;
     let svc = Service::start();
     let r = svc
-        .http
-        .put(format!("{}/records/{topic}", svc.url))
+        .request(Method::PUT, &format!("/records/{topic}"))
         .body("{}")
         .send()
         .await
@@ -196,6 +155,27 @@ async fn other_methods_on_a_topic_are_a_405() {
 
 // --- helpers ---
 
+/// A three-partition topic holding `a`, `b` in partition 0, `c`, `d`, `e` in
+/// partition 1 and `f` to `i` in partition 2, written by kcat.
+async fn three_partitions_of_records(prefix: &str) -> String {
+    let topic = new_topic(prefix, 3).await;
+    kcat_produce(&topic, 0, &["a", "b"]);
+    kcat_produce(&topic, 1, &["c", "d", "e"]);
+    kcat_produce(&topic, 2, &["f", "g", "h", "i"]);
+    topic
+}
+
+/// DELETEs with `query` on a fresh topic holding two records; expects an
+/// error with `status` naming each of `needles`, and both records kept.
+async fn refused_and_nothing_deleted(prefix: &str, query: &str, status: u16, needles: &[&str]) {
+    let topic = new_topic(prefix, 1).await;
+    kcat_produce(&topic, 0, &["a", "b"]);
+    let svc = Service::start();
+    let answer = svc.delete(&format!("/records/{topic}?{query}")).await;
+    assert_error(answer.0, &answer.1, status, needles);
+    assert_eq!(stored(&topic).len(), 2, "records were deleted");
+}
+
 /// `(partition, lowWatermark)` of a DELETE response, by partition.
 fn low_watermarks(body: &Value) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = body["partitions"]
@@ -215,14 +195,5 @@ fn low_watermarks(body: &Value) -> Vec<(i64, i64)> {
 
 /// `(partition, offset, value)` of every record kcat reads.
 fn stored(topic: &str) -> Vec<(i32, i64, String)> {
-    kcat_read(topic)
-        .into_iter()
-        .map(|r| {
-            (
-                r.partition,
-                r.offset,
-                String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned(),
-            )
-        })
-        .collect()
+    kcat_read(topic).iter().map(KcatRecord::placed).collect()
 }

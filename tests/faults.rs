@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig, OffsetQuery};
+use kafka_records::kafka::{Cluster, OffsetQuery};
 use serde_json::{json, Value};
 
 /// One cluster of these tests at a time: each broker is a JVM.
@@ -26,9 +26,7 @@ async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
 }
 
 fn admin(cluster: &OwnCluster) -> Cluster {
-    Cluster::new(ClusterConfig {
-        bootstrap: cluster.bootstrap.split(',').map(str::to_string).collect(),
-    })
+    kafka_client(&cluster.bootstrap)
 }
 
 #[tokio::test]
@@ -37,7 +35,7 @@ async fn with_kafka_down_at_start_requests_fail_fast_and_all_recover_once_it_is_
     let cluster = OwnCluster::start("faults-down", 1, &[]);
     let addr = cluster.addr(1).to_string();
     cluster.kill(1);
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     let topic = unique_topic("down");
     let group = unique_topic("down-group");
 
@@ -130,11 +128,11 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
         .await;
     const BACKLOG: usize = 20_000;
     let lines: Vec<String> = (0..BACKLOG).map(|i| format!("b{i}")).collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    kcat_produce_on(&cluster.bootstrap, &backlog, &[], &lines);
-    let stored = kcat_read_from(&cluster.bootstrap, &backlog, true);
+    let kcat = Kcat::on(&cluster.bootstrap);
+    kcat.produce(&backlog).send(&lines);
+    let stored = kcat.read(&backlog).records();
     assert_eq!(stored.len(), BACKLOG);
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
 
     // A group whose coordinator is the broker killed, so that its commits
     // move too. Its first GET creates the offsets topic; that read is not
@@ -159,8 +157,7 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (first_page, paged) = tokio::sync::oneshot::channel();
     let reader = tokio::spawn(page_through_group(
-        svc.http.clone(),
-        svc.url.clone(),
+        svc.client(),
         admin.clone(),
         backlog.clone(),
         group.clone(),
@@ -174,7 +171,10 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
 
     // The long poll follows the partition to its new leader.
     let new_leader = cluster.leader_moved(&polled, 0, VICTIM).await;
-    kcat_produce_on(&cluster.live(), &polled, &["-p", "0"], &["p0", "p1", "p2"]);
+    Kcat::on(&cluster.live())
+        .produce(&polled)
+        .partition(0)
+        .send(&["p0", "p1", "p2"]);
     let (status, body) = poll.await.expect("long poll");
     assert_eq!(status, 200, "{body}");
     let values: Vec<&Value> = body["records"]
@@ -214,13 +214,7 @@ async fn reads_carry_on_when_the_partition_leader_dies_mid_request() {
     }
     let mut got = pages.records.clone();
     got.sort();
-    let mut want: Vec<(i32, i64, String)> = stored
-        .iter()
-        .map(|r| {
-            let value = String::from_utf8(r.value.clone().expect("value")).expect("utf-8");
-            (r.partition, r.offset, value)
-        })
-        .collect();
+    let mut want: Vec<(i32, i64, String)> = stored.iter().map(KcatRecord::placed).collect();
     want.sort();
     assert_eq!(
         got.len(),
@@ -249,8 +243,7 @@ struct Pages {
 /// records start where the group stood), and that a failed page committed
 /// nothing.
 async fn page_through_group(
-    http: reqwest::Client,
-    url: String,
+    svc: Client,
     admin: Cluster,
     topic: String,
     group: String,
@@ -279,23 +272,8 @@ async fn page_through_group(
             ""
         };
         let page_started = Instant::now();
-        let page = async {
-            let r = http
-                .get(format!(
-                    "{url}/records/{topic}?groupId={group}&limit=500&timeout=3s{seek}"
-                ))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.status().as_u16();
-            let body = r.text().await.map_err(|e| format!("{status}, cut: {e}"))?;
-            if status != 200 {
-                return Err(format!("{status}: {body}"));
-            }
-            let body: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-            Ok(body["records"].as_array().expect("records").clone())
-        }
-        .await;
+        let path = format!("/records/{topic}?groupId={group}&limit=500&timeout=3s{seek}");
+        let page = try_read(&svc, &path).await;
         let page_ended = Instant::now();
         let after = self::committed(&admin, &group, &topic, &partitions).await;
         let outcome = match &page {
@@ -326,13 +304,7 @@ async fn page_through_group(
                         ),
                     }
                 }
-                pages.records.extend(records.iter().map(|r| {
-                    (
-                        r["partition"].as_i64().unwrap() as i32,
-                        r["offset"].as_i64().unwrap(),
-                        r["value"].as_str().unwrap().to_string(),
-                    )
-                }));
+                pages.records.extend(records.iter().map(placed));
             }
             Err(e) => {
                 assert_eq!(
@@ -385,7 +357,7 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     cluster
         .create_topic_assigned(&topic, LED_BY_1_2_3, &["min.insync.replicas=2"])
         .await;
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     // The first transaction creates the transaction log.
     let (status, body) = svc
         .post(json!({"transactionId": "faults-warm-up", "records": [{"topic": topic, "partition": 1, "value": "w"}]}))
@@ -423,20 +395,11 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     let b = body(&coordinator_killed, "B", &[1, 2]);
     let before = high_watermark(&admin, &topic, 0).await;
     let post = |body: Value| {
-        let (http, url) = (svc.http.clone(), svc.url.clone());
+        let svc = svc.client();
         tokio::spawn(async move {
-            let r = http
-                .post(format!("{url}/records"))
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("POST");
-            let status = r.status().as_u16();
-            (
-                status,
-                r.json::<Value>().await.expect("JSON"),
-                Instant::now(),
-            )
+            let (status, body) = svc.post(body).await;
+            assert!(!body.is_null(), "{status} without a JSON answer");
+            (status, body, Instant::now())
         })
     };
     let (a, b) = (post(a), post(b));
@@ -456,8 +419,9 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
     // Wait until no transaction is open any more (the coordinator aborts an
     // abandoned one at its timeout), then read what read_committed shows.
     wait_for_open_transactions(&admin, &topic, &[0, 1, 2], Duration::from_secs(120)).await;
-    let committed = kcat_read_from(&cluster.live(), &topic, true);
-    let uncommitted = kcat_read_from(&cluster.live(), &topic, false);
+    let kcat = Kcat::on(&cluster.live());
+    let committed = kcat.read(&topic).records();
+    let uncommitted = kcat.read(&topic).uncommitted().records();
     let via_get = read_via_get(&svc, &topic, 3).await;
     let count = |records: &[KcatRecord], tag: &str| {
         records

@@ -14,90 +14,57 @@ use tokio::task::JoinHandle;
 
 #[tokio::test]
 async fn distance_from_latest_starts_that_many_before_the_end() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "from-latest").await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromLatest=3&limit=2&valueDeserializer=integer"),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![(7, json!("test7"), json!(7)), (8, json!("test8"), json!(8))]
-    );
+    let c = Classic::start("from-latest").await;
+    let records = c.read("distanceFromLatest=3&limit=2").await;
+    assert_eq!(records, Classic::expected(7..9));
 }
 
 #[tokio::test]
 async fn distance_from_beginning_starts_that_many_after_the_start() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "from-beginning").await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=2&limit=3&valueDeserializer=integer"),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![
-            (2, json!("test2"), json!(2)),
-            (3, json!("test3"), json!(3)),
-            (4, json!("test4"), json!(4)),
-        ]
-    );
+    let c = Classic::start("from-beginning").await;
+    let records = c.read("distanceFromBeginning=2&limit=3").await;
+    assert_eq!(records, Classic::expected(2..5));
 }
 
 #[tokio::test]
 async fn seek_to_starts_at_that_offset() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "seek-to").await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?seekTo=5&limit=2&valueDeserializer=integer"),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![(5, json!("test5"), json!(5)), (6, json!("test6"), json!(6))]
-    );
+    let c = Classic::start("seek-to").await;
+    let records = c.read("seekTo=5&limit=2").await;
+    assert_eq!(records, Classic::expected(5..7));
 }
 
 #[tokio::test]
 async fn seek_to_timestamp_starts_at_the_first_record_at_or_after_it() {
-    let svc = Service::start();
-    let (topic, base) = classic_topic(&svc, "seek-ts").await;
+    let c = Classic::start("seek-ts").await;
     // Exactly record 4's timestamp, then one between records 3 and 4.
-    for ts in [base + 4_000, base + 3_500] {
-        let records = read(
-            &svc,
-            &format!("/records/{topic}?seekToTimestamp={ts}&limit=2&valueDeserializer=integer"),
-        )
-        .await;
+    for ts in [c.base + 4_000, c.base + 3_500] {
+        let records = c
+            .records(&format!(
+                "seekToTimestamp={ts}&limit=2&valueDeserializer=integer"
+            ))
+            .await;
         assert_eq!(
             keys_and_values(&records),
-            vec![(4, json!("test4"), json!(4)), (5, json!("test5"), json!(5))],
+            Classic::expected(4..6),
             "seekToTimestamp={ts}"
         );
-        assert_eq!(records[0]["timestamp"], json!(base + 4_000));
+        assert_eq!(records[0]["timestamp"], json!(c.base + 4_000));
     }
 }
 
 #[tokio::test]
 async fn limit_is_exact_never_more() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "limit-exact").await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&limit=4&timeout=10s"),
-    )
-    .await;
+    let c = Classic::start("limit-exact").await;
+    let records = c
+        .records("distanceFromBeginning=0&limit=4&timeout=10s")
+        .await;
     assert_eq!(offsets(&records), vec![(0, 0), (0, 1), (0, 2), (0, 3)]);
 }
 
 #[tokio::test]
 async fn limit_defaults_to_one() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "limit-default").await;
-    let records = read(&svc, &format!("/records/{topic}?distanceFromBeginning=0")).await;
+    let c = Classic::start("limit-default").await;
+    let records = c.records("distanceFromBeginning=0").await;
     assert_eq!(offsets(&records), vec![(0, 0)]);
 }
 
@@ -105,88 +72,45 @@ async fn limit_defaults_to_one() {
 
 #[tokio::test]
 async fn distance_from_latest_past_the_start_is_clamped_to_the_log_start() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "clamp-latest").await;
+    let c = Classic::start("clamp-latest").await;
     // Truncate so the log start is not 0: a start computed as max(end - n, 0) would be wrong.
-    let (status, body) = svc.delete(&format!("/records/{topic}?offset=3")).await;
-    assert_eq!(status, 200, "{body}");
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromLatest=100&limit=2&valueDeserializer=integer"),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![(3, json!("test3"), json!(3)), (4, json!("test4"), json!(4))]
-    );
+    c.truncate_below_3().await;
+    let records = c.read("distanceFromLatest=100&limit=2").await;
+    assert_eq!(records, Classic::expected(3..5));
 }
 
 #[tokio::test]
 async fn distance_from_beginning_past_the_end_is_clamped_to_the_end() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "clamp-beginning").await;
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?distanceFromBeginning=100&limit=100&timeout=1s"
-        ))
-        .await;
-    assert_eq!((status, body), (200, json!({"records": []})));
-    // At the end, not somewhere past it: records written while it waits come back.
-    let records = read_while_writing(&svc, &topic, "distanceFromBeginning=100").await;
-    assert_only_live(&records);
+    let c = Classic::start("clamp-beginning").await;
+    c.starts_at_the_end("distanceFromBeginning=100").await;
 }
 
 #[tokio::test]
 async fn seek_to_past_the_end_is_clamped_to_the_end() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "clamp-seek-end").await;
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?seekTo=1000&limit=100&timeout=1s"
-        ))
-        .await;
-    assert_eq!((status, body), (200, json!({"records": []})));
-    let records = read_while_writing(&svc, &topic, "seekTo=1000").await;
-    assert_only_live(&records);
+    let c = Classic::start("clamp-seek-end").await;
+    c.starts_at_the_end("seekTo=1000").await;
 }
 
 #[tokio::test]
 async fn seek_to_before_a_truncated_start_is_clamped_to_the_log_start() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "clamp-seek-start").await;
-    let (status, body) = svc.delete(&format!("/records/{topic}?offset=3")).await;
-    assert_eq!(status, 200, "{body}");
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?seekTo=0&limit=2&valueDeserializer=integer"),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![(3, json!("test3"), json!(3)), (4, json!("test4"), json!(4))]
-    );
+    let c = Classic::start("clamp-seek-start").await;
+    c.truncate_below_3().await;
+    let records = c.read("seekTo=0&limit=2").await;
+    assert_eq!(records, Classic::expected(3..5));
 }
 
 #[tokio::test]
 async fn seek_to_timestamp_in_the_future_starts_at_the_end() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "clamp-ts").await;
+    let c = Classic::start("clamp-ts").await;
     let tomorrow = now_ms() + 86_400_000;
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?seekToTimestamp={tomorrow}&limit=100&timeout=1s"
-        ))
+    c.starts_at_the_end(&format!("seekToTimestamp={tomorrow}"))
         .await;
-    assert_eq!((status, body), (200, json!({"records": []})));
-    let records = read_while_writing(&svc, &topic, &format!("seekToTimestamp={tomorrow}")).await;
-    assert_only_live(&records);
 }
 
 #[tokio::test]
 async fn without_a_seek_only_records_written_while_waiting_are_returned() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "no-seek").await;
-    let records = read_while_writing(&svc, &topic, "").await;
+    let c = Classic::start("no-seek").await;
+    let records = c.read_while_writing("").await;
     assert_only_live(&records);
 }
 
@@ -194,8 +118,7 @@ async fn without_a_seek_only_records_written_while_waiting_are_returned() {
 
 #[tokio::test]
 async fn an_idle_topic_answers_an_empty_list_after_the_timeout() {
-    let topic = unique_topic("idle");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("idle", 1).await;
     let svc = Service::start();
     let started = Instant::now();
     let (status, body) = svc
@@ -212,10 +135,9 @@ async fn an_idle_topic_answers_an_empty_list_after_the_timeout() {
 
 #[tokio::test]
 async fn a_read_at_the_end_of_every_partition_returns_without_waiting_for_the_limit() {
-    let topic = unique_topic("no-wait");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("no-wait", 1).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
     // With a 30 s timeout, waiting for 100 records would trip the 20 s safety net.
     let (status, body) = tokio::time::timeout(
         Duration::from_secs(20),
@@ -237,8 +159,7 @@ async fn a_read_at_the_end_of_every_partition_returns_without_waiting_for_the_li
 
 #[tokio::test]
 async fn a_waiting_read_of_all_partitions_wakes_for_a_record_in_any_of_them() {
-    let topic = unique_topic("wake-any");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("wake-any", 3).await;
     let svc = Service::start();
     // seekTo=0 on the empty topic is each partition's end, whenever it is resolved.
     let get = svc.spawn_get(&format!("/records/{topic}?seekTo=0&limit=10&timeout=30s"));
@@ -260,13 +181,12 @@ async fn a_waiting_read_of_all_partitions_wakes_for_a_record_in_any_of_them() {
 
 #[tokio::test]
 async fn reads_span_batches_and_stop_inside_one() {
-    let topic = unique_topic("batches");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("batches", 1).await;
     let svc = Service::start();
     // Three kcat runs: three batches of three records.
-    kcat_produce(&topic, Some(0), &["v0", "v1", "v2"]);
-    kcat_produce(&topic, Some(0), &["v3", "v4", "v5"]);
-    kcat_produce(&topic, Some(0), &["v6", "v7", "v8"]);
+    kcat_produce(&topic, 0, &["v0", "v1", "v2"]);
+    kcat_produce(&topic, 0, &["v3", "v4", "v5"]);
+    kcat_produce(&topic, 0, &["v6", "v7", "v8"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?seekTo=2&limit=5&timeout=10s"),
@@ -296,11 +216,11 @@ async fn records_compressed_by_another_client_are_read() {
     let svc = Service::start();
     for (partition, codec) in codecs.iter().enumerate() {
         let values = [format!("{codec}-a"), format!("{codec}-b")];
-        kcat_produce_with(
-            &topic,
-            &["-p", &partition.to_string(), "-z", codec],
-            &[values[0].as_str(), values[1].as_str()],
-        );
+        Kcat::new()
+            .produce(&topic)
+            .partition(partition as i32)
+            .compression(codec)
+            .send(&values);
     }
     let records = read(
         &svc,
@@ -340,13 +260,8 @@ async fn records_compressed_by_another_client_are_read() {
 
 #[tokio::test]
 async fn partition_parameter_reads_only_that_partition() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "one-partition", 4).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?partition=1&distanceFromBeginning=0&limit=100&timeout=10s"),
-    )
-    .await;
+    let query = "partition=1&distanceFromBeginning=0&limit=100&timeout=10s";
+    let records = read_three_partitions("one-partition", 4, query).await;
     assert_eq!(offsets(&records), vec![(1, 0), (1, 1), (1, 2), (1, 3)]);
     let keys: Vec<&Value> = records.iter().map(|r| &r["key"]).collect();
     assert_eq!(
@@ -362,26 +277,16 @@ async fn partition_parameter_reads_only_that_partition() {
 
 #[tokio::test]
 async fn records_of_all_partitions_are_ordered_by_partition_then_offset() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "ordering", 4).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&limit=100&timeout=10s"),
-    )
-    .await;
+    let query = "distanceFromBeginning=0&limit=100&timeout=10s";
+    let records = read_three_partitions("ordering", 4, query).await;
     let expected: Vec<(i64, i64)> = (0..3).flat_map(|p| (0..4).map(move |o| (p, o))).collect();
     assert_eq!(offsets(&records), expected);
 }
 
 #[tokio::test]
 async fn records_beyond_the_limit_are_taken_fairly_across_partitions() {
-    let svc = Service::start();
-    let topic = three_partitions_of(&svc, "fair", 7).await;
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&limit=6&timeout=10s"),
-    )
-    .await;
+    let query = "distanceFromBeginning=0&limit=6&timeout=10s";
+    let records = read_three_partitions("fair", 7, query).await;
     // Each partition's first two, in partition order.
     let expected: Vec<(i64, i64)> = (0..3).flat_map(|p| (0..2).map(move |o| (p, o))).collect();
     assert_eq!(offsets(&records), expected);
@@ -476,8 +381,7 @@ async fn json_deserializer_embeds_the_stored_value() {
 
 #[tokio::test]
 async fn non_finite_floats_and_doubles_read_back_as_strings() {
-    let topic = unique_topic("non-finite");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("non-finite", 2).await;
     let svc = Service::start();
     let specials = ["NaN", "Infinity", "-Infinity"];
     let mut records = Vec::new();
@@ -507,57 +411,23 @@ async fn non_finite_floats_and_doubles_read_back_as_strings() {
 
 #[tokio::test]
 async fn deserializer_names_are_case_insensitive() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "case").await;
-    let records = read(
-        &svc,
-        &format!(
-            "/records/{topic}?seekTo=7&limit=1&valueDeserializer=INTEGER&keyDeserializer=StRiNg"
-        ),
-    )
-    .await;
-    assert_eq!(
-        keys_and_values(&records),
-        vec![(7, json!("test7"), json!(7))]
-    );
+    let c = Classic::start("case").await;
+    let records = c
+        .records("seekTo=7&limit=1&valueDeserializer=INTEGER&keyDeserializer=StRiNg")
+        .await;
+    assert_eq!(keys_and_values(&records), Classic::expected(7..8));
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_an_integer_are_a_422_naming_where() {
-    let topic = unique_topic("bad-int");
-    create_topic(&topic, 1, &[]).await;
-    let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["ok!!", "abc"]);
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?seekTo=1&limit=1&timeout=10s&valueDeserializer=integer"
-        ))
-        .await;
-    assert_error(
-        status,
-        &body,
-        422,
-        &[&topic, "partition 0", "offset 1", "value"],
-    );
+    let query = "seekTo=1&limit=1&timeout=10s&valueDeserializer=integer";
+    undecodable_is_a_422(&["ok!!", "abc"], query, "offset 1").await;
 }
 
 #[tokio::test]
 async fn bytes_that_are_not_json_are_a_422_naming_where() {
-    let topic = unique_topic("bad-json");
-    create_topic(&topic, 1, &[]).await;
-    let svc = Service::start();
-    kcat_produce(&topic, Some(0), &[r#"{"a":"#]);
-    let (status, body) = svc
-        .get(&format!(
-            "/records/{topic}?distanceFromBeginning=0&limit=1&timeout=10s&valueDeserializer=json"
-        ))
-        .await;
-    assert_error(
-        status,
-        &body,
-        422,
-        &[&topic, "partition 0", "offset 0", "value"],
-    );
+    let query = "distanceFromBeginning=0&limit=1&timeout=10s&valueDeserializer=json";
+    undecodable_is_a_422(&[r#"{"a":"#], query, "offset 0").await;
 }
 
 #[tokio::test]
@@ -570,22 +440,8 @@ async fn string_deserializer_replaces_invalid_utf8() {
 
 #[tokio::test]
 async fn headers_come_back_in_stored_order_with_duplicates() {
-    let topic = unique_topic("headers");
-    create_topic(&topic, 1, &[]).await;
-    let svc = Service::start();
-    kcat_produce_with(
-        &topic,
-        &["-p", "0", "-H", "a=1", "-H", "a=2", "-H", "b=x"],
-        &["v"],
-    );
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
-    )
-    .await;
-    assert_eq!(records.len(), 1);
     assert_eq!(
-        records[0]["headers"],
+        headers_read_back("headers", &["a=1", "a=2", "b=x"]).await,
         json!([
             {"key": "a", "value": "MQ=="},
             {"key": "a", "value": "Mg=="},
@@ -596,27 +452,16 @@ async fn headers_come_back_in_stored_order_with_duplicates() {
 
 #[tokio::test]
 async fn null_and_empty_header_values_are_kept_apart() {
-    let topic = unique_topic("header-null");
-    create_topic(&topic, 1, &[]).await;
-    let svc = Service::start();
     // kcat writes `-H n` with a null value and `-H e=` with an empty one.
-    kcat_produce_with(&topic, &["-p", "0", "-H", "n", "-H", "e="], &["v"]);
-    let records = read(
-        &svc,
-        &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
-    )
-    .await;
-    assert_eq!(records.len(), 1);
     assert_eq!(
-        records[0]["headers"],
+        headers_read_back("header-null", &["n", "e="]).await,
         json!([{"key": "n", "value": null}, {"key": "e", "value": ""}])
     );
 }
 
 #[tokio::test]
 async fn serialized_sizes_are_byte_lengths_and_minus_one_for_null() {
-    let topic = unique_topic("sizes");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("sizes", 1).await;
     let svc = Service::start();
     post_ok(
         &svc,
@@ -654,10 +499,9 @@ async fn serialized_sizes_are_byte_lengths_and_minus_one_for_null() {
 
 #[tokio::test]
 async fn leader_epoch_is_zero_on_a_fresh_topic() {
-    let topic = unique_topic("epoch");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("epoch", 1).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["v"]);
+    kcat_produce(&topic, 0, &["v"]);
     let records = read(
         &svc,
         &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
@@ -675,22 +519,13 @@ async fn leader_epoch_is_zero_on_a_fresh_topic() {
 
 #[tokio::test]
 async fn an_unknown_topic_is_a_404_and_is_not_created() {
-    let topic = unique_topic("missing");
     let svc = Service::start();
-    for _ in 0..2 {
-        let (status, body) = svc.get(&format!("/records/{topic}?timeout=1s")).await;
-        assert_error(status, &body, 404, &[&topic]);
-    }
-    assert!(
-        !kcat_topic_exists(&topic),
-        "the GET created topic {topic} (the broker auto-creates topics on request)"
-    );
+    assert_unknown_topic_not_created(&svc, Method::GET, "?timeout=1s").await;
 }
 
 #[tokio::test]
 async fn an_unknown_partition_is_a_404() {
-    let topic = unique_topic("no-partition");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("no-partition", 1).await;
     let svc = Service::start();
     let (status, body) = svc
         .get(&format!("/records/{topic}?partition=9&timeout=1s"))
@@ -700,11 +535,8 @@ async fn an_unknown_partition_is_a_404() {
 
 #[tokio::test]
 async fn an_unknown_parameter_is_a_400_naming_it_and_the_known_ones() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "typo").await;
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?distanceFromLastest=3"))
-        .await;
+    let c = Classic::start("typo").await;
+    let (status, body) = c.get("distanceFromLastest=3").await;
     assert_error(
         status,
         &body,
@@ -721,57 +553,40 @@ async fn an_unknown_parameter_is_a_400_naming_it_and_the_known_ones() {
 
 #[tokio::test]
 async fn two_seek_parameters_are_a_400() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "two-seeks").await;
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?distanceFromLatest=3&seekTo=1"))
-        .await;
+    let c = Classic::start("two-seeks").await;
+    let (status, body) = c.get("distanceFromLatest=3&seekTo=1").await;
     assert_error(status, &body, 400, &["distanceFromLatest", "seekTo"]);
 }
 
 #[tokio::test]
 async fn a_limit_below_one_or_not_a_number_is_a_400() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "bad-limit").await;
+    let c = Classic::start("bad-limit").await;
     for limit in ["0", "abc", "-1"] {
-        let (status, body) = svc
-            .get(&format!("/records/{topic}?seekTo=0&limit={limit}"))
-            .await;
+        let (status, body) = c.get(&format!("seekTo=0&limit={limit}")).await;
         assert_error(status, &body, 400, &["limit", limit]);
     }
 }
 
 #[tokio::test]
 async fn a_timeout_without_a_known_unit_is_a_400() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "bad-timeout").await;
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?seekTo=0&timeout=5parsecs"))
-        .await;
+    let c = Classic::start("bad-timeout").await;
+    let (status, body) = c.get("seekTo=0&timeout=5parsecs").await;
     assert_error(status, &body, 400, &["timeout", "5parsecs"]);
 }
 
 #[tokio::test]
 async fn an_unknown_deserializer_is_a_400() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "bad-deserializer").await;
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?seekTo=0&valueDeserializer=avro"))
-        .await;
+    let c = Classic::start("bad-deserializer").await;
+    let (status, body) = c.get("seekTo=0&valueDeserializer=avro").await;
     assert_error(status, &body, 400, &["valueDeserializer", "avro"]);
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?seekTo=0&keyDeserializer=int"))
-        .await;
+    let (status, body) = c.get("seekTo=0&keyDeserializer=int").await;
     assert_error(status, &body, 400, &["keyDeserializer", "int"]);
 }
 
 #[tokio::test]
 async fn a_repeated_parameter_is_a_400() {
-    let svc = Service::start();
-    let (topic, _) = classic_topic(&svc, "repeated").await;
-    let (status, body) = svc
-        .get(&format!("/records/{topic}?seekTo=0&limit=1&limit=2"))
-        .await;
+    let c = Classic::start("repeated").await;
+    let (status, body) = c.get("seekTo=0&limit=1&limit=2").await;
     assert_error(status, &body, 400, &["limit"]);
 }
 
@@ -779,13 +594,10 @@ async fn a_repeated_parameter_is_a_400() {
 
 #[tokio::test]
 async fn waiting_reads_do_not_hold_up_writes_or_deletes() {
-    let idle = unique_topic("hol-idle");
-    let written = unique_topic("hol-post");
-    let deleted = unique_topic("hol-delete");
-    create_topic(&idle, 1, &[]).await;
-    create_topic(&written, 1, &[]).await;
-    create_topic(&deleted, 1, &[]).await;
-    kcat_produce(&deleted, Some(0), &["x", "y"]);
+    let idle = new_topic("hol-idle", 1).await;
+    let written = new_topic("hol-post", 1).await;
+    let deleted = new_topic("hol-delete", 1).await;
+    kcat_produce(&deleted, 0, &["x", "y"]);
     let svc = Service::start();
 
     // seekTo=0 on the empty topic is its end, however late each GET resolves
@@ -826,8 +638,7 @@ async fn waiting_reads_do_not_hold_up_writes_or_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_reads_on_one_partition_share_their_broker_fetches() {
-    let topic = unique_topic("shared-wait");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("shared-wait", 1).await;
     let server = kafka_records::server::Server::bind(&kafka_records::Config::for_bootstrap(
         &common::bootstrap(),
     ))
@@ -876,42 +687,147 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A one-partition topic holding the README's example: keys `test0..test9`,
-/// integer values `0..9`, record `i` stamped `base + i` seconds (an hour ago).
-async fn classic_topic(svc: &Service, prefix: &str) -> (String, i64) {
-    let topic = unique_topic(prefix);
-    create_topic(&topic, 1, &[]).await;
-    let base = now_ms() - 3_600_000;
-    let records = (0..10)
-        .map(|i| {
-            json!({"topic": topic, "key": format!("test{i}"), "value": i,
-                   "valueSerializer": "integer", "timestamp": base + i * 1000})
-        })
-        .collect();
-    let body = post_ok(svc, records).await;
-    let written: Vec<(i64, i64)> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["offset"].as_i64().unwrap(),
-                r["timestamp"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        written,
-        (0..10).map(|i| (i, base + i * 1000)).collect::<Vec<_>>()
-    );
-    (topic, base)
+/// A service and a one-partition topic holding the README's example: keys
+/// `test0..test9`, integer values `0..9`, record `i` stamped `base + i`
+/// seconds (an hour ago).
+struct Classic {
+    svc: Service,
+    topic: String,
+    /// The first record's timestamp.
+    base: i64,
 }
 
-/// A three-partition topic with `per_partition` records in each, keys
-/// `p{partition}-{n}`, written interleaved (partition 2 first).
-async fn three_partitions_of(svc: &Service, prefix: &str, per_partition: usize) -> String {
-    let topic = unique_topic(prefix);
-    create_topic(&topic, 3, &[]).await;
+impl Classic {
+    async fn start(prefix: &str) -> Classic {
+        let svc = Service::start();
+        let topic = new_topic(prefix, 1).await;
+        let base = now_ms() - 3_600_000;
+        let records = (0..10)
+            .map(|i| {
+                json!({"topic": topic, "key": format!("test{i}"), "value": i,
+                       "valueSerializer": "integer", "timestamp": base + i * 1000})
+            })
+            .collect();
+        let body = post_ok(&svc, records).await;
+        let written: Vec<(i64, i64)> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["offset"].as_i64().unwrap(),
+                    r["timestamp"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            written,
+            (0..10).map(|i| (i, base + i * 1000)).collect::<Vec<_>>()
+        );
+        Classic { svc, topic, base }
+    }
+
+    /// `(offset, key, value)` of records `offsets`, as [`Classic::read`]
+    /// returns them.
+    fn expected(offsets: std::ops::Range<i64>) -> Vec<(i64, Value, Value)> {
+        offsets
+            .map(|i| (i, json!(format!("test{i}")), json!(i)))
+            .collect()
+    }
+
+    /// `GET /records/{topic}?{query}`.
+    async fn get(&self, query: &str) -> (u16, Value) {
+        self.svc
+            .get(&format!("/records/{}?{query}", self.topic))
+            .await
+    }
+
+    /// The records `GET /records/{topic}?{query}` returns (200 or fail).
+    async fn records(&self, query: &str) -> Vec<Value> {
+        read(&self.svc, &format!("/records/{}?{query}", self.topic)).await
+    }
+
+    /// `(offset, key, value)` of the records a GET with `query` returns, its
+    /// values read as integers.
+    async fn read(&self, query: &str) -> Vec<(i64, Value, Value)> {
+        let records = self
+            .records(&format!("{query}&valueDeserializer=integer"))
+            .await;
+        keys_and_values(&records)
+    }
+
+    /// Deletes the records below offset 3, so the log no longer starts at 0.
+    async fn truncate_below_3(&self) {
+        let (status, body) = self
+            .svc
+            .delete(&format!("/records/{}?offset=3", self.topic))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A read with `seek` finds nothing within a second, and one that waits
+    /// returns only records written while it waits: it started at the end,
+    /// not somewhere past it.
+    async fn starts_at_the_end(&self, seek: &str) {
+        let answer = self.get(&format!("{seek}&limit=100&timeout=1s")).await;
+        assert_eq!(answer, (200, json!({"records": []})));
+        let records = self.read_while_writing(seek).await;
+        assert_only_live(&records);
+    }
+
+    /// Starts a GET with `query` (plus a long timeout and a large limit),
+    /// writing records `live0`, `live1`, ... (values 100, 101, ...) while it
+    /// waits (see [`read_while_writing`]).
+    async fn read_while_writing(&self, query: &str) -> Vec<Value> {
+        let topic = &self.topic;
+        let path =
+            format!("/records/{topic}?{query}&limit=100&timeout=30s&valueDeserializer=integer");
+        read_while_writing(&self.svc, &path, |n| {
+            json!({"topic": topic, "key": format!("live{n}"), "value": 100 + n,
+                   "valueSerializer": "integer"})
+        })
+        .await
+    }
+}
+
+/// A GET with `query` of a topic kcat filled with `values` (partition 0)
+/// is a 422 naming the topic, the partition, `offset` and the value.
+async fn undecodable_is_a_422(values: &[&str], query: &str, offset: &str) {
+    let topic = new_topic("undecodable", 1).await;
+    let svc = Service::start();
+    kcat_produce(&topic, 0, values);
+    let (status, body) = svc.get(&format!("/records/{topic}?{query}")).await;
+    assert_error(
+        status,
+        &body,
+        422,
+        &[&topic, "partition 0", offset, "value"],
+    );
+}
+
+/// The headers GET returns for the one record kcat wrote with `headers`
+/// (`-H`) to a topic of its own.
+async fn headers_read_back(prefix: &str, headers: &[&str]) -> Value {
+    let topic = new_topic(prefix, 1).await;
+    let svc = Service::start();
+    let produce = Kcat::new().produce(&topic).partition(0);
+    let produce = headers.iter().fold(produce, |p, h| p.header(h));
+    produce.send(&["v"]);
+    let records = read(
+        &svc,
+        &format!("/records/{topic}?distanceFromBeginning=0&timeout=10s"),
+    )
+    .await;
+    assert_eq!(records.len(), 1);
+    records[0]["headers"].clone()
+}
+
+/// The records `GET /records/{topic}?{query}` returns from a three-partition
+/// topic with `per_partition` records in each, keys `p{partition}-{n}`,
+/// written interleaved (partition 2 first).
+async fn read_three_partitions(prefix: &str, per_partition: usize, query: &str) -> Vec<Value> {
+    let svc = Service::start();
+    let topic = new_topic(prefix, 3).await;
     let records = (0..per_partition)
         .flat_map(|n| {
             let topic = topic.clone();
@@ -920,37 +836,8 @@ async fn three_partitions_of(svc: &Service, prefix: &str, per_partition: usize) 
             )
         })
         .collect();
-    post_ok(svc, records).await;
-    topic
-}
-
-/// Starts a GET with `query` (plus a long timeout and a large limit) on a
-/// classic topic, then writes records `live0`, `live1`, ... (values 100, 101,
-/// ...) every half second until it returns. However late the GET resolves
-/// its start, some record is written after it.
-async fn read_while_writing(svc: &Service, topic: &str, query: &str) -> Vec<Value> {
-    let get = svc.spawn_get(&format!(
-        "/records/{topic}?{query}&limit=100&timeout=30s&valueDeserializer=integer"
-    ));
-    let mut n = 0;
-    while !get.is_finished() && n < 60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        post_ok(
-            svc,
-            vec![
-                json!({"topic": topic, "key": format!("live{n}"), "value": 100 + n,
-                        "valueSerializer": "integer"}),
-            ],
-        )
-        .await;
-        n += 1;
-    }
-    let (status, body) = tokio::time::timeout(Duration::from_secs(60), get)
-        .await
-        .expect("the GET did not return")
-        .expect("GET task");
-    assert_eq!(status, 200, "{body}");
-    body["records"].as_array().unwrap().clone()
+    post_ok(&svc, records).await;
+    read(&svc, &format!("/records/{topic}?{query}")).await
 }
 
 /// Every record is one written by `read_while_writing`, none of the ten
@@ -968,19 +855,6 @@ fn assert_only_live(records: &[Value]) {
         );
         assert_eq!(r["value"], json!(100 + key[4..].parse::<i64>().unwrap()));
     }
-}
-
-/// `(partition, offset)` of each record, in response order.
-fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                r["partition"].as_i64().unwrap(),
-                r["offset"].as_i64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// `(offset, key, value)` of each record, in response order.
@@ -1001,8 +875,7 @@ fn keys_and_values(records: &[Value]) -> Vec<(i64, Value, Value)> {
 /// back with `deserializer` for both, checks each key equals its value, and
 /// returns the values in order.
 async fn round_trip(serializer: &str, deserializer: &str, values: Vec<Value>) -> Vec<Value> {
-    let topic = unique_topic(&format!("serde-{serializer}-{deserializer}"));
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic(&format!("serde-{serializer}-{deserializer}"), 1).await;
     let svc = Service::start();
     let n = values.len();
     let records = values
@@ -1034,8 +907,7 @@ async fn round_trip(serializer: &str, deserializer: &str, values: Vec<Value>) ->
 async fn partitions_whose_batches_exceed_the_fetch_size_are_still_read() {
     // One ~210 KB batch per partition: bigger than the per-partition fetch
     // size of a small read, so the broker cuts every batch but the first.
-    let topic = unique_topic("big-batches");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("big-batches", 3).await;
     let svc = Service::start();
     let value = "v".repeat(100);
     let records: Vec<Value> = (0..3)

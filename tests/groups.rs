@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -18,9 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn without_a_seek_a_group_with_no_offsets_starts_at_the_end_and_commits_it() {
-    let topic = unique_topic("grp-fresh");
+    let topic = new_topic("grp-fresh", 3).await;
     let group = unique_topic("g-fresh");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     // Three old records in each partition: none of them may come back.
     let old = (0..3)
@@ -57,14 +56,12 @@ async fn without_a_seek_a_group_with_no_offsets_starts_at_the_end_and_commits_it
 
 #[tokio::test]
 async fn a_group_with_committed_offsets_starts_there() {
-    let topic = unique_topic("grp-resume");
+    let topic = new_topic("grp-resume", 2).await;
     let group = unique_topic("g-resume");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
     for p in 0..2 {
         let values: Vec<String> = (0..10).map(|n| format!("p{p}-{n}")).collect();
-        let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-        kcat_produce(&topic, Some(p), &lines);
+        kcat_produce(&topic, p, &values);
     }
     // Committed by Kafka's own tool, not by the service.
     reset_offsets(&group, &format!("{topic}:0"), 3);
@@ -92,9 +89,8 @@ async fn a_group_with_committed_offsets_starts_there() {
 
 #[tokio::test]
 async fn paging_with_a_group_returns_every_record_once_and_fairly() {
-    let topic = unique_topic("grp-paging");
+    let topic = new_topic("grp-paging", 3).await;
     let group = unique_topic("g-paging");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     let records = (0..7)
         .flat_map(|n| (0..3).map(move |p| (p, n)))
@@ -147,9 +143,8 @@ async fn paging_with_a_group_returns_every_record_once_and_fairly() {
 
 #[tokio::test]
 async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
-    let topic = unique_topic("grp-handover");
+    let topic = new_topic("grp-handover", 3).await;
     let group = unique_topic("g-handover");
-    create_topic(&topic, 3, &[]).await;
     let svc = Service::start();
     let records = (0..5)
         .flat_map(|n| (0..3).map(move |p| (p, n)))
@@ -170,7 +165,7 @@ async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
 
     // --from-beginning is auto.offset.reset=earliest: a partition the service
     // did not commit would be read again from 0, not skipped.
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server",
         &bootstrap(),
@@ -212,12 +207,11 @@ async fn a_java_consumer_in_the_group_reads_exactly_what_the_service_left() {
 
 #[tokio::test]
 async fn partition_with_a_group_id_commits_nothing() {
-    let topic = unique_topic("grp-partition");
+    let topic = new_topic("grp-partition", 2).await;
     let group = unique_topic("g-partition");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
-    kcat_produce(&topic, Some(1), &["d", "e", "f"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
+    kcat_produce(&topic, 1, &["d", "e", "f"]);
 
     let records = read(
         &svc,
@@ -233,11 +227,10 @@ async fn partition_with_a_group_id_commits_nothing() {
 
 #[tokio::test]
 async fn partition_with_a_group_id_ignores_the_groups_offsets() {
-    let topic = unique_topic("grp-partition-end");
+    let topic = new_topic("grp-partition-end", 2).await;
     let group = unique_topic("g-partition-end");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(1), &["old0", "old1", "old2"]);
+    kcat_produce(&topic, 1, &["old0", "old1", "old2"]);
     reset_offsets(&group, &format!("{topic}:1"), 0);
 
     // From the end, as without a group: not from the group's offset 0.
@@ -262,11 +255,10 @@ async fn partition_with_a_group_id_ignores_the_groups_offsets() {
 
 #[tokio::test]
 async fn an_undecodable_record_is_a_422_and_commits_nothing() {
-    let topic = unique_topic("grp-422");
+    let topic = new_topic("grp-422", 1).await;
     let group = unique_topic("g-422");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["abc"]);
+    kcat_produce(&topic, 0, &["abc"]);
 
     let (status, body) = svc
         .get(&format!(
@@ -279,25 +271,16 @@ async fn an_undecodable_record_is_a_422_and_commits_nothing() {
 
 #[tokio::test]
 async fn a_group_with_live_members_is_a_409_and_nothing_is_committed() {
-    let topic = unique_topic("grp-live");
+    let topic = new_topic("grp-live", 1).await;
     let group = unique_topic("g-live");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c", "d", "e"]);
+    kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
     // A balanced kcat consumer: reads all five and commits 5 as a member.
-    let _member = Background::spawn(Command::new("kcat").args([
-        "-b",
-        &bootstrap(),
-        "-G",
-        &group,
-        "-q",
-        "-X",
-        "auto.offset.reset=earliest",
-        "-X",
-        "auto.commit.interval.ms=100",
-        &topic,
-    ]));
+    let _member = Kcat::new()
+        .set("auto.offset.reset=earliest")
+        .set("auto.commit.interval.ms=100")
+        .join_group(&group, &topic);
     let before = eventually(Duration::from_secs(60), || {
         let d = describe(&group, &topic);
         (d.has_members && d.offsets.get(&0) == Some(&5)).then_some(d.offsets)
@@ -317,13 +300,12 @@ async fn a_group_with_live_members_is_a_409_and_nothing_is_committed() {
 #[tokio::test]
 async fn a_group_with_live_members_of_the_consumer_protocol_is_a_409() {
     // KIP-848 groups (`group.protocol=consumer`, Kafka 4's new protocol).
-    let topic = unique_topic("grp-live-848");
+    let topic = new_topic("grp-live-848", 1).await;
     let group = unique_topic("g-live-848");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c", "d", "e"]);
+    kcat_produce(&topic, 0, &["a", "b", "c", "d", "e"]);
 
-    let _member = Background::spawn(&mut kafka_tool_command(&[
+    let _member = Background::spawn(&mut kafka_tool(&[
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server",
         &bootstrap(),
@@ -360,13 +342,12 @@ async fn a_group_with_live_members_of_the_consumer_protocol_is_a_409() {
 
 #[tokio::test]
 async fn a_response_the_client_never_receives_commits_nothing() {
-    let topic = unique_topic("grp-gone");
+    let topic = new_topic("grp-gone", 2).await;
     let gone = unique_topic("g-gone");
     let control = unique_topic("g-control");
-    create_topic(&topic, 2, &[]).await;
     let svc = Service::start();
-    kcat_produce(&topic, Some(0), &["a", "b", "c"]);
-    kcat_produce(&topic, Some(1), &["d", "e", "f"]);
+    kcat_produce(&topic, 0, &["a", "b", "c"]);
+    kcat_produce(&topic, 1, &["d", "e", "f"]);
 
     // A client that asks, then goes away before any answer.
     let addr = svc.url.strip_prefix("http://").unwrap();
@@ -409,10 +390,9 @@ async fn a_response_the_client_never_receives_commits_nothing() {
 
 #[tokio::test]
 async fn a_response_cut_off_midway_commits_nothing() {
-    let topic = unique_topic("grp-cut");
+    let topic = new_topic("grp-cut", 1).await;
     let cut = unique_topic("g-cut");
     let control = unique_topic("g-cut-control");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // About 20 MB of response: far more than the kernel buffers between a
     // client that stops reading and the service, so most of it is still to
@@ -420,8 +400,7 @@ async fn a_response_cut_off_midway_commits_nothing() {
     let values: Vec<String> = (0..2500)
         .map(|n| format!("{n:05}{}", "x".repeat(8000)))
         .collect();
-    let lines: Vec<&str> = values.iter().map(String::as_str).collect();
-    kcat_produce(&topic, Some(0), &lines);
+    kcat_produce(&topic, 0, &values);
     let query = "distanceFromBeginning=0&limit=2500&timeout=30s";
 
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -457,9 +436,8 @@ async fn a_response_cut_off_midway_commits_nothing() {
 
 #[tokio::test]
 async fn a_group_response_is_complete_json_and_committed_once_read() {
-    let topic = unique_topic("grp-complete");
+    let topic = new_topic("grp-complete", 1).await;
     let group = unique_topic("g-complete");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
     // About 600 KB of response: many writes before the commit.
     let padding = "x".repeat(1000);
@@ -475,14 +453,13 @@ async fn a_group_response_is_complete_json_and_committed_once_read() {
     assert_eq!(fetch_committed(&kafka, &group, &topic).await, None);
 
     let r = svc
-        .http
-        .get(format!(
-            "{}/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=600&timeout=10s",
-            svc.url
-        ))
-        .send()
-        .await
-        .expect("GET");
+        .send(
+            Method::GET,
+            &format!(
+                "/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=600&timeout=10s"
+            ),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
         r.headers()["content-type"].to_str().unwrap(),
@@ -514,12 +491,7 @@ async fn a_group_response_is_complete_json_and_committed_once_read() {
 
 /// GETs `path`; the body as JSON, or why it could not be read in full.
 async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
-    let r = svc
-        .http
-        .get(format!("{}{path}", svc.url))
-        .send()
-        .await
-        .expect("GET");
+    let r = svc.send(Method::GET, path).await;
     let status = r.status().as_u16();
     let body = match r.bytes().await {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")),
@@ -528,40 +500,15 @@ async fn try_get(svc: &Service, path: &str) -> (u16, Result<Value, String>) {
     (status, body)
 }
 
-/// Starts a GET of `topic` with `query`, then writes records `live0`,
-/// `live1`, ... to partition 1 every half second until it returns, so some
-/// record is written after the GET resolved its start however late that is.
+/// Starts a GET of `topic` with `query`, writing records `live0`, `live1`,
+/// ... to partition 1 while it waits (see [`read_while_writing`]).
 async fn read_while_writing_to_partition_1(svc: &Service, topic: &str, query: &str) -> Vec<Value> {
-    let get = svc.spawn_get(&format!("/records/{topic}?{query}"));
-    let mut n = 0;
-    while !get.is_finished() && n < 60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        post_ok(
-            svc,
-            vec![json!({"topic": topic, "partition": 1, "key": format!("live{n}")})],
-        )
-        .await;
-        n += 1;
-    }
-    let (status, body) = tokio::time::timeout(Duration::from_secs(60), get)
-        .await
-        .expect("the GET did not return")
-        .expect("GET task");
-    assert_eq!(status, 200, "{body}");
-    body["records"].as_array().unwrap().clone()
-}
-
-/// `(partition, offset)` of each record, in response order.
-fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                r["partition"].as_i64().unwrap(),
-                r["offset"].as_i64().unwrap(),
-            )
-        })
-        .collect()
+    read_while_writing(
+        svc,
+        &format!("/records/{topic}?{query}"),
+        |n| json!({"topic": topic, "partition": 1, "key": format!("live{n}")}),
+    )
+    .await
 }
 
 /// The offset `group` committed for partition 0 of `topic`, asked over
@@ -577,16 +524,9 @@ async fn fetch_committed(kafka: &Cluster, group: &str, topic: &str) -> Option<i6
     offsets[0].1
 }
 
-/// A command for one of Kafka's Java tools, run from the fetched jars.
-fn kafka_tool_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"));
-    cmd.arg("tool").args(args);
-    cmd
-}
-
 /// Runs one of Kafka's Java tools to completion.
-fn kafka_tool(args: &[&str]) -> Output {
-    kafka_tool_command(args)
+fn run_kafka_tool(args: &[&str]) -> Output {
+    kafka_tool(args)
         .stdin(Stdio::null())
         .output()
         .expect("scripts/kafka.sh tool")
@@ -603,7 +543,7 @@ struct GroupView {
 /// Describes `group` with Kafka's ConsumerGroupCommand: an unknown group has
 /// no offsets and no members.
 fn describe(group: &str, topic: &str) -> GroupView {
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "--bootstrap-server",
         &bootstrap(),
@@ -647,7 +587,7 @@ fn committed(group: &str, topic: &str) -> BTreeMap<i32, i64> {
 /// Commits `offset` for `group` on `topic_partition` (`topic:p`) with
 /// ConsumerGroupCommand --reset-offsets.
 fn reset_offsets(group: &str, topic_partition: &str, offset: i64) {
-    let out = kafka_tool(&[
+    let out = run_kafka_tool(&[
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "--bootstrap-server",
         &bootstrap(),
@@ -666,26 +606,4 @@ fn reset_offsets(group: &str, topic_partition: &str, offset: i64) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A process running for the length of a test, killed when dropped.
-struct Background(Child);
-
-impl Background {
-    fn spawn(cmd: &mut Command) -> Background {
-        Background(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn a background consumer"),
-        )
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -13,13 +13,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{assert_error, kcat_produce_args, post_ok, read, unique_topic, Service};
+use common::{
+    assert_error, assert_help_lists, binary, help, kafka_sh, post_ok, read, start_cluster,
+    unique_topic, Client, Kcat, Launch, Service,
+};
 use serde_json::{json, Value};
 
 /// The shared secure cluster: its listeners and files.
@@ -41,10 +43,33 @@ impl Secure {
     fn ca(&self) -> String {
         self.file("ca.pem")
     }
-}
 
-fn script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
+    /// The service over TLS (`ssl`) to `listener`, trusting `ca`.
+    fn tls(&self, listener: &str, ca: &str) -> Launch {
+        Service::on(listener).args(["--security-protocol", "ssl", "--tls-ca-file", ca])
+    }
+
+    /// The service on the listener of SASL `protocol` (`sasl_plaintext` or
+    /// `sasl_ssl`, then trusting the cluster's CA) as `user` with
+    /// `mechanism`; the password is still to give.
+    fn sasl(&self, protocol: &str, mechanism: &str, user: &str) -> Launch {
+        let listener = match protocol {
+            "sasl_ssl" => &self.sasl_ssl,
+            _ => &self.sasl_plaintext,
+        };
+        let launch = Service::on(listener).args([
+            "--security-protocol",
+            protocol,
+            "--sasl-mechanism",
+            mechanism,
+            "--sasl-username",
+            user,
+        ]);
+        match protocol {
+            "sasl_ssl" => launch.args(["--tls-ca-file", &self.ca()]),
+            _ => launch,
+        }
+    }
 }
 
 /// Starts the cluster on first use. SCRAM-SHA-256 is left off the SASL_SSL
@@ -53,23 +78,17 @@ fn secure() -> &'static Secure {
     static SECURE: OnceLock<Secure> = OnceLock::new();
     SECURE.get_or_init(|| {
         let name = unique_topic("sec");
-        let out = Command::new(script())
-            .args(["start", "--secure", "--name", &name])
-            .args(["--owner", &std::process::id().to_string()])
-            .args([
+        let plaintext = start_cluster(
+            &name,
+            &[
+                "--secure",
                 "--config",
                 "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(
-            out.status.success(),
-            "scripts/kafka.sh start --secure failed"
+            ],
         );
         let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.kafka")).join(&name);
         let listener = |l: &str| {
-            let out = Command::new(script())
+            let out = Command::new(kafka_sh())
                 .args(["bootstrap", "--name", &name, "--listener", l])
                 .output()
                 .expect("scripts/kafka.sh bootstrap");
@@ -79,7 +98,7 @@ fn secure() -> &'static Secure {
         let users = std::fs::read_to_string(dir.join("users")).expect("users file");
         let (user, password) = users.trim().split_once(':').expect("NAME:PASSWORD");
         Secure {
-            plaintext: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            plaintext,
             ssl: listener("ssl"),
             sasl_plaintext: listener("sasl_plaintext"),
             sasl_ssl: listener("sasl_ssl"),
@@ -91,92 +110,46 @@ fn secure() -> &'static Secure {
     })
 }
 
-/// kcat's `-b` and `-X` arguments for a listener of the secure cluster.
-fn kcat_ssl(s: &Secure) -> Vec<String> {
-    vec![
-        "-b".into(),
-        s.ssl.clone(),
-        "-X".into(),
-        "security.protocol=ssl".into(),
-        "-X".into(),
-        format!("ssl.ca.location={}", s.ca()),
-    ]
+/// kcat on the SSL listener, trusting the cluster's CA.
+fn kcat_ssl(s: &Secure) -> Kcat {
+    Kcat::on(&s.ssl)
+        .set("security.protocol=ssl")
+        .set(format!("ssl.ca.location={}", s.ca()))
 }
 
-fn kcat_plain(s: &Secure) -> Vec<String> {
-    vec![
-        "-b".into(),
-        s.sasl_plaintext.clone(),
-        "-X".into(),
-        "security.protocol=sasl_plaintext".into(),
-        "-X".into(),
-        "sasl.mechanisms=PLAIN".into(),
-        "-X".into(),
-        format!("sasl.username={}", s.user),
-        "-X".into(),
-        format!("sasl.password={}", s.password),
-    ]
+/// kcat on the SASL_PLAINTEXT listener as the cluster's user, with PLAIN.
+fn kcat_plain(s: &Secure) -> Kcat {
+    kcat_sasl(s, &s.sasl_plaintext, "sasl_plaintext")
 }
 
-fn kcat_plain_over_tls(s: &Secure) -> Vec<String> {
-    let mut args = kcat_plain(s);
-    args[1] = s.sasl_ssl.clone();
-    args[3] = "security.protocol=sasl_ssl".into();
-    args.extend(["-X".into(), format!("ssl.ca.location={}", s.ca())]);
-    args
+/// kcat on the SASL_SSL listener as the cluster's user, with PLAIN.
+fn kcat_plain_over_tls(s: &Secure) -> Kcat {
+    kcat_sasl(s, &s.sasl_ssl, "sasl_ssl").set(format!("ssl.ca.location={}", s.ca()))
 }
 
-/// `key=value` of every record of `topic`, read by kcat from the beginning.
-fn kcat_read(connection: &[String], topic: &str) -> Vec<String> {
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%k=%s\n",
-        ])
-        .args(connection)
-        .output()
-        .expect("kcat must be installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
+fn kcat_sasl(s: &Secure, listener: &str, protocol: &str) -> Kcat {
+    Kcat::on(listener)
+        .set(format!("security.protocol={protocol}"))
+        .set("sasl.mechanisms=PLAIN")
+        .set(format!("sasl.username={}", s.user))
+        .set(format!("sasl.password={}", s.password))
+}
+
+/// `key=value` of every record of `topic`, read by `kcat` from the beginning.
+fn kcat_read(kcat: &Kcat, topic: &str) -> Vec<String> {
+    let text = |b: &Option<Vec<u8>>| {
+        String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned()
+    };
+    kcat.read(topic)
+        .records()
+        .iter()
+        .map(|r| format!("{}={}", text(&r.key), text(&r.value)))
         .collect()
-}
-
-/// Writes `key:value` lines to `topic` with kcat.
-fn kcat_write(connection: &[String], topic: &str, lines: &[&str]) {
-    let mut args: Vec<&str> = connection.iter().map(String::as_str).collect();
-    args.extend(["-K", ":"]);
-    kcat_produce_args(&args, topic, lines);
-}
-
-/// The service's flags for a listener of the secure cluster.
-fn flags(bootstrap: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["--bootstrap-servers".to_string(), bootstrap.to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-fn start(args: &[String], env: &[(&str, &str)]) -> Service {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Service::start_with(&args, env)
 }
 
 /// The service writes two records and reads them back; kcat, on `check`,
 /// reads the same two, writes a third, and the service reads that too.
-async fn round_trip(svc: &Service, check: &[String]) {
+async fn round_trip(svc: &Service, check: &Kcat) {
     let topic = unique_topic("secure");
     post_ok(
         svc,
@@ -201,7 +174,7 @@ async fn round_trip(svc: &Service, check: &[String]) {
     );
     assert_eq!(kcat_read(check, &topic), ["k1=v1", "k2=v2"]);
 
-    kcat_write(check, &topic, &["k3:v3"]);
+    check.produce(&topic).keyed().send(&["k3:v3"]);
     let records = read(
         svc,
         &format!("/records/{topic}?seekTo=2&limit=10&timeout=10s"),
@@ -216,13 +189,7 @@ async fn round_trip(svc: &Service, check: &[String]) {
 async fn ssl_round_trip() {
     let s = secure();
     let ca = s.ca();
-    let svc = start(
-        &flags(
-            &s.ssl,
-            &["--security-protocol", "ssl", "--tls-ca-file", &ca],
-        ),
-        &[],
-    );
+    let svc = s.tls(&s.ssl, &ca).start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 204, "{body}");
     round_trip(&svc, &kcat_ssl(s)).await;
@@ -232,21 +199,18 @@ async fn ssl_round_trip() {
 async fn sasl_plaintext_with_plain_round_trip() {
     let s = secure();
     // Kafka's names, in any case, from flags and environment variables.
-    let svc = start(
-        &flags(
-            &s.sasl_plaintext,
-            &[
-                "--security-protocol",
-                "SASL_PLAINTEXT",
-                "--sasl-mechanism",
-                "PLAIN",
-            ],
-        ),
-        &[
+    let svc = Service::on(&s.sasl_plaintext)
+        .args([
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-mechanism",
+            "PLAIN",
+        ])
+        .envs(&[
             ("KAFKA_RECORDS_SASL_USERNAME", &s.user),
             ("KAFKA_RECORDS_SASL_PASSWORD", &s.password),
-        ],
-    );
+        ])
+        .start();
     round_trip(&svc, &kcat_plain(s)).await;
 }
 
@@ -256,22 +220,10 @@ async fn scram_round_trip(mechanism: &str) {
     // One trailing newline, as `echo` writes it, is not part of the password.
     std::fs::write(&password_file, format!("{}\n", s.password)).unwrap();
     let file = password_file.display().to_string();
-    let svc = start(
-        &flags(
-            &s.sasl_plaintext,
-            &[
-                "--security-protocol",
-                "sasl_plaintext",
-                "--sasl-mechanism",
-                mechanism,
-                "--sasl-username",
-                &s.user,
-                "--sasl-password-file",
-                &file,
-            ],
-        ),
-        &[],
-    );
+    let svc = s
+        .sasl("sasl_plaintext", mechanism, &s.user)
+        .args(["--sasl-password-file", &file])
+        .start();
     round_trip(&svc, &kcat_plain(s)).await;
 }
 
@@ -288,23 +240,10 @@ async fn sasl_plaintext_with_scram_sha_512_round_trip() {
 #[tokio::test]
 async fn sasl_ssl_with_scram_round_trip() {
     let s = secure();
-    let ca = s.ca();
-    let svc = start(
-        &flags(
-            &s.sasl_ssl,
-            &[
-                "--security-protocol",
-                "sasl_ssl",
-                "--sasl-mechanism",
-                "scram-sha-512",
-                "--sasl-username",
-                &s.user,
-                "--tls-ca-file",
-                &ca,
-            ],
-        ),
-        &[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)],
-    );
+    let svc = s
+        .sasl("sasl_ssl", "scram-sha-512", &s.user)
+        .env("KAFKA_RECORDS_SASL_PASSWORD", &s.password)
+        .start();
     round_trip(&svc, &kcat_plain_over_tls(s)).await;
 }
 
@@ -313,32 +252,14 @@ async fn mutual_tls_presents_the_client_certificate() {
     let s = secure();
     let (ca, cert, key) = (s.ca(), s.file("client.pem"), s.file("client.key"));
     // Without a certificate the broker ends the session.
-    let svc = start(
-        &flags(
-            &s.mtls,
-            &["--security-protocol", "ssl", "--tls-ca-file", &ca],
-        ),
-        &[],
-    );
+    let svc = s.tls(&s.mtls, &ca).start();
     let (status, body) = svc.get("/ready").await;
     assert_error(status, &body, 503, &["not ready", "client certificate"]);
 
-    let svc = start(
-        &flags(
-            &s.mtls,
-            &[
-                "--security-protocol",
-                "ssl",
-                "--tls-ca-file",
-                &ca,
-                "--tls-cert-file",
-                &cert,
-                "--tls-key-file",
-                &key,
-            ],
-        ),
-        &[],
-    );
+    let svc = s
+        .tls(&s.mtls, &ca)
+        .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
+        .start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 204, "{body}");
     round_trip(&svc, &kcat_ssl(s)).await;
@@ -348,13 +269,7 @@ async fn mutual_tls_presents_the_client_certificate() {
 async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
     let s = secure();
     let other = s.file("other-ca.pem");
-    let svc = start(
-        &flags(
-            &s.ssl,
-            &["--security-protocol", "ssl", "--tls-ca-file", &other],
-        ),
-        &[],
-    );
+    let svc = s.tls(&s.ssl, &other).start();
     let (status, body) = svc.get("/ready").await;
     assert_error(
         status,
@@ -374,7 +289,7 @@ async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
     assert_error(status, &body, 503, &["certificate"]);
 
     // Plaintext towards the TLS listener says what is wrong.
-    let svc = start(&flags(&s.ssl, &[]), &[]);
+    let svc = Service::on(&s.ssl).start();
     let (status, body) = svc.get("/ready").await;
     assert_error(
         status,
@@ -387,23 +302,10 @@ async fn a_ca_that_did_not_sign_the_broker_certificate_is_refused() {
 #[tokio::test]
 async fn a_mechanism_the_listener_lacks_is_named() {
     let s = secure();
-    let ca = s.ca();
-    let svc = start(
-        &flags(
-            &s.sasl_ssl,
-            &[
-                "--security-protocol",
-                "sasl_ssl",
-                "--sasl-mechanism",
-                "scram-sha-256",
-                "--sasl-username",
-                &s.user,
-                "--tls-ca-file",
-                &ca,
-            ],
-        ),
-        &[("KAFKA_RECORDS_SASL_PASSWORD", &s.password)],
-    );
+    let svc = s
+        .sasl("sasl_ssl", "scram-sha-256", &s.user)
+        .env("KAFKA_RECORDS_SASL_PASSWORD", &s.password)
+        .start();
     let (status, body) = svc.get("/ready").await;
     assert_error(
         status,
@@ -417,54 +319,9 @@ async fn a_mechanism_the_listener_lacks_is_named() {
     );
 }
 
-/// A service whose stderr (its logs) is kept, at debug level.
-struct Logged {
-    child: Child,
-    url: String,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Logged {
-    fn start(args: &[String], env: &[(&str, &str)]) -> Logged {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("KAFKA_RECORDS_LOG", "debug")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kafka-records");
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            err.read_to_string(&mut text).ok();
-            text
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Logged { child, url, stderr }
-    }
-
-    /// Stops the process and returns everything it logged.
-    fn logs(mut self) -> String {
-        self.child.kill().ok();
-        self.child.wait().ok();
-        self.stderr.join().unwrap()
-    }
-}
-
 /// Every API answer with a wrong password: 503, naming the broker and the
 /// authentication failure, never the password.
-async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: &str) -> String {
-    let http = reqwest::Client::new();
+async fn refused_everywhere(svc: &Client, broker: &str, mechanism: &str, password: &str) -> String {
     let topic = unique_topic("secure-refused");
     let mut seen = String::new();
     for (method, path, body) in [
@@ -478,8 +335,8 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
         ("DELETE", format!("/records/{topic}"), String::new()),
     ] {
         let started = std::time::Instant::now();
-        let r = http
-            .request(method.parse().unwrap(), format!("{url}{path}"))
+        let r = svc
+            .request(method.parse().unwrap(), &path)
             .body(body)
             .send()
             .await
@@ -505,14 +362,7 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
         );
         seen.push_str(&text);
     }
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = svc.metrics().await;
     let auth = metrics
         .lines()
         .find(|l| l.starts_with(r#"kafka_records_kafka_errors_total{kind="auth"}"#))
@@ -524,7 +374,6 @@ async fn refused_everywhere(url: &str, broker: &str, mechanism: &str, password: 
 #[tokio::test]
 async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
     let s = secure();
-    let ca = s.ca();
     // A password of its own, unlike anything else in the logs.
     let wrong = format!("wrong-{}", unique_topic("pw"));
     for (bootstrap, protocol, mechanism, user) in [
@@ -549,22 +398,13 @@ async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
             "mallory",
         ),
     ] {
-        let mut args = flags(
-            bootstrap,
-            &[
-                "--security-protocol",
-                protocol,
-                "--sasl-mechanism",
-                mechanism,
-                "--sasl-username",
-                user,
-            ],
-        );
-        if protocol == "sasl_ssl" {
-            args.extend(["--tls-ca-file".to_string(), ca.clone()]);
-        }
-        let svc = Logged::start(&args, &[("KAFKA_RECORDS_SASL_PASSWORD", &wrong)]);
-        refused_everywhere(&svc.url, bootstrap, mechanism, &wrong).await;
+        let svc = s
+            .sasl(protocol, mechanism, user)
+            .log("debug")
+            .env("KAFKA_RECORDS_SASL_PASSWORD", &wrong)
+            .keep_logs()
+            .start();
+        refused_everywhere(&svc, bootstrap, mechanism, &wrong).await;
         let logs = svc.logs();
         assert!(
             logs.contains("authentication to"),
@@ -579,35 +419,22 @@ async fn a_wrong_password_is_a_503_that_never_shows_the_password() {
 
 // ---- Start-up: flags that cannot work stop the process, naming the flag ----
 
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kafka-records"))
-}
-
 #[test]
 fn help_lists_the_security_flags_and_hides_the_password() {
-    let out = binary()
-        .arg("--help")
-        .env("KAFKA_RECORDS_SASL_PASSWORD", "hunter2-in-env")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for (flag, env) in [
-        ("--security-protocol", "KAFKA_RECORDS_SECURITY_PROTOCOL"),
-        ("--sasl-mechanism", "KAFKA_RECORDS_SASL_MECHANISM"),
-        ("--sasl-username", "KAFKA_RECORDS_SASL_USERNAME"),
-        ("--sasl-password", "KAFKA_RECORDS_SASL_PASSWORD"),
-        ("--sasl-password-file", "KAFKA_RECORDS_SASL_PASSWORD_FILE"),
-        ("--tls-ca-file", "KAFKA_RECORDS_TLS_CA_FILE"),
-        ("--tls-cert-file", "KAFKA_RECORDS_TLS_CERT_FILE"),
-        ("--tls-key-file", "KAFKA_RECORDS_TLS_KEY_FILE"),
-    ] {
-        assert!(
-            help.contains(flag),
-            "--help does not mention {flag}:\n{help}"
-        );
-        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
-    }
+    let help = help(&[("KAFKA_RECORDS_SASL_PASSWORD", "hunter2-in-env")]);
+    assert_help_lists(
+        &help,
+        &[
+            ("--security-protocol", "KAFKA_RECORDS_SECURITY_PROTOCOL"),
+            ("--sasl-mechanism", "KAFKA_RECORDS_SASL_MECHANISM"),
+            ("--sasl-username", "KAFKA_RECORDS_SASL_USERNAME"),
+            ("--sasl-password", "KAFKA_RECORDS_SASL_PASSWORD"),
+            ("--sasl-password-file", "KAFKA_RECORDS_SASL_PASSWORD_FILE"),
+            ("--tls-ca-file", "KAFKA_RECORDS_TLS_CA_FILE"),
+            ("--tls-cert-file", "KAFKA_RECORDS_TLS_CERT_FILE"),
+            ("--tls-key-file", "KAFKA_RECORDS_TLS_KEY_FILE"),
+        ],
+    );
     for value in ["plaintext", "sasl_ssl", "scram-sha-512"] {
         assert!(
             help.contains(value),
@@ -732,7 +559,7 @@ fn security_flags_that_cannot_work_are_refused_at_start_up() {
         ),
     ];
     for (args, flag) in cases {
-        let out = binary().args(&args).output().unwrap();
+        let out = binary().args(&args).output();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?} was accepted: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
@@ -744,8 +571,7 @@ fn security_flags_that_cannot_work_are_refused_at_start_up() {
         .args(["--security-protocol", "ssl", "--tls-ca-file", &s.ca()])
         .args(["--tls-cert-file", &s.file("client.pem")])
         .args(["--tls-key-file", &s.file("broker.key")])
-        .output()
-        .unwrap();
+        .output();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -758,7 +584,7 @@ fn security_flags_that_cannot_work_are_refused_at_start_up() {
 #[tokio::test]
 async fn the_first_listener_stays_plaintext_and_needs_no_flags() {
     let s = secure();
-    let svc = start(&flags(&s.plaintext, &[]), &[]);
+    let svc = Service::on(&s.plaintext).start();
     let (status, body) = svc.get("/ready").await;
     assert_eq!(status, 204, "{body}");
 }

@@ -18,8 +18,7 @@ fn records(topic: &str, n: usize) -> Vec<Value> {
 #[tokio::test]
 async fn a_post_with_more_records_than_allowed_is_413_and_writes_nothing() {
     let svc = Service::start_with(&["--max-records-per-request", "5"], &[]);
-    let topic = unique_topic("limit-records");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("limit-records", 1).await;
 
     let (status, body) = svc.post(json!({ "records": records(&topic, 6) })).await;
     assert_error(
@@ -38,8 +37,7 @@ async fn a_post_with_more_records_than_allowed_is_413_and_writes_nothing() {
 #[tokio::test]
 async fn a_limit_above_the_maximum_is_400() {
     let svc = Service::start_with(&["--max-limit", "50"], &[]);
-    let topic = unique_topic("limit-limit");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("limit-limit", 1).await;
     post_ok(&svc, records(&topic, 60)).await;
 
     let (status, body) = svc
@@ -54,8 +52,7 @@ async fn a_limit_above_the_maximum_is_400() {
 #[tokio::test]
 async fn a_timeout_above_the_maximum_is_400_for_reads_and_writes() {
     let svc = Service::start_with(&["--max-timeout", "10s"], &[]);
-    let topic = unique_topic("limit-timeout");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("limit-timeout", 1).await;
 
     let (status, body) = svc.get(&format!("/records/{topic}?timeout=11s")).await;
     assert_error(
@@ -88,8 +85,7 @@ async fn record_json_len(svc: &Service, topic: &str) -> usize {
 
 #[tokio::test]
 async fn a_response_stops_before_its_byte_bound_and_the_group_commits_only_what_it_returned() {
-    let topic = unique_topic("limit-bytes");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("limit-bytes", 3).await;
     let big = "x".repeat(10_000);
     let writer = Service::start();
     let mut all = Vec::new();
@@ -108,17 +104,14 @@ async fn a_response_stops_before_its_byte_bound_and_the_group_commits_only_what_
     let mut seen: Vec<(i64, i64)> = Vec::new();
     let mut pages = 0;
     loop {
+        // The group has no offsets yet: its first page starts at the beginning.
+        let seek = if pages == 0 { "seekTo=0&" } else { "" };
         let r = svc
-            .http
-            .get(format!(
-                "{}/records/{topic}?{}groupId={group}&limit=100&timeout=1s",
-                svc.url,
-                // The group has no offsets yet: its first page starts at the beginning.
-                if pages == 0 { "seekTo=0&" } else { "" }
-            ))
-            .send()
-            .await
-            .unwrap();
+            .send(
+                Method::GET,
+                &format!("/records/{topic}?{seek}groupId={group}&limit=100&timeout=1s"),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         let bytes = r.bytes().await.unwrap();
         assert!(
@@ -174,8 +167,7 @@ async fn a_response_stops_before_its_byte_bound_and_the_group_commits_only_what_
 #[tokio::test]
 async fn record_requests_beyond_the_concurrency_limit_get_503_with_retry_after() {
     let svc = Service::start_with(&["--max-concurrent-requests", "2"], &[]);
-    let topic = unique_topic("limit-concurrency");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("limit-concurrency", 1).await;
 
     // Two long polls on an idle topic hold both permits.
     let waits: Vec<_> = (0..2)
@@ -184,15 +176,7 @@ async fn record_requests_beyond_the_concurrency_limit_get_503_with_retry_after()
     // Wait until both are in flight (the gauge counts this /metrics request too).
     let started = std::time::Instant::now();
     loop {
-        let text = svc
-            .http
-            .get(format!("{}/metrics", svc.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = svc.metrics().await;
         let in_flight = text
             .lines()
             .find_map(|l| l.strip_prefix("kafka_records_http_requests_in_flight "))
@@ -209,12 +193,10 @@ async fn record_requests_beyond_the_concurrency_limit_get_503_with_retry_after()
     }
 
     for request in [
-        svc.http
-            .get(format!("{}/records/{topic}?timeout=0s", svc.url)),
-        svc.http
-            .post(format!("{}/records", svc.url))
+        svc.request(Method::GET, &format!("/records/{topic}?timeout=0s")),
+        svc.request(Method::POST, "/records")
             .body(json!({"records": records(&topic, 1)}).to_string()),
-        svc.http.delete(format!("{}/records/{topic}", svc.url)),
+        svc.request(Method::DELETE, &format!("/records/{topic}")),
     ] {
         let r = request.send().await.unwrap();
         assert_eq!(r.status(), 503);
@@ -231,12 +213,7 @@ async fn record_requests_beyond_the_concurrency_limit_get_503_with_retry_after()
     );
 
     // Health and metrics are not record requests: still served.
-    let r = svc
-        .http
-        .get(format!("{}/healthy", svc.url))
-        .send()
-        .await
-        .unwrap();
+    let r = svc.send(Method::GET, "/healthy").await;
     assert_eq!(r.status(), 204);
 
     for w in waits {

@@ -34,9 +34,8 @@ const KINDS: [&str; 9] = [
 
 #[tokio::test]
 async fn every_counter_moves_by_what_the_requests_did() {
-    let topic = unique_topic("metrics");
+    let topic = new_topic("metrics", 1).await;
     let missing = unique_topic("metrics-missing");
-    create_topic(&topic, 1, &[]).await;
     let svc = Service::start();
 
     let mut scrapes_served = 0;
@@ -57,13 +56,13 @@ async fn every_counter_moves_by_what_the_requests_did() {
         {"topic": topic, "partition": 0, "value": "m2"}
     ]})
     .to_string();
-    let (status, sync_answer) = send(&svc, reqwest::Method::POST, "/records", &sync_body).await;
+    let (status, sync_answer) = send(&svc, Method::POST, "/records", &sync_body).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&sync_answer));
 
     // A GET returning 2 of them.
     let (status, get_answer) = send(
         &svc,
-        reqwest::Method::GET,
+        Method::GET,
         &format!("/records/{topic}?seekTo=0&limit=2"),
         "",
     )
@@ -73,18 +72,12 @@ async fn every_counter_moves_by_what_the_requests_did() {
     assert_eq!(got["records"].as_array().map(Vec::len), Some(2), "{got}");
 
     // A GET on a topic that does not exist.
-    let (status, missing_answer) = send(
-        &svc,
-        reqwest::Method::GET,
-        &format!("/records/{missing}"),
-        "",
-    )
-    .await;
+    let (status, missing_answer) =
+        send(&svc, Method::GET, &format!("/records/{missing}"), "").await;
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&missing_answer));
 
     // A path the API does not have.
-    let (status, unrouted_answer) =
-        send(&svc, reqwest::Method::GET, &format!("/topics/{topic}"), "").await;
+    let (status, unrouted_answer) = send(&svc, Method::GET, &format!("/topics/{topic}"), "").await;
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&unrouted_answer));
 
     // An async POST to a partition the topic does not have: 202, then it fails
@@ -94,7 +87,7 @@ async fn every_counter_moves_by_what_the_requests_did() {
         {"topic": topic, "partition": 9, "value": "lost1"}
     ]})
     .to_string();
-    let (status, async_answer) = send(&svc, reqwest::Method::POST, "/records", &async_body).await;
+    let (status, async_answer) = send(&svc, Method::POST, "/records", &async_body).await;
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&async_answer));
     assert!(async_answer.is_empty());
 
@@ -217,12 +210,7 @@ async fn every_counter_moves_by_what_the_requests_did() {
 #[tokio::test]
 async fn the_exposition_is_openmetrics_text_with_every_error_kind_at_zero() {
     let svc = Service::start();
-    let r = svc
-        .http
-        .get(format!("{}/metrics", svc.url))
-        .send()
-        .await
-        .expect("GET /metrics");
+    let r = svc.send(Method::GET, "/metrics").await;
     assert_eq!(r.status().as_u16(), 200);
     let content_type = r
         .headers()
@@ -244,12 +232,7 @@ async fn the_exposition_is_openmetrics_text_with_every_error_kind_at_zero() {
             "{text}"
         );
     }
-    let r = svc
-        .http
-        .post(format!("{}/metrics", svc.url))
-        .send()
-        .await
-        .expect("POST /metrics");
+    let r = svc.send(Method::POST, "/metrics").await;
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(
         r.headers().get("allow").and_then(|v| v.to_str().ok()),
@@ -288,14 +271,12 @@ async fn the_exposition_is_openmetrics_text_with_every_error_kind_at_zero() {
 
 #[tokio::test]
 async fn a_request_the_client_abandons_is_counted_as_499_and_leaves_flight() {
-    let topic = unique_topic("metrics-abandoned");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("metrics-abandoned", 1).await;
     let svc = Service::start();
 
     // A long-poll the client gives up on long before its 5 s timeout.
     let abandoned = svc
-        .http
-        .get(format!("{}/records/{topic}?timeout=5s", svc.url))
+        .request(Method::GET, &format!("/records/{topic}?timeout=5s"))
         .timeout(Duration::from_millis(300))
         .send()
         .await;
@@ -340,10 +321,9 @@ async fn a_request_the_client_abandons_is_counted_as_499_and_leaves_flight() {
 // --- helpers ---
 
 /// Sends a request and returns its status and body bytes.
-async fn send(svc: &Service, method: reqwest::Method, path: &str, body: &str) -> (u16, Vec<u8>) {
+async fn send(svc: &Service, method: Method, path: &str, body: &str) -> (u16, Vec<u8>) {
     let r = svc
-        .http
-        .request(method, format!("{}{path}", svc.url))
+        .request(method, path)
         .body(body.to_string())
         .send()
         .await
@@ -353,15 +333,7 @@ async fn send(svc: &Service, method: reqwest::Method, path: &str, body: &str) ->
 }
 
 async fn scrape(svc: &Service) -> Scrape {
-    let r = svc
-        .http
-        .get(format!("{}/metrics", svc.url))
-        .send()
-        .await
-        .expect("GET /metrics");
-    assert_eq!(r.status().as_u16(), 200);
-    let text = r.text().await.expect("metrics body");
-    Scrape::parse(&text)
+    Scrape::parse(&svc.metrics().await)
 }
 
 /// One exposition, parsed: samples by name and label set.

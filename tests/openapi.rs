@@ -256,12 +256,7 @@ async fn the_service_serves_the_document_byte_for_byte() {
         "info.version is the crate's version"
     );
     let svc = Service::start();
-    let r = svc
-        .http
-        .get(format!("{}/openapi.json", svc.url))
-        .send()
-        .await
-        .unwrap();
+    let r = svc.send(Method::GET, "/openapi.json").await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
         r.headers()["content-type"],
@@ -301,13 +296,9 @@ async fn every_route_is_documented_and_every_documented_path_is_served() {
             .insert(op.method.to_uppercase());
     }
     for (path, documented) in &methods {
-        let url = format!("{}{}", svc.url, path.replace("{topic}", "openapi-probe"));
         let r = svc
-            .http
-            .request(reqwest::Method::PATCH, &url)
-            .send()
-            .await
-            .unwrap();
+            .send(Method::PATCH, &path.replace("{topic}", "openapi-probe"))
+            .await;
         assert_eq!(r.status().as_u16(), 405, "PATCH {path}");
         let allow: BTreeSet<String> = r.headers()["allow"]
             .to_str()
@@ -368,13 +359,12 @@ async fn parameters_fields_and_serializers_are_the_ones_the_service_knows() {
 
     for method in ["get", "delete"] {
         let op = doc.operation(method, "/records/{topic}");
-        let url = format!("{}/records/{topic}?openapiProbe=1", svc.url);
         let r = svc
-            .http
-            .request(method.to_uppercase().parse().unwrap(), &url)
-            .send()
-            .await
-            .unwrap();
+            .send(
+                method.to_uppercase().parse().unwrap(),
+                &format!("/records/{topic}?openapiProbe=1"),
+            )
+            .await;
         assert_eq!(r.status().as_u16(), 400);
         let body: Value = r.json().await.unwrap();
         assert_eq!(
@@ -394,8 +384,7 @@ async fn parameters_fields_and_serializers_are_the_ones_the_service_knows() {
         }
     }
     let r = svc
-        .http
-        .post(format!("{}/records?openapiProbe=1", svc.url))
+        .request(Method::POST, "/records?openapiProbe=1")
         .body("{}")
         .send()
         .await
@@ -709,17 +698,15 @@ async fn run_example(
             &utf8_percent_encode(&v, NON_ALPHANUMERIC).to_string(),
         );
     }
-    let mut url = format!("{}{path}", svc.url);
     if let Some(query) = example["query"].as_object() {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in query {
             q.append_pair(k, &query_text(v));
         }
-        url = format!("{url}?{}", q.finish());
+        path = format!("{path}?{}", q.finish());
     }
-    let mut request = svc
-        .http
-        .request(op.method.to_uppercase().parse().unwrap(), &url);
+    let url = format!("{}{path}", svc.url);
+    let mut request = svc.request(op.method.to_uppercase().parse().unwrap(), &path);
     if let Some(body) = example.get("body") {
         request = request.body(body.to_string());
     } else if let Some(raw) = example["rawBody"].as_str() {

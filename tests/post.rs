@@ -16,12 +16,10 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn records_to_several_topics_are_answered_in_request_order_with_kafka_offsets() {
-    let first = unique_topic("post-multi-a");
-    let second = unique_topic("post-multi-b");
-    create_topic(&first, 1, &[]).await;
-    create_topic(&second, 1, &[]).await;
+    let first = new_topic("post-multi-a", 1).await;
+    let second = new_topic("post-multi-b", 1).await;
     // Two records already in the first topic, so its offsets do not start at 0.
-    kcat_produce(&first, Some(0), &["earlier-0", "earlier-1"]);
+    kcat_produce(&first, 0, &["earlier-0", "earlier-1"]);
     let svc = Service::start();
 
     let sent = [
@@ -35,8 +33,7 @@ async fn records_to_several_topics_are_answered_in_request_order_with_kafka_offs
         .iter()
         .map(|(t, v)| json!({"topic": t, "value": v}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let results = results_of(&body);
     assert_eq!(results.len(), sent.len(), "{body}");
 
@@ -79,8 +76,7 @@ async fn records_to_several_topics_are_answered_in_request_order_with_kafka_offs
 
 #[tokio::test]
 async fn a_given_partition_is_where_the_record_goes() {
-    let topic = unique_topic("post-partition");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("post-partition", 3).await;
     let svc = Service::start();
 
     // Keyed and keyless records alike: without honouring `partition`, keys
@@ -97,8 +93,7 @@ async fn a_given_partition_is_where_the_record_goes() {
         .iter()
         .map(|(p, k, v)| json!({"topic": topic, "partition": p, "key": k, "value": v}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let answered: Vec<i64> = results_of(&body)
         .iter()
         .map(|r| r["partition"].as_i64().unwrap_or(-1))
@@ -118,8 +113,7 @@ async fn a_given_partition_is_where_the_record_goes() {
 
 #[tokio::test]
 async fn each_serializer_writes_the_bytes_the_java_serializer_writes() {
-    let topic = unique_topic("post-serializers");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-serializers", 1).await;
     let svc = Service::start();
 
     // Raw text, so that the JSON serializer's value arrives with whitespace to
@@ -198,8 +192,7 @@ async fn each_serializer_writes_the_bytes_the_java_serializer_writes() {
 
 #[tokio::test]
 async fn a_given_timestamp_is_stored_as_create_time_and_echoed() {
-    let topic = unique_topic("post-timestamp");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-timestamp", 1).await;
     let svc = Service::start();
 
     let given: i64 = 1_600_000_000_123;
@@ -213,15 +206,13 @@ async fn a_given_timestamp_is_stored_as_create_time_and_echoed() {
         "{body}"
     );
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].timestamp, given);
+    let stored = only_record(&topic);
+    assert_eq!(stored.timestamp, given);
 }
 
 #[tokio::test]
 async fn without_a_timestamp_the_current_time_is_stored_and_echoed() {
-    let topic = unique_topic("post-now");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-now", 1).await;
     let svc = Service::start();
 
     let before = now_ms();
@@ -239,9 +230,8 @@ async fn without_a_timestamp_the_current_time_is_stored_and_echoed() {
         "timestamp {answered} is not near now ({before}..{after})"
     );
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].timestamp, answered);
+    let stored = only_record(&topic);
+    assert_eq!(stored.timestamp, answered);
 }
 
 #[tokio::test]
@@ -259,16 +249,14 @@ async fn on_log_append_time_topics_the_answer_gives_the_broker_time() {
         .as_i64()
         .unwrap_or_else(|| panic!("no timestamp in {body}"));
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_ne!(stored[0].timestamp, given, "the broker replaces CreateTime");
-    assert_eq!(answered, stored[0].timestamp, "{body}");
+    let stored = only_record(&topic);
+    assert_ne!(stored.timestamp, given, "the broker replaces CreateTime");
+    assert_eq!(answered, stored.timestamp, "{body}");
 }
 
 #[tokio::test]
 async fn headers_keep_duplicates_in_order_and_null_values() {
-    let topic = unique_topic("post-headers");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-headers", 1).await;
     let svc = Service::start();
 
     let headers = json!([
@@ -283,9 +271,8 @@ async fn headers_keep_duplicates_in_order_and_null_values() {
 
     // kcat renders a header with a null value as `NULL` (and an empty one as
     // `k=`), so this also tells null from empty.
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].headers, "a=1,a=2,n=NULL");
+    let stored = only_record(&topic);
+    assert_eq!(stored.headers, "a=1,a=2,n=NULL");
 
     let (status, body) = svc
         .get(&format!(
@@ -300,10 +287,8 @@ async fn headers_keep_duplicates_in_order_and_null_values() {
 
 #[tokio::test]
 async fn keyed_records_land_where_the_java_partitioner_puts_them() {
-    let topic = unique_topic("post-murmur");
-    let reference = unique_topic("post-murmur-ref");
-    create_topic(&topic, 6, &[]).await;
-    create_topic(&reference, 6, &[]).await;
+    let topic = new_topic("post-murmur", 6).await;
+    let reference = new_topic("post-murmur-ref", 6).await;
     let svc = Service::start();
 
     // ASCII and multi-byte UTF-8 keys of every length mod 4.
@@ -318,8 +303,7 @@ async fn keyed_records_land_where_the_java_partitioner_puts_them() {
         .iter()
         .map(|k| json!({"topic": topic, "key": k, "value": "v"}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
 
     kcat_produce_keyed(
         &reference,
@@ -356,10 +340,8 @@ async fn keyed_records_land_where_the_java_partitioner_puts_them() {
 
 #[tokio::test]
 async fn an_integer_key_is_hashed_as_its_four_bytes() {
-    let topic = unique_topic("post-murmur-int");
-    let reference = unique_topic("post-murmur-int-ref");
-    create_topic(&topic, 6, &[]).await;
-    create_topic(&reference, 6, &[]).await;
+    let topic = new_topic("post-murmur-int", 6).await;
+    let reference = new_topic("post-murmur-int-ref", 6).await;
     let svc = Service::start();
 
     // kcat reads keys up to a delimiter: leave out ints with a '\n' or ':' byte.
@@ -371,8 +353,7 @@ async fn an_integer_key_is_hashed_as_its_four_bytes() {
         .iter()
         .map(|n| json!({"topic": topic, "key": n, "keySerializer": "integer", "value": "v"}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    post_ok(&svc, records).await;
 
     // The reference topic gets both the 4-byte keys and their decimal text,
     // to show that the two usually hash to different partitions.
@@ -396,15 +377,13 @@ async fn an_integer_key_is_hashed_as_its_four_bytes() {
 
 #[tokio::test]
 async fn keyless_records_of_one_request_share_one_partition() {
-    let topic = unique_topic("post-sticky");
-    create_topic(&topic, 6, &[]).await;
+    let topic = new_topic("post-sticky", 6).await;
     let svc = Service::start();
 
     let records: Vec<Value> = (0..24)
         .map(|i| json!({"topic": topic, "value": format!("v{i}")}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": records })).await;
-    assert_eq!(status, 200, "{body}");
+    let body = post_ok(&svc, records).await;
     let answered: BTreeSet<i64> = results_of(&body)
         .iter()
         .map(|r| r["partition"].as_i64().unwrap_or(-1))
@@ -423,8 +402,7 @@ async fn keyless_records_of_one_request_share_one_partition() {
 
 #[tokio::test]
 async fn keyless_requests_do_not_all_pick_the_same_partition() {
-    let topic = unique_topic("post-sticky-random");
-    create_topic(&topic, 6, &[]).await;
+    let topic = new_topic("post-sticky-random", 6).await;
     let svc = Service::start();
 
     // Twenty one-record requests all on one partition of six: chance 6^-19.
@@ -557,37 +535,19 @@ async fn an_unknown_record_field_rejects_the_whole_request() {
 async fn a_body_that_is_not_json_is_a_400() {
     let svc = Service::start();
     let (status, body) = post_raw(&svc, "/records", None, "records: [1, 2]".into()).await;
-    let body: Value = serde_json::from_slice(&body).expect("JSON error body");
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], 400, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("JSON"),
-        "{body}"
-    );
+    assert_error(status, &json_of(&body), 400, &["JSON"]);
 }
 
 #[tokio::test]
 async fn an_empty_records_array_is_a_400() {
     let svc = Service::start();
     let (status, body) = svc.post(json!({"records": []})).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], 400, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("records"),
-        "{body}"
-    );
+    assert_error(status, &body, 400, &["records"]);
 }
 
 #[tokio::test]
 async fn a_form_encoded_content_type_is_still_read_as_json() {
-    let topic = unique_topic("post-curl-d");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-curl-d", 1).await;
     let svc = Service::start();
 
     let body = json!({"records": [{"topic": topic, "value": "from curl -d"}]}).to_string();
@@ -600,36 +560,24 @@ async fn a_form_encoded_content_type_is_still_read_as_json() {
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].value.as_deref(), Some(&b"from curl -d"[..]));
+    let stored = only_record(&topic);
+    assert_eq!(stored.value.as_deref(), Some(&b"from curl -d"[..]));
 }
 
 #[tokio::test]
 async fn an_unknown_query_parameter_is_a_400_naming_it() {
-    let topic = unique_topic("post-query");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-query", 1).await;
     let svc = Service::start();
 
     let body = json!({"records": [{"topic": topic, "value": "x"}]}).to_string();
     let (status, answer) = post_raw(&svc, "/records?foo=1", None, body).await;
-    let answer: Value = serde_json::from_slice(&answer).expect("JSON error body");
-    assert_eq!(status, 400, "{answer}");
-    assert_eq!(answer["code"], 400, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("'foo'"),
-        "{answer}"
-    );
+    assert_error(status, &json_of(&answer), 400, &["'foo'"]);
     assert!(kcat_read(&topic).is_empty(), "nothing is written");
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413_and_nothing_is_written() {
-    let topic = unique_topic("post-too-large");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-too-large", 1).await;
     let svc = Service::start_with(&["--max-body-bytes", "1000"], &[]);
 
     // Under the limit: written, so the 413 below is the limit and nothing else.
@@ -641,13 +589,10 @@ async fn a_body_over_the_limit_is_a_413_and_nothing_is_written() {
     let big = json!({"records": [{"topic": topic, "value": "x".repeat(2000)}]}).to_string();
     assert!(big.len() > 2000);
     let (status, answer) = post_raw(&svc, "/records", None, big).await;
-    let answer: Value = serde_json::from_slice(&answer).expect("JSON error body");
-    assert_eq!(status, 413, "{answer}");
-    assert_eq!(answer["code"], 413, "{answer}");
+    assert_error(status, &json_of(&answer), 413, &[]);
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1, "only the small record");
-    assert_eq!(stored[0].value.as_deref(), Some(&b"small"[..]));
+    let stored = only_record(&topic);
+    assert_eq!(stored.value.as_deref(), Some(&b"small"[..]));
 }
 
 // ---------------------------------------------------------------------------
@@ -656,8 +601,7 @@ async fn a_body_over_the_limit_is_a_413_and_nothing_is_written() {
 
 #[tokio::test]
 async fn an_unknown_partition_fails_that_record_only_with_a_404() {
-    let topic = unique_topic("post-partial");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-partial", 1).await;
     let svc = Service::start();
 
     let (status, body) = svc
@@ -678,15 +622,13 @@ async fn an_unknown_partition_fails_that_record_only_with_a_404() {
     assert_eq!(results[1]["partition"], 0, "{body}");
     assert_eq!(results[1]["offset"], 0, "{body}");
 
-    let stored = kcat_read(&topic);
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].value.as_deref(), Some(&b"good"[..]));
+    let stored = only_record(&topic);
+    assert_eq!(stored.value.as_deref(), Some(&b"good"[..]));
 }
 
 #[tokio::test]
 async fn async_writes_answer_202_at_once_and_arrive_later() {
-    let topic = unique_topic("post-async");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-async", 1).await;
     let svc = Service::start();
 
     let body = json!({"async": true, "records": [
@@ -714,8 +656,7 @@ async fn async_writes_answer_202_at_once_and_arrive_later() {
 
 #[tokio::test]
 async fn async_writes_are_validated_before_the_202() {
-    let topic = unique_topic("post-async-invalid");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-async-invalid", 1).await;
     let svc = Service::start();
 
     let (status, body) = svc
@@ -739,17 +680,13 @@ async fn async_writes_are_validated_before_the_202() {
 
 #[tokio::test]
 async fn a_timeout_too_short_to_finish_is_a_504_saying_records_may_be_written() {
-    let topic = unique_topic("post-timeout");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-timeout", 1).await;
     let svc = Service::start();
 
     let (status, body) = svc
         .post(json!({"timeout": "1ns", "records": [{"topic": topic, "value": "late"}]}))
         .await;
-    assert_eq!(status, 504, "{body}");
-    assert_eq!(body["code"], 504, "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains("may or may not"), "{body}");
+    assert_error(status, &body, 504, &["may or may not"]);
     let results = results_of(&body);
     assert_eq!(results.len(), 1, "{body}");
     assert_eq!(results[0]["error"]["code"], 504, "{body}");
@@ -768,8 +705,7 @@ async fn rejected_and_nothing_written(
     body_field: Option<(&str, Value)>,
     fragments: &[&str],
 ) {
-    let topic = unique_topic("post-invalid");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("post-invalid", 1).await;
     let svc = Service::start();
 
     let mut body = json!({"records": [
@@ -782,14 +718,7 @@ async fn rejected_and_nothing_written(
     }
     let (status, answer) = svc.post(body.clone()).await;
     assert_eq!(status, 400, "{body} -> {answer}");
-    assert_eq!(answer["code"], 400, "{answer}");
-    let message = answer["message"].as_str().unwrap_or_default();
-    for fragment in fragments {
-        assert!(
-            message.contains(fragment),
-            "message should name {fragment:?}: {message}"
-        );
-    }
+    assert_error(status, &answer, 400, fragments);
     assert_eq!(kcat_read(&topic), vec![], "nothing is written");
 }
 
@@ -801,7 +730,7 @@ async fn post_raw(
     content_type: Option<&str>,
     body: String,
 ) -> (u16, Vec<u8>) {
-    let mut request = svc.http.post(format!("{}{path_and_query}", svc.url));
+    let mut request = svc.request(Method::POST, path_and_query);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -809,6 +738,18 @@ async fn post_raw(
     let status = response.status().as_u16();
     let bytes = response.bytes().await.expect("response body");
     (status, bytes.to_vec())
+}
+
+/// The one record kcat reads in `topic`.
+fn only_record(topic: &str) -> KcatRecord {
+    let mut stored = kcat_read(topic);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    stored.remove(0)
+}
+
+/// An answer's body as JSON.
+fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("JSON error body")
 }
 
 fn results_of(body: &Value) -> Vec<Value> {
@@ -845,46 +786,32 @@ fn partitions_by_key(records: &[KcatRecord]) -> HashMap<Vec<u8>, i32> {
 /// partitioner, the Java client's default for keyed records. Keys must not
 /// contain `:` or a newline (kcat's key and record delimiters here).
 fn kcat_produce_keyed(topic: &str, keys: &[Vec<u8>]) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("kcat")
-        .args([
-            "-P",
-            "-b",
-            &bootstrap(),
-            "-t",
-            topic,
-            "-K",
-            ":",
-            "-X",
-            "partitioner=murmur2_random",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().expect("kcat stdin");
-        for key in keys {
+    let lines: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|key| {
             assert!(
                 !key.contains(&b':') && !key.contains(&b'\n'),
                 "key {key:?} holds a delimiter"
             );
-            stdin.write_all(key).expect("write key");
-            stdin.write_all(b":v\n").expect("write value");
-        }
-    }
-    assert!(child.wait().expect("kcat").success(), "kcat produce failed");
+            [key, &b":v"[..]].concat()
+        })
+        .collect();
+    Kcat::new()
+        .set("partitioner=murmur2_random")
+        .produce(topic)
+        .keyed()
+        .send(&lines);
 }
 
 #[tokio::test]
 async fn an_unknown_topic_fails_with_404_when_the_broker_does_not_create_topics() {
-    let broker = OwnBroker::start(&["auto.create.topics.enable=false"]);
+    let broker = OwnCluster::start("broker", 1, &["auto.create.topics.enable=false"]);
     let existing = unique_topic("noauto-existing");
     kafka_records::kafka::create_topic(&broker.bootstrap, &existing, 1, &[])
         .await
         .unwrap();
     let missing = unique_topic("noauto-missing");
-    let svc = Service::start_with(&["--bootstrap-servers", &broker.bootstrap], &[]);
+    let svc = Service::on(&broker.bootstrap).start();
     let (status, body) = svc
         .post(json!({"records": [
             {"topic": missing, "value": "lost"},

@@ -4,7 +4,7 @@
 //! client), run from the fetched Kafka jars.
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -12,41 +12,37 @@ use serde_json::json;
 
 #[tokio::test]
 async fn an_open_transaction_is_invisible_until_it_commits() {
-    let topic = unique_topic("lso");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("lso", 1).await;
     let svc = Service::start();
     let committed: Vec<_> = (0..3)
         .map(|i| json!({"topic": topic, "value": format!("c{i}")}))
         .collect();
-    let (status, body) = svc.post(json!({ "records": committed })).await;
-    assert_eq!(status, 200, "{body}");
+    post_ok(&svc, committed).await;
 
     // 20 records at 2 per second in one transaction: it stays open ~10 s.
-    let mut producer = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
-        .args([
-            "tool",
-            "org.apache.kafka.tools.ProducerPerformance",
-            "--topic",
-            &topic,
-            "--num-records",
-            "20",
-            "--record-size",
-            "8",
-            "--throughput",
-            "2",
-            "--transactional-id",
-            &format!("{topic}-tx"),
-            "--transaction-duration-ms",
-            "600000",
-            "--producer-props",
-            &format!("bootstrap.servers={}", bootstrap()),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("scripts/kafka.sh tool");
+    let mut producer = kafka_tool(&[
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        &topic,
+        "--num-records",
+        "20",
+        "--record-size",
+        "8",
+        "--throughput",
+        "2",
+        "--transactional-id",
+        &format!("{topic}-tx"),
+        "--transaction-duration-ms",
+        "600000",
+        "--producer-props",
+        &format!("bootstrap.servers={}", bootstrap()),
+    ])
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("scripts/kafka.sh tool");
     // Wait until uncommitted records are in the log.
     eventually(Duration::from_secs(60), || {
-        (kcat_read_isolated(&topic, false).len() > 3).then_some(())
+        (Kcat::new().read(&topic).uncommitted().records().len() > 3).then_some(())
     })
     .await;
 
@@ -64,7 +60,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         .await;
     assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
     assert!(
-        kcat_read_isolated(&topic, false).len() > 3,
+        Kcat::new().read(&topic).uncommitted().records().len() > 3,
         "the transaction committed too early for this test"
     );
 

@@ -11,19 +11,16 @@
 //! three-broker cluster of their own and stop one broker ([`DegradedCluster`]).
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use kafka_records::kafka::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_transaction_across_topics_and_partitions_commits_every_record() {
-    let orders = unique_topic("txn-orders");
-    let audit = unique_topic("txn-audit");
-    create_topic(&orders, 3, &[]).await;
-    create_topic(&audit, 2, &[]).await;
+    let orders = new_topic("txn-orders", 3).await;
+    let audit = new_topic("txn-audit", 2).await;
     let svc = Service::start();
 
     // Two records in each partition of `orders`, one in each of `audit`.
@@ -67,7 +64,7 @@ async fn a_transaction_across_topics_and_partitions_commits_every_record() {
         // A real transaction ends with a commit marker in every partition it
         // wrote, which takes an offset: the next record's offset skips one.
         for p in 0..partitions {
-            kcat_produce(topic, Some(p), &["after"]);
+            kcat_produce(topic, p, &["after"]);
         }
         let mut with_next = expected.clone();
         for p in 0..partitions {
@@ -89,7 +86,7 @@ async fn a_transaction_that_times_out_is_aborted_and_nothing_becomes_visible() {
     let cluster = DegradedCluster::start(&[&unwritable]).await;
     let topic = unique_topic("txn-timeout");
     cluster.create_topic(&topic, 2).await;
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
 
     let (status, body) = svc
         .post(json!({
@@ -132,8 +129,9 @@ async fn a_transaction_that_times_out_is_aborted_and_nothing_becomes_visible() {
     );
     // The transaction is over, not left open: records written after it become
     // visible, after the abort markers (offsets 2 and 1).
-    kcat_produce_to(&cluster.live, &topic, 0, &["later0"]);
-    kcat_produce_to(&cluster.live, &topic, 1, &["later1"]);
+    let kcat = Kcat::on(&cluster.live);
+    kcat.produce(&topic).partition(0).send(&["later0"]);
+    kcat.produce(&topic).partition(1).send(&["later1"]);
     let later = vec![Seen::plain(0, 3, "later0"), Seen::plain(1, 2, "later1")];
     eventually(Duration::from_secs(30), || {
         (kcat_records(&cluster.live, &topic, Isolation::ReadCommitted) == later).then_some(())
@@ -144,10 +142,8 @@ async fn a_transaction_that_times_out_is_aborted_and_nothing_becomes_visible() {
 
 #[tokio::test]
 async fn a_transaction_with_an_unknown_partition_writes_nothing() {
-    let first = unique_topic("txn-nopart-a");
-    let second = unique_topic("txn-nopart-b");
-    create_topic(&first, 2, &[]).await;
-    create_topic(&second, 1, &[]).await;
+    let first = new_topic("txn-nopart-a", 2).await;
+    let second = new_topic("txn-nopart-b", 1).await;
     let svc = Service::start();
 
     let (status, body) = svc
@@ -169,8 +165,8 @@ async fn a_transaction_with_an_unknown_partition_writes_nothing() {
     );
 
     // Not even aborted records or markers: the next records take offset 0.
-    kcat_produce(&first, Some(0), &["after"]);
-    kcat_produce(&second, Some(0), &["after"]);
+    kcat_produce(&first, 0, &["after"]);
+    kcat_produce(&second, 0, &["after"]);
     for topic in [&first, &second] {
         assert_eq!(
             kcat_records(&bootstrap(), topic, Isolation::ReadUncommitted),
@@ -188,7 +184,7 @@ async fn a_newer_request_with_the_same_transaction_id_fences_the_older_one() {
     let second_topic = unique_topic("txn-fencer");
     cluster.create_topic(&first_topic, 1).await;
     cluster.create_topic(&second_topic, 1).await;
-    let svc = Service::start_with(&["--bootstrap-servers", &cluster.bootstrap], &[]);
+    let svc = Service::on(&cluster.bootstrap).start();
     let transaction_id = unique_topic("txn-id");
     let first_done = tokio::sync::Notify::new();
 
@@ -263,8 +259,7 @@ async fn consecutive_transactions_with_one_transaction_id_all_commit() {
     // Each request opens the id afresh; Kafka answers CONCURRENT_TRANSACTIONS
     // while the previous transaction's markers are still being written, which
     // the Java producer retries.
-    let topic = unique_topic("txn-consecutive");
-    create_topic(&topic, 1, &[]).await;
+    let topic = new_topic("txn-consecutive", 1).await;
     let svc = Service::start();
     let transaction_id = unique_topic("txn-id");
     for i in 0..30 {
@@ -288,8 +283,7 @@ async fn consecutive_transactions_with_one_transaction_id_all_commit() {
 
 #[tokio::test]
 async fn an_async_transaction_commits_every_record_in_the_background() {
-    let topic = unique_topic("txn-async");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("txn-async", 2).await;
     let svc = Service::start();
     let expected: Vec<Seen> = (0..2)
         .flat_map(|p| (0..3).map(move |i| Seen::plain(p, i, &format!("async-{p}-{i}"))))
@@ -313,8 +307,8 @@ async fn an_async_transaction_commits_every_record_in_the_background() {
     })
     .await;
     // Written as a transaction: a commit marker follows in each partition.
-    kcat_produce(&topic, Some(0), &["after"]);
-    kcat_produce(&topic, Some(1), &["after"]);
+    kcat_produce(&topic, 0, &["after"]);
+    kcat_produce(&topic, 1, &["after"]);
     let mut with_next = expected.clone();
     with_next.extend([Seen::plain(0, 4, "after"), Seen::plain(1, 4, "after")]);
     with_next.sort();
@@ -326,8 +320,7 @@ async fn an_async_transaction_commits_every_record_in_the_background() {
 
 #[tokio::test]
 async fn reads_equal_kcat_read_committed_around_an_independent_transactional_writer() {
-    let topic = unique_topic("txn-copier-out");
-    create_topic(&topic, 3, &[]).await;
+    let topic = new_topic("txn-copier-out", 3).await;
     let svc = Service::start();
     let plain = fill_with_java_transactions(&svc, &topic, 3, 120).await;
 
@@ -376,8 +369,7 @@ async fn reads_equal_kcat_read_committed_around_an_independent_transactional_wri
 
 #[tokio::test]
 async fn a_read_starting_on_an_aborted_record_or_a_marker_returns_the_next_committed_ones() {
-    let topic = unique_topic("txn-seek");
-    create_topic(&topic, 2, &[]).await;
+    let topic = new_topic("txn-seek", 2).await;
     let svc = Service::start();
     fill_with_java_transactions(&svc, &topic, 2, 60).await;
 
@@ -423,10 +415,9 @@ async fn a_read_starting_on_an_aborted_record_or_a_marker_returns_the_next_commi
 
 #[tokio::test]
 async fn plain_committed_and_aborted_writes_interleave_and_reads_show_only_the_visible_ones() {
-    let topic = unique_topic("txn-mixed");
+    let topic = new_topic("txn-mixed", 1).await;
     // Refuses any batch over 1 KiB: a transaction writing there fails.
     let small = unique_topic("txn-small");
-    create_topic(&topic, 1, &[]).await;
     create_topic(&small, 1, &[("max.message.bytes", "1024")]).await;
     let svc = Service::start();
     let transaction_id = unique_topic("txn-id");
@@ -509,72 +500,21 @@ enum Isolation {
 /// Every record of `topic` as kcat reads it from the beginning to the end,
 /// ordered by partition and offset. kcat never shows control records.
 fn kcat_records(bootstrap: &str, topic: &str, isolation: Isolation) -> Vec<Seen> {
-    let level = match isolation {
-        Isolation::ReadCommitted => "isolation.level=read_committed",
-        Isolation::ReadUncommitted => "isolation.level=read_uncommitted",
+    let read = Kcat::on(bootstrap).read(topic);
+    let read = match isolation {
+        Isolation::ReadCommitted => read,
+        Isolation::ReadUncommitted => read.uncommitted(),
     };
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-        ])
-        .args(["-X", level, "-f", "%p\t%o\t%K\t%k\t%S\t%s\n"])
-        .output()
-        .expect("kcat");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("kcat output is UTF-8");
-    let mut records: Vec<Seen> = text
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), 6, "unexpected kcat line {line:?}");
-            let field = |size: &str, text: &str| (size != "-1").then(|| text.to_string());
-            Seen {
-                partition: f[0].parse().expect("partition"),
-                offset: f[1].parse().expect("offset"),
-                key: field(f[2], f[3]),
-                value: field(f[4], f[5]),
-            }
+    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8(b).expect("UTF-8"));
+    read.records()
+        .into_iter()
+        .map(|r| Seen {
+            partition: r.partition,
+            offset: r.offset,
+            key: text(r.key),
+            value: text(r.value),
         })
-        .collect();
-    records.sort();
-    records
-}
-
-/// Writes `lines` as values to one partition with kcat, on any cluster.
-fn kcat_produce_to(bootstrap: &str, topic: &str, partition: i32, lines: &[&str]) {
-    use std::io::Write;
-    let mut child = Command::new("kcat")
-        .args([
-            "-P",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-p",
-            &partition.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().expect("stdin");
-        for l in lines {
-            writeln!(stdin, "{l}").expect("write to kcat");
-        }
-    }
-    assert!(child.wait().expect("kcat").success(), "kcat produce failed");
+        .collect()
 }
 
 /// The records the service returns for `GET /records/{topic}?{query}`.
@@ -616,36 +556,36 @@ async fn fill_with_java_transactions(
     partitions: i32,
     messages: usize,
 ) -> usize {
-    let input = unique_topic("txn-copier-in");
-    create_topic(&input, 1, &[]).await;
+    let input = new_topic("txn-copier-in", 1).await;
     // Keys spread the copies over the output partitions.
     let lines: Vec<String> = (0..messages).map(|i| format!("k{i}:m{i}")).collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    kcat_produce_with(&input, &["-p", "0", "-K:"], &lines);
+    Kcat::new()
+        .produce(&input)
+        .partition(0)
+        .keyed()
+        .send(&lines);
 
-    let mut copier = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
-        .args([
-            "tool",
-            "org.apache.kafka.tools.TransactionalMessageCopier",
-            "--broker-list",
-            &bootstrap(),
-            "--input-topic",
-            &input,
-            "--input-partition",
-            "0",
-            "--output-topic",
-            topic,
-            "--transactional-id",
-            &unique_topic("txn-copier"),
-            "--consumer-group",
-            &unique_topic("txn-copier-group"),
-            "--transaction-size",
-            "4",
-            "--enable-random-aborts",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("scripts/kafka.sh tool");
+    let mut copier = kafka_tool(&[
+        "org.apache.kafka.tools.TransactionalMessageCopier",
+        "--broker-list",
+        &bootstrap(),
+        "--input-topic",
+        &input,
+        "--input-partition",
+        "0",
+        "--output-topic",
+        topic,
+        "--transactional-id",
+        &unique_topic("txn-copier"),
+        "--consumer-group",
+        &unique_topic("txn-copier-group"),
+        "--transaction-size",
+        "4",
+        "--enable-random-aborts",
+    ])
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("scripts/kafka.sh tool");
     let mut plain = 0;
     let status = loop {
         if let Some(status) = copier.try_wait().expect("copier") {
@@ -653,7 +593,7 @@ async fn fill_with_java_transactions(
         }
         let p = plain as i32 % partitions;
         if plain % 2 == 0 {
-            kcat_produce(topic, Some(p), &[&format!("kcat-{plain}")]);
+            kcat_produce(topic, p, &[&format!("kcat-{plain}")]);
         } else {
             let (status, body) = svc
                 .post(json!({"records": [{"topic": topic, "partition": p, "value": format!("post-{plain}")}]}))
@@ -665,7 +605,7 @@ async fn fill_with_java_transactions(
     };
     assert!(status.success(), "TransactionalMessageCopier failed");
     for p in 0..partitions {
-        kcat_produce(topic, Some(p), &[&format!("last-{p}")]);
+        kcat_produce(topic, p, &[&format!("last-{p}")]);
     }
     plain + partitions as usize
 }
@@ -676,7 +616,7 @@ async fn fill_with_java_transactions(
 /// retries until its timeout; topics created after it live on the two
 /// remaining brokers and take writes as usual. Stopped on drop.
 struct DegradedCluster {
-    name: String,
+    _cluster: OwnCluster,
     /// All three brokers, the stopped one included, as a user would list them.
     bootstrap: String,
     /// The two running brokers.
@@ -687,27 +627,8 @@ impl DegradedCluster {
     /// Starts the cluster, creates the `unwritable` topics, stops broker 3 and
     /// waits until Kafka has taken it out of those topics' in-sync replicas.
     async fn start(unwritable: &[&str]) -> DegradedCluster {
-        let name = unique_topic("txn-cluster");
-        let out = Command::new(kafka_sh())
-            .args(["start", "--brokers", "3", "--name", &name])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(out.status.success(), "scripts/kafka.sh start failed");
-        let bootstrap = String::from_utf8(out.stdout)
-            .expect("bootstrap")
-            .trim()
-            .to_string();
-        let live = bootstrap.split(',').take(2).collect::<Vec<_>>().join(",");
-        let cluster = DegradedCluster {
-            name,
-            bootstrap,
-            live,
-        };
-
-        let admin = Cluster::new(ClusterConfig {
-            bootstrap: cluster.bootstrap.split(',').map(str::to_string).collect(),
-        });
+        let cluster = OwnCluster::start("txn-cluster", 3, &[]);
+        let admin = kafka_client(&cluster.bootstrap);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for topic in unwritable {
             admin
@@ -715,22 +636,24 @@ impl DegradedCluster {
                 .await
                 .unwrap_or_else(|e| panic!("creating {topic}: {e}"));
         }
-        let killed = Command::new(kafka_sh())
-            .args(["kill-broker", &cluster.name, "3"])
-            .stderr(Stdio::null())
-            .status()
-            .expect("scripts/kafka.sh");
-        assert!(killed.success(), "scripts/kafka.sh kill-broker failed");
+        cluster.kill(3);
         eventually(Duration::from_secs(60), || {
-            let fenced = metadata(&cluster.live, None).contains(" 2 brokers:");
+            let fenced = Kcat::on(&cluster.live()).metadata(None).brokers == 2;
             let shrunk = unwritable.iter().all(|t| {
-                let m = metadata(&cluster.live, Some(t));
-                m.contains("isrs: 1,2") || m.contains("isrs: 2,1")
+                cluster.partitions(Some(t)).iter().all(|p| {
+                    let mut isr = p.isr.clone();
+                    isr.sort();
+                    isr == [1, 2]
+                })
             });
             (fenced && shrunk).then_some(())
         })
         .await;
-        cluster
+        DegradedCluster {
+            bootstrap: cluster.bootstrap.clone(),
+            live: cluster.live(),
+            _cluster: cluster,
+        }
     }
 
     /// Creates a topic with one replica on a running broker.
@@ -742,9 +665,14 @@ impl DegradedCluster {
 
     /// Lets an unwritable topic take writes again (two in-sync replicas suffice).
     async fn heal(&self, topic: &str) {
-        let status = tokio::process::Command::new(kafka_sh())
-            .args(["tool", "kafka.admin.ConfigCommand", "--bootstrap-server"])
-            .args([&self.live, "--alter", "--entity-type", "topics"])
+        let status = tokio::process::Command::from(kafka_tool(&["kafka.admin.ConfigCommand"]))
+            .args([
+                "--bootstrap-server",
+                &self.live,
+                "--alter",
+                "--entity-type",
+                "topics",
+            ])
             .args([
                 "--entity-name",
                 topic,
@@ -757,28 +685,4 @@ impl DegradedCluster {
             .expect("scripts/kafka.sh tool");
         assert!(status.success(), "altering {topic}'s config failed");
     }
-}
-
-impl Drop for DegradedCluster {
-    fn drop(&mut self) {
-        let _ = Command::new(kafka_sh())
-            .args(["stop", "--name", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn kafka_sh() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
-}
-
-/// kcat's metadata listing: of the cluster, or of one topic.
-fn metadata(bootstrap: &str, topic: Option<&str>) -> String {
-    let mut cmd = Command::new("kcat");
-    cmd.args(["-L", "-b", bootstrap]);
-    if let Some(t) = topic {
-        cmd.args(["-t", t]);
-    }
-    let out = cmd.output().expect("kcat");
-    String::from_utf8_lossy(&out.stdout).to_string()
 }

@@ -1,13 +1,23 @@
 //! Shared by the integration tests: the real broker, the real binary, and an
 //! independent Kafka client (kcat, librdkafka) to check what reached Kafka.
+//!
+//! `service.rs` starts the binary ([`Launch`], [`Service`]; the benchmark
+//! shares it), `kcat.rs` puts kcat together ([`Kcat`]); this file holds the
+//! rest: topics, requests and their checks, clusters of a test's own.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+mod kcat;
+mod service;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+
+pub use kcat::{Kcat, KcatRecord, PartitionState};
+pub use reqwest::Method;
+pub use service::{Client, Launch, Service};
 
 /// The bootstrap servers of the test broker. Fails loudly when there is none:
 /// these tests never skip.
@@ -42,57 +52,76 @@ pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]
         .unwrap_or_else(|e| panic!("creating topic {topic}: {e}"));
 }
 
-/// A running `kafka-records` process on a free loopback port.
-pub struct Service {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-    pub http: reqwest::Client,
+/// Creates a topic named after `prefix` with `partitions` partitions.
+pub async fn new_topic(prefix: &str, partitions: i32) -> String {
+    let topic = unique_topic(prefix);
+    create_topic(&topic, partitions, &[]).await;
+    topic
+}
+
+/// A client of the crate's own Kafka layer for the cluster at `servers`
+/// (a comma-separated list), for checks and set-up the service does not do.
+pub fn kafka_client(servers: &str) -> kafka_records::kafka::Cluster {
+    kafka_records::kafka::Cluster::new(kafka_records::kafka::ClusterConfig {
+        bootstrap: servers.split(',').map(str::to_string).collect(),
+    })
+}
+
+/// The binary cargo built for these tests, with no flags.
+pub fn binary() -> Launch {
+    Launch::new(env!("CARGO_BIN_EXE_kafka-records"))
 }
 
 impl Service {
-    /// Starts the binary against the test broker.
-    pub fn start() -> Service {
-        Service::start_with(&[], &[])
+    /// The test build on a free loopback port, logging warnings and errors.
+    fn test_build() -> Launch {
+        binary().any_port().log("warn")
     }
 
-    /// Starts the binary with extra flags and environment variables.
+    /// The test build against `servers`: add flags and environment, then
+    /// start it.
+    pub fn on(servers: &str) -> Launch {
+        Service::test_build().on(servers)
+    }
+
+    /// Starts the binary against the test broker.
+    pub fn start() -> Service {
+        Service::on(&bootstrap()).start()
+    }
+
+    /// Starts the binary with extra flags and environment variables, against
+    /// the test broker unless `args` give `--bootstrap-servers` of their own.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-records"));
-        if !args.contains(&"--bootstrap-servers") {
-            cmd.args(["--bootstrap-servers", &bootstrap()]);
-        }
-        cmd.args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("KAFKA_RECORDS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start kafka-records");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from kafka-records: {line:?}"))
-            .to_string();
-        Service {
-            child,
-            url,
-            http: reqwest::Client::new(),
-        }
+        let launch = if args.contains(&"--bootstrap-servers") {
+            Service::test_build()
+        } else {
+            Service::on(&bootstrap())
+        };
+        launch.args(args).envs(env).start()
+    }
+}
+
+/// Requests to the service, checked and read as the tests need them.
+impl Client {
+    /// A request to `path_and_query` (`/records/t?limit=3`), to finish and send.
+    pub fn request(&self, method: Method, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path_and_query}", self.url))
+    }
+
+    /// Sends `method path_and_query` without a body; the response, which
+    /// must come.
+    pub async fn send(&self, method: Method, path_and_query: &str) -> reqwest::Response {
+        self.request(method.clone(), path_and_query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path_and_query}: {e}"))
     }
 
     /// POST /records with a JSON body; returns status and JSON (Null when empty).
     pub async fn post(&self, body: Value) -> (u16, Value) {
         let r = self
-            .http
-            .post(format!("{}/records", self.url))
+            .request(Method::POST, "/records")
             .body(body.to_string())
             .send()
             .await
@@ -102,21 +131,14 @@ impl Service {
 
     /// GET a path with query, e.g. `/records/t?limit=3`.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.url))
-            .send()
-            .await
-            .expect("GET");
-        into_json(r).await
+        into_json(self.send(Method::GET, path_and_query).await).await
     }
 
     /// A GET running in the background: its status and JSON body.
     pub fn spawn_get(&self, path_and_query: &str) -> tokio::task::JoinHandle<(u16, Value)> {
-        let http = self.http.clone();
-        let url = format!("{}{path_and_query}", self.url);
+        let request = self.request(Method::GET, path_and_query);
         tokio::spawn(async move {
-            let r = http.get(url).send().await.expect("GET");
+            let r = request.send().await.expect("GET");
             let status = r.status().as_u16();
             (status, r.json::<Value>().await.expect("JSON body"))
         })
@@ -124,43 +146,14 @@ impl Service {
 
     /// DELETE a path with query.
     pub async fn delete(&self, path_and_query: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .delete(format!("{}{path_and_query}", self.url))
-            .send()
-            .await
-            .expect("DELETE");
-        into_json(r).await
-    }
-}
-
-impl Service {
-    /// Sends SIGTERM, as an orchestrator stopping the service would.
-    pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -TERM failed");
+        into_json(self.send(Method::DELETE, path_and_query).await).await
     }
 
-    /// Waits up to `timeout` for the process to exit; its status if it did.
-    pub async fn exited(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The text of `GET /metrics`, which must answer 200.
+    pub async fn metrics(&self) -> String {
+        let r = self.send(Method::GET, "/metrics").await;
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.expect("metrics body")
     }
 }
 
@@ -181,14 +174,14 @@ async fn into_json(r: reqwest::Response) -> (u16, Value) {
 }
 
 /// POSTs `records` and insists every one was written.
-pub async fn post_ok(svc: &Service, records: Vec<Value>) -> Value {
+pub async fn post_ok(svc: &Client, records: Vec<Value>) -> Value {
     let (status, body) = svc.post(json!({ "records": records })).await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// GETs `path` and returns its records, insisting on a 200.
-pub async fn read(svc: &Service, path: &str) -> Vec<Value> {
+pub async fn read(svc: &Client, path: &str) -> Vec<Value> {
     let (status, body) = svc.get(path).await;
     assert_eq!(status, 200, "{path}: {body}");
     body["records"]
@@ -197,147 +190,39 @@ pub async fn read(svc: &Service, path: &str) -> Vec<Value> {
         .clone()
 }
 
-/// A record as read by kcat, the independent client.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KcatRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub timestamp: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    /// kcat's rendering of the headers: `k=v,k2=v2` (empty when none).
-    pub headers: String,
-}
-
-/// Reads every committed record of `topic` (all partitions) with kcat,
-/// read_committed, from the beginning to the current end.
+/// Reads every committed record of `topic` on the test broker with kcat,
+/// ordered by partition and offset.
 pub fn kcat_read(topic: &str) -> Vec<KcatRecord> {
-    kcat_read_isolated(topic, true)
+    Kcat::new().read(topic).records()
 }
 
-/// Reads every record of `topic` with kcat, read_committed or not.
-pub fn kcat_read_isolated(topic: &str, read_committed: bool) -> Vec<KcatRecord> {
-    kcat_read_from(&bootstrap(), topic, read_committed)
+/// Writes `lines` as values to `partition` of `topic` on the test broker
+/// with kcat, in one batch.
+pub fn kcat_produce<L: AsRef<[u8]>>(topic: &str, partition: i32, lines: &[L]) {
+    Kcat::new().produce(topic).partition(partition).send(lines);
 }
 
-/// Reads every record of `topic` on the cluster at `bootstrap` with kcat,
-/// read_committed or not.
-pub fn kcat_read_from(bootstrap: &str, topic: &str, read_committed: bool) -> Vec<KcatRecord> {
-    let isolation = if read_committed {
-        "isolation.level=read_committed"
-    } else {
-        "isolation.level=read_uncommitted"
-    };
-    // Each record: a header line with sizes, then exactly that many key and value bytes.
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-X",
-            isolation,
-            "-f",
-            "%p %o %T %K %S %h\n%k%s\n",
-        ])
-        .output()
-        .expect("kcat must be installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_kcat(&out.stdout)
+/// Whether the test broker lists `topic` (asking never creates one).
+pub fn kcat_topic_exists(topic: &str) -> bool {
+    Kcat::new().topic_exists(topic)
 }
 
-fn parse_kcat(mut data: &[u8]) -> Vec<KcatRecord> {
-    let mut records = Vec::new();
-    while !data.is_empty() {
-        let nl = data
-            .iter()
-            .position(|b| *b == b'\n')
-            .expect("kcat header line");
-        let line = String::from_utf8_lossy(&data[..nl]).to_string();
-        data = &data[nl + 1..];
-        let mut f = line.splitn(6, ' ');
-        let mut next = || f.next().unwrap_or("").to_string();
-        let partition = next().parse().unwrap();
-        let offset = next().parse().unwrap();
-        let timestamp = next().parse().unwrap();
-        let key_len: i64 = next().parse().unwrap();
-        let value_len: i64 = next().parse().unwrap();
-        let headers = next();
-        let mut take = |len: i64| {
-            if len < 0 {
-                None
-            } else {
-                let (a, b) = data.split_at(len as usize);
-                data = b;
-                Some(a.to_vec())
-            }
-        };
-        let key = take(key_len);
-        let value = take(value_len);
-        assert_eq!(data.first(), Some(&b'\n'), "kcat record not terminated");
-        data = &data[1..];
-        records.push(KcatRecord {
-            partition,
-            offset,
-            timestamp,
-            key,
-            value,
-            headers,
-        });
+/// The binary's `--help`, run with `env`; it must succeed.
+pub fn help(env: &[(&str, &str)]) -> String {
+    let out = binary().args(["--help"]).envs(env).output();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Checks that `help` names each flag and its environment variable.
+pub fn assert_help_lists(help: &str, flags: &[(&str, &str)]) {
+    for (flag, env) in flags {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+        assert!(help.contains(env), "--help does not mention {env}:\n{help}");
     }
-    records.sort_by_key(|r| (r.partition, r.offset));
-    records
-}
-
-/// Writes `lines` as values to `topic` with kcat, an independent producer,
-/// to one partition or (None) wherever kcat's partitioner puts them.
-pub fn kcat_produce(topic: &str, partition: Option<i32>, lines: &[&str]) {
-    let p = partition.map(|p| p.to_string());
-    let args: Vec<&str> = match &p {
-        Some(p) => vec!["-p", p],
-        None => vec![],
-    };
-    kcat_produce_with(topic, &args, lines);
-}
-
-/// Writes `lines` as values to `topic` with kcat and extra producer flags
-/// (`-p 0`, `-H k=v`, ...).
-pub fn kcat_produce_with(topic: &str, args: &[&str], lines: &[&str]) {
-    kcat_produce_on(&bootstrap(), topic, args, lines);
-}
-
-/// Writes `lines` as values to `topic` on the cluster at `bootstrap` with
-/// kcat and extra producer flags.
-pub fn kcat_produce_on(bootstrap: &str, topic: &str, args: &[&str], lines: &[&str]) {
-    kcat_produce_args(&[&["-b", bootstrap], args].concat(), topic, lines);
-}
-
-/// Writes `lines` to `topic` with kcat given every flag but the topic
-/// (`-b`, security settings, `-K :`, ...).
-pub fn kcat_produce_args(args: &[&str], topic: &str, lines: &[&str]) {
-    use std::io::Write;
-    let mut child = Command::new("kcat")
-        .args(["-P", "-t", topic])
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success(), "kcat produce failed");
 }
 
 /// Checks an error response: its status, `{"code", "message"}` shape, and
@@ -356,15 +241,88 @@ pub fn assert_error(status: u16, body: &Value, expected: u16, needles: &[&str]) 
     }
 }
 
-/// Whether the broker lists `topic`, asked through kcat with a metadata
-/// request for all topics (which never creates one).
-pub fn kcat_topic_exists(topic: &str) -> bool {
-    let out = Command::new("kcat")
-        .args(["-L", "-b", &bootstrap()])
-        .output()
-        .expect("kcat");
-    assert!(out.status.success(), "kcat -L failed");
-    String::from_utf8_lossy(&out.stdout).contains(&format!("topic \"{topic}\""))
+/// GETs `path` and returns the records of a 200, or why there are none: no
+/// answer, another status (with its body), a body cut off or not JSON.
+pub async fn try_read(svc: &Client, path: &str) -> Result<Vec<Value>, String> {
+    let r = svc
+        .request(Method::GET, path)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.text().await.map_err(|e| format!("{status}, cut: {e}"))?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    let body: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    Ok(body["records"].as_array().expect("records").clone())
+}
+
+/// `(partition, offset, value)` of a record of a GET answer, its value a string.
+pub fn placed(record: &Value) -> (i32, i64, String) {
+    (
+        record["partition"].as_i64().expect("partition") as i32,
+        record["offset"].as_i64().expect("offset"),
+        record["value"]
+            .as_str()
+            .expect("a string value")
+            .to_string(),
+    )
+}
+
+/// `(partition, offset)` of each record of a GET answer, in answer order.
+pub fn offsets(records: &[Value]) -> Vec<(i64, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Starts `GET path`, then POSTs `live(0)`, `live(1)`, ... every half
+/// second until it returns (60 at most), so that some record is written
+/// after the GET resolved where it starts, however late that is; returns
+/// the records of its answer, which must be a 200.
+pub async fn read_while_writing(
+    svc: &Client,
+    path: &str,
+    live: impl Fn(i64) -> Value,
+) -> Vec<Value> {
+    let get = svc.spawn_get(path);
+    let mut n = 0;
+    while !get.is_finished() && n < 60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        post_ok(svc, vec![live(n)]).await;
+        n += 1;
+    }
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), get)
+        .await
+        .expect("the GET did not return")
+        .expect("GET task");
+    assert_eq!(status, 200, "{body}");
+    body["records"].as_array().unwrap().clone()
+}
+
+/// `method` twice on `/records/{topic}` (with `query`) for a topic that does
+/// not exist: each a 404 naming it, and the topic was not created (the
+/// broker creates topics on request).
+pub async fn assert_unknown_topic_not_created(svc: &Client, method: Method, query: &str) {
+    let topic = unique_topic("missing");
+    for _ in 0..2 {
+        let answer = svc
+            .send(method.clone(), &format!("/records/{topic}{query}"))
+            .await;
+        let (status, body) = into_json(answer).await;
+        assert_error(status, &body, 404, &[&topic]);
+    }
+    assert!(
+        !kcat_topic_exists(&topic),
+        "the {method} created topic {topic} (the broker auto-creates topics on request)"
+    );
 }
 
 /// Polls `f` until it returns Some, for up to `timeout`.
@@ -382,42 +340,22 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-/// A broker of a test's own, started with `scripts/kafka.sh` (for broker
-/// settings the shared test broker does not have); stopped on drop.
-pub struct OwnBroker {
-    name: String,
-    /// Its bootstrap servers.
-    pub bootstrap: String,
-}
-
-impl OwnBroker {
-    /// Starts a single broker with extra `key=value` settings.
-    pub fn start(configs: &[&str]) -> OwnBroker {
-        let name = unique_topic("broker");
-        let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"));
-        cmd.args(["start", "--name", &name]);
-        for c in configs {
-            cmd.args(["--config", c]);
-        }
-        let out = cmd
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(out.status.success(), "scripts/kafka.sh start failed");
-        OwnBroker {
-            name,
-            bootstrap: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
-            .args(["stop", "--name", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
+/// Starts a cluster of a test's own, `scripts/kafka.sh start --name NAME
+/// ARGS...`, and returns its bootstrap list. It stops with this process at
+/// the latest (`--owner`), even one that dies before cleaning up.
+pub fn start_cluster(name: &str, args: &[&str]) -> String {
+    let out = Command::new(kafka_sh())
+        .args(["start", "--name", name])
+        .args(["--owner", &std::process::id().to_string()])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/kafka.sh");
+    assert!(
+        out.status.success(),
+        "scripts/kafka.sh start {args:?} failed"
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A cluster of a test's own with any number of brokers, started with
@@ -433,35 +371,17 @@ pub struct OwnCluster {
     down: std::sync::Mutex<Vec<i32>>,
 }
 
-/// One partition as kcat's metadata listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionState {
-    pub topic: String,
-    pub partition: i32,
-    /// Node id of the leader, -1 while there is none.
-    pub leader: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-}
-
 impl OwnCluster {
     /// Starts `brokers` brokers with extra `key=value` settings; the cluster's
     /// name starts with `prefix`.
     pub fn start(prefix: &str, brokers: usize, configs: &[&str]) -> OwnCluster {
         let name = unique_topic(prefix);
-        let mut cmd = Command::new(kafka_sh());
-        cmd.args(["start", "--brokers", &brokers.to_string(), "--name", &name]);
-        // Stopped with the test process even if it dies before dropping this.
-        cmd.args(["--owner", &std::process::id().to_string()]);
+        let count = brokers.to_string();
+        let mut args = vec!["--brokers", &count];
         for c in configs {
-            cmd.args(["--config", c]);
+            args.extend(["--config", c]);
         }
-        let out = cmd
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh");
-        assert!(out.status.success(), "scripts/kafka.sh start failed");
-        let bootstrap = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let bootstrap = start_cluster(&name, &args);
         let addrs: Vec<String> = bootstrap.split(',').map(str::to_string).collect();
         assert_eq!(addrs.len(), brokers, "bootstrap list {bootstrap}");
         OwnCluster {
@@ -496,66 +416,31 @@ impl OwnCluster {
 
     /// SIGKILLs node `id`, as a crash would.
     pub fn kill(&self, id: i32) {
-        let status = Command::new(kafka_sh())
-            .args(["kill-broker", &self.name, &id.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .expect("scripts/kafka.sh");
-        assert!(status.success(), "scripts/kafka.sh kill-broker failed");
+        self.broker_command("kill-broker", id, Stdio::null());
         self.down.lock().unwrap().push(id);
     }
 
     /// Starts node `id` again on its port and data; returns once every
     /// running broker is registered and unfenced.
     pub fn restart(&self, id: i32) {
+        self.broker_command("restart-broker", id, Stdio::inherit());
+        self.down.lock().unwrap().retain(|d| *d != id);
+    }
+
+    /// `scripts/kafka.sh COMMAND NAME ID`, which must succeed.
+    fn broker_command(&self, command: &str, id: i32, stderr: Stdio) {
         let status = Command::new(kafka_sh())
-            .args(["restart-broker", &self.name, &id.to_string()])
-            .stderr(Stdio::inherit())
+            .args([command, &self.name, &id.to_string()])
+            .stderr(stderr)
             .status()
             .expect("scripts/kafka.sh");
-        assert!(status.success(), "scripts/kafka.sh restart-broker failed");
-        self.down.lock().unwrap().retain(|d| *d != id);
+        assert!(status.success(), "scripts/kafka.sh {command} failed");
     }
 
     /// Every partition of `topic` (of every topic, internal ones included,
     /// when `None`), as the live brokers describe them to kcat.
     pub fn partitions(&self, topic: Option<&str>) -> Vec<PartitionState> {
-        let mut cmd = Command::new("kcat");
-        cmd.args(["-L", "-b", &self.live(), "-m", "10"]);
-        if let Some(t) = topic {
-            cmd.args(["-t", t]);
-        }
-        let out = cmd.output().expect("kcat");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let ids = |s: &str| -> Vec<i32> {
-            s.trim()
-                .trim_end_matches(',')
-                .split(',')
-                .filter(|x| !x.is_empty())
-                .map(|x| x.trim().parse().expect("node id"))
-                .collect()
-        };
-        let mut current = String::new();
-        let mut out = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("topic \"") {
-                current = rest.split('"').next().unwrap_or("").to_string();
-            } else if let Some(rest) = line.strip_prefix("partition ") {
-                // partition 0, leader 2, replicas: 2,3,1, isrs: 2,3,1[, offline...]
-                let (p, rest) = rest.split_once(", leader ").expect("leader");
-                let (leader, rest) = rest.split_once(", replicas: ").expect("replicas");
-                let (replicas, rest) = rest.split_once(", isrs: ").expect("isrs");
-                let isr = rest.split(", ").next().unwrap_or("");
-                out.push(PartitionState {
-                    topic: current.clone(),
-                    partition: p.parse().expect("partition"),
-                    leader: leader.parse().expect("leader"),
-                    replicas: ids(replicas),
-                    isr: ids(isr),
-                });
-            }
-        }
-        out
+        Kcat::on(&self.live()).metadata(topic).partitions
     }
 
     /// The leader of `topic`/`partition`, once there is one.
@@ -604,8 +489,40 @@ impl Drop for OwnCluster {
     }
 }
 
-fn kafka_sh() -> &'static str {
+/// `scripts/kafka.sh`: starts and stops brokers, runs Kafka's Java tools.
+pub fn kafka_sh() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
+}
+
+/// One of Kafka's Java tools, run from the fetched jars: `args` starts with
+/// its class (`org.apache.kafka.tools.TopicCommand`).
+pub fn kafka_tool(args: &[&str]) -> Command {
+    let mut cmd = Command::new(kafka_sh());
+    cmd.arg("tool").args(args);
+    cmd
+}
+
+/// A process running for the length of a test, killed when dropped.
+pub struct Background(Child);
+
+impl Background {
+    /// Starts `cmd` with no input and its output discarded.
+    pub fn spawn(cmd: &mut Command) -> Background {
+        Background(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn a background process"),
+        )
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Broker settings for failover tests. A killed broker is fenced, and its
@@ -656,16 +573,16 @@ impl OwnCluster {
     /// led by 1; partition 1 led by 2), so a test knows which broker leads
     /// what. Waits until every partition has its preferred leader.
     pub async fn create_topic_assigned(&self, topic: &str, assignment: &str, configs: &[&str]) {
-        let mut cmd = tokio::process::Command::new(kafka_sh());
-        cmd.args(["tool", "org.apache.kafka.tools.TopicCommand"])
-            .args([
-                "--bootstrap-server",
-                &self.live(),
-                "--create",
-                "--topic",
-                topic,
-            ])
-            .args(["--replica-assignment", assignment]);
+        let mut cmd =
+            tokio::process::Command::from(kafka_tool(&["org.apache.kafka.tools.TopicCommand"]));
+        cmd.args([
+            "--bootstrap-server",
+            &self.live(),
+            "--create",
+            "--topic",
+            topic,
+        ])
+        .args(["--replica-assignment", assignment]);
         for c in configs {
             cmd.args(["--config", c]);
         }
@@ -704,13 +621,7 @@ pub async fn read_via_get(svc: &Service, topic: &str, partitions: i32) -> Vec<(i
             let records = read(svc, &path).await;
             let Some(last) = records.last() else { break };
             next = last["offset"].as_i64().expect("offset") + 1;
-            out.extend(records.iter().map(|r| {
-                (
-                    p,
-                    r["offset"].as_i64().expect("offset"),
-                    r["value"].as_str().expect("a string value").to_string(),
-                )
-            }));
+            out.extend(records.iter().map(placed));
         }
     }
     out
