@@ -192,20 +192,18 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         transaction_id: request.transaction_id.as_deref(),
         deadline,
     };
-    let sent: Vec<Sent> = join_all(
+    // By topic: each topic's records as its writes went.
+    let sent: Vec<Vec<Sent>> = join_all(
         plan.iter()
             .map(|(topic, partitions)| write_topic(context, topic, partitions)),
     )
-    .await
-    .into_iter()
-    .flatten()
-    .collect();
+    .await;
     if let Some(transaction) = transaction {
         if let Err(e) = end_transaction(transaction, &sent, deadline).await {
             return all_failed(records, &plan, e);
         }
     }
-    for s in sent {
+    for s in sent.into_iter().flatten() {
         results[s.index] = Some(report(&records[s.index], s.partition, s.result, now));
     }
     results
@@ -386,11 +384,11 @@ fn round_batches(
 /// aborts it; the error of every record when it did not commit.
 async fn end_transaction(
     transaction: Transaction,
-    sent: &[Sent],
+    sent: &[Vec<Sent>],
     deadline: Instant,
 ) -> Result<(), RecordsError> {
     let id = transaction.id().to_string();
-    let failure = sent.iter().find_map(|s| s.result.as_ref().err());
+    let failure = sent.iter().flatten().find_map(|s| s.result.as_ref().err());
     let Some(cause) = failure else {
         return transaction.end(true, deadline).await.map_err(|e| match e {
             KafkaError::Timeout(_) | KafkaError::Unreachable { .. } | KafkaError::ClusterUnreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(

@@ -49,9 +49,9 @@ pub(super) fn read_delete_records_response(
     topic: &str,
     response: DeleteRecordsResponse,
 ) -> PerPartition<i64> {
-    let context = Context::of(Operation::DeleteRecords).topic(topic);
+    let context = || Context::of(Operation::DeleteRecords).topic(topic);
     let entries = response.topics.into_iter().flat_map(|t| t.partitions);
-    per_partition(entries, &context, |p| p.low_watermark)
+    per_partition(entries, context, |p| p.low_watermark)
 }
 
 impl Cluster {

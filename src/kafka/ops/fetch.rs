@@ -88,10 +88,10 @@ pub(super) fn read_fetch_response(
     topic: &str,
     response: FetchResponse,
 ) -> Result<PerPartition<FetchedPartition>, KafkaError> {
-    let context = Context::of(Operation::Fetch).topic(topic);
-    check(response.error_code, || context.clone(), None)?;
+    let context = || Context::of(Operation::Fetch).topic(topic);
+    check(response.error_code, context, None)?;
     let entries = response.responses.into_iter().flat_map(|t| t.partitions);
-    Ok(per_partition(entries, &context, |p| FetchedPartition {
+    Ok(per_partition(entries, context, |p| FetchedPartition {
         last_stable_offset: if p.last_stable_offset >= 0 {
             p.last_stable_offset
         } else {

@@ -45,10 +45,11 @@ pub(super) trait PartitionAnswer {
 }
 
 /// Each partition's entry of an answer, read by `read` where the broker
-/// reports no error, else the broker's error at `context` and the partition.
+/// reports no error, else the broker's error at `context` (built only then)
+/// and the partition.
 pub(super) fn per_partition<P: PartitionAnswer, T>(
     entries: impl IntoIterator<Item = P>,
-    context: &Context,
+    context: impl Fn() -> Context,
     mut read: impl FnMut(P) -> T,
 ) -> PerPartition<T> {
     entries
@@ -57,7 +58,7 @@ pub(super) fn per_partition<P: PartitionAnswer, T>(
             let partition = p.partition();
             let result = check(
                 p.error_code(),
-                || context.clone().partition(partition),
+                || context().partition(partition),
                 p.error_message(),
             )
             .map(|_| read(p));

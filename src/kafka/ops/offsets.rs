@@ -69,9 +69,9 @@ pub(super) fn read_list_offsets_response(
     topic: &str,
     response: ListOffsetsResponse,
 ) -> PerPartition<Option<i64>> {
-    let context = Context::of(Operation::ListOffsets).topic(topic);
+    let context = || Context::of(Operation::ListOffsets).topic(topic);
     let entries = response.topics.into_iter().flat_map(|t| t.partitions);
-    per_partition(entries, &context, |p| (p.offset >= 0).then_some(p.offset))
+    per_partition(entries, context, |p| (p.offset >= 0).then_some(p.offset))
 }
 
 impl Cluster {

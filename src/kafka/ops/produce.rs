@@ -68,21 +68,23 @@ pub(super) fn read_produce_response(
     response: ProduceResponse,
     transactional_id: Option<&str>,
 ) -> PerPartition<ProduceAck> {
-    let context = Context::of(Operation::Produce).topic(topic);
+    let context = || Context::of(Operation::Produce).topic(topic);
     let entries = response
         .responses
         .into_iter()
         .flat_map(|t| t.partition_responses);
-    per_partition(entries, &context, |p| ProduceAck {
+    let mut answers = per_partition(entries, context, |p| ProduceAck {
         base_offset: p.base_offset,
         log_append_time: (p.log_append_time_ms >= 0).then_some(p.log_append_time_ms),
-    })
-    .into_iter()
-    .map(|(p, r)| match transactional_id {
-        Some(id) => (p, r.map_err(|e| e.fenced_for(id))),
-        None => (p, r),
-    })
-    .collect()
+    });
+    if let Some(id) = transactional_id {
+        for (_, answer) in &mut answers {
+            if let Err(e) = answer {
+                *e = e.clone().fenced_for(id);
+            }
+        }
+    }
+    answers
 }
 
 impl Cluster {
