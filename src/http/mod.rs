@@ -14,3 +14,7 @@ mod routes;
 pub use auth::BearerToken;
 pub use response::{empty_response, json_bytes_response, json_response, Body};
 pub use router::{handle, App, Limits};
+
+/// The error type of request bodies the router accepts: any body whose
+/// errors can be boxed (hyper's own, or a test's in-memory body).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

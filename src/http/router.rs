@@ -12,10 +12,10 @@ use tokio::time::Instant;
 
 use super::auth::BearerToken;
 use super::error::ApiError;
-use super::routes::records_post::BoxError;
 use super::routes::{
     records_delete, records_get, records_post, service, HttpResponse, RecordCount,
 };
+use super::BoxError;
 use crate::kafka::Cluster;
 use crate::metrics::{Metrics, Route};
 use crate::records::check_topic_name;

@@ -12,12 +12,10 @@ use crate::http::error::{status_of, ApiError, ErrorBody};
 use crate::http::query::Query;
 use crate::http::response::{empty_response, json_bytes_response, json_response};
 use crate::http::router::App;
+use crate::http::BoxError;
 use crate::metrics::Route;
 use crate::records::post::{self, RecordResult};
 use crate::records::RecordsError;
-
-/// The error type of request bodies the router accepts.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// POST /records: reads the body (at most `--max-body-bytes`), writes its
 /// records, and answers each record's result.
