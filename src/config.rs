@@ -89,6 +89,27 @@ pub struct Config {
     #[arg(long, env = "KAFKA_RECORDS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// The longest a client may take to send a request head (counted from
+    /// when the connection opens or its previous response ends, so it also
+    /// closes idle keep-alive connections) and, after it, the request body;
+    /// also the longest a response may wait for the client to read more of it.
+    /// Slow or silent clients are cut off after it (408 for a slow body).
+    #[arg(long, env = "KAFKA_RECORDS_CLIENT_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub client_timeout: Duration,
+
+    /// Web origins (SCHEME://HOST[:PORT]) whose pages may call this service
+    /// from a browser, answered with CORS headers. Requests from any other
+    /// origin are refused (403). `*` allows every origin (only sensible with
+    /// a bearer token).
+    #[arg(long, env = "KAFKA_RECORDS_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Host names (HOST or HOST:PORT) requests may name in their `Host`
+    /// header; others get 421. Loopback names are always allowed when
+    /// listening on loopback; with no list, listening elsewhere accepts any.
+    #[arg(long, env = "KAFKA_RECORDS_ALLOWED_HOSTS", value_delimiter = ',', value_parser = allowed_host)]
+    pub allowed_hosts: Vec<String>,
+
     /// Log format.
     #[arg(long, env = "KAFKA_RECORDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -140,6 +161,44 @@ fn check_token(text: &str) -> Result<&str, String> {
         return Err("the token must be printable ASCII without spaces".into());
     }
     Ok(text)
+}
+
+/// A duration longer than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A web origin as browsers send it: `SCHEME://HOST[:PORT]`, or `*`.
+fn origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text == "*" {
+        return Ok(text.to_string());
+    }
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("'{text}' is not an origin: expected http://HOST[:PORT] or https://HOST[:PORT]")
+        })?;
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!(
+            "'{text}' is not an origin: expected SCHEME://HOST[:PORT] with no path"
+        ));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// A host name a request may name: `HOST` or `HOST:PORT`.
+fn allowed_host(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || text.contains('/') || text.contains(char::is_whitespace) {
+        return Err(format!("'{text}' is not HOST or HOST:PORT"));
+    }
+    Ok(text.to_ascii_lowercase())
 }
 
 /// A count of 1 or more.

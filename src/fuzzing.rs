@@ -9,6 +9,7 @@ use crate::http::Limits;
 use crate::records::get::Seek;
 use crate::records::post::PostRequest;
 use crate::records::{check_id, check_topic_name, RecordsError, MAX_DURATION};
+use std::time::Duration;
 
 /// A POST /records body: [`read_post_body`], and its two readers agree.
 ///
@@ -79,6 +80,7 @@ pub fn query_string(data: &[u8]) {
         limit: u32::MAX as usize,
         timeout: MAX_DURATION,
         response_bytes: usize::MAX,
+        client_timeout: Duration::from_secs(10),
     };
     match query::get_request("t".into(), raw, &limits) {
         Ok(r) => {

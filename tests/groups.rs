@@ -354,7 +354,7 @@ async fn a_response_the_client_never_receives_commits_nothing() {
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     socket
         .write_all(
-            format!("GET /records/{topic}?groupId={gone}&timeout=10s HTTP/1.1\r\nHost: x\r\n\r\n")
+            format!("GET /records/{topic}?groupId={gone}&timeout=10s HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 .as_bytes(),
         )
         .await
@@ -409,8 +409,10 @@ async fn a_response_cut_off_midway_commits_nothing() {
     let mut stream = socket.connect(addr).await.unwrap();
     stream
         .write_all(
-            format!("GET /records/{topic}?groupId={cut}&{query} HTTP/1.1\r\nHost: x\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "GET /records/{topic}?groupId={cut}&{query} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();

@@ -236,7 +236,7 @@ async fn the_exposition_is_openmetrics_text_with_every_error_kind_at_zero() {
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(
         r.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET")
+        Some("GET, HEAD")
     );
 
     // A family appears once it has a series: after the two requests above,

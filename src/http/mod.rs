@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod body;
+mod browsers;
 pub mod error;
 pub mod openapi;
 pub mod query;
@@ -12,7 +13,8 @@ mod router;
 mod routes;
 
 pub use auth::BearerToken;
-pub use response::{empty_response, json_bytes_response, json_response, Body};
+pub use browsers::Browsers;
+pub use response::{empty_response, json_bytes_response, json_response, Body, Permit, Unflushed};
 pub use router::{handle, App, Limits};
 
 /// The error type of request bodies the router accepts: any body whose

@@ -183,6 +183,7 @@ mod tests {
         limit: 1000,
         timeout: Duration::from_secs(60),
         response_bytes: 1 << 20,
+        client_timeout: Duration::from_secs(10),
     };
 
     const KNOWN: [&str; 3] = ["limit", "timeout", "valueDeserializer"];

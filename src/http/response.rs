@@ -26,6 +26,36 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+/// A request's share of `--max-concurrent-requests`, held by whatever
+/// still needs memory for it: the response body until it is written, an
+/// async write until it ends.
+pub type Permit = std::sync::Arc<tokio::sync::OwnedSemaphorePermit>;
+
+/// Where a connection parks the permits of bodies it has taken but maybe
+/// not yet written to the socket: hyper drops a body once its last bytes are
+/// in its write buffer, and a client that stops reading keeps them there.
+/// The connection releases what is parked each time its socket is flushed
+/// empty, and when it closes.
+#[derive(Clone, Default)]
+pub struct Unflushed(std::sync::Arc<std::sync::Mutex<Vec<Permit>>>);
+
+impl Unflushed {
+    fn park(&self, permit: Permit) {
+        if let Ok(mut parked) = self.0.lock() {
+            parked.push(permit);
+        }
+    }
+
+    /// Releases every parked permit: what their bodies wrote has left.
+    pub fn release(&self) {
+        if let Ok(mut parked) = self.0.lock() {
+            if !parked.is_empty() {
+                parked.clear();
+            }
+        }
+    }
+}
+
 /// Work to run once the body's bytes are out.
 pub type AfterWrite = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -44,6 +74,16 @@ pub struct Body {
     data: Option<Bytes>,
     len: u64,
     after: Option<After>,
+    /// Released once the body's bytes have left (see [`Unflushed`]).
+    held: Option<(Permit, Option<Unflushed>)>,
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Some((permit, Some(unflushed))) = self.held.take() {
+            unflushed.park(permit);
+        }
+    }
 }
 
 impl Body {
@@ -53,7 +93,15 @@ impl Body {
             len: data.len() as u64,
             data: (!data.is_empty()).then_some(data),
             after: None,
+            held: None,
         }
+    }
+
+    /// Holds `permit` until the body's bytes have left through the
+    /// connection's socket (`unflushed`), or until the body is dropped when
+    /// there is no connection.
+    pub fn hold(&mut self, permit: Permit, unflushed: Option<Unflushed>) {
+        self.held = Some((permit, unflushed));
     }
 
     /// How many bytes of data the body carries (after-write work adds none).
@@ -62,8 +110,8 @@ impl Body {
     }
 
     /// The bytes of a body made with [`Body::full`].
-    pub fn into_bytes(self) -> Bytes {
-        self.data.unwrap_or_default()
+    pub fn into_bytes(mut self) -> Bytes {
+        self.data.take().unwrap_or_default()
     }
 
     /// These bytes, then `after` once they are written.
@@ -72,6 +120,7 @@ impl Body {
             len: data.len() as u64,
             data: Some(data),
             after: Some(After::Pending(after)),
+            held: None,
         }
     }
 }

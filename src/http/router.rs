@@ -11,7 +11,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::auth::BearerToken;
+use super::browsers::Browsers;
 use super::error::ApiError;
+use super::response::{empty_response, Permit, Unflushed};
 use super::routes::{
     records_delete, records_get, records_post, service, HttpResponse, RecordCount,
 };
@@ -36,6 +38,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Async writes still running, so shutdown can wait for them.
     pub background: tokio_util::task::TaskTracker,
+    /// Which origins and host names browsers may use.
+    pub browsers: Browsers,
 }
 
 /// What one request may ask for, each bound protecting the process.
@@ -51,6 +55,8 @@ pub struct Limits {
     pub timeout: Duration,
     /// Most bytes in one GET response.
     pub response_bytes: usize,
+    /// Longest a client may take to send a request body (408 beyond).
+    pub client_timeout: Duration,
 }
 
 impl Limits {
@@ -84,13 +90,28 @@ where
     let path = request.uri().path().to_string();
     let route = route_of(&method, &path);
     let measured = app.metrics.request(route);
-    let response = serve(&app, route, request).await.unwrap_or_else(|e| {
+    let (response, origin) = match app.browsers.check(request.headers()) {
+        Err(e) => (Err(e), None),
+        Ok(origin) => {
+            let preflight = app
+                .browsers
+                .preflight(&method, request.headers(), origin.as_ref());
+            let response = match preflight {
+                Some(answer) => Ok(answer),
+                None => serve(&app, route, request).await,
+            };
+            (response, origin)
+        }
+    };
+    let mut response = response.unwrap_or_else(|e| {
         if e.status.is_server_error() {
             // Kafka failures: the message names the topic, partition and call.
             tracing::warn!(method = %method, path = %path, status = e.status.as_u16(), error = %e.message, "request failed");
         }
         e.into_response()
     });
+    // Errors too: a listed page reads why its request failed.
+    Browsers::cors(&mut response, origin.as_ref());
     measured.finish(response.status().as_u16(), response.body().data_len());
     tracing::info!(
         method = %method,
@@ -135,8 +156,10 @@ impl Resource {
     fn allow(self) -> &'static str {
         match self {
             Resource::Records => "POST",
-            Resource::Topic => "GET, DELETE",
-            Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => "GET",
+            Resource::Topic => "GET, HEAD, DELETE",
+            Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => {
+                "GET, HEAD"
+            }
         }
     }
 }
@@ -145,6 +168,13 @@ impl Resource {
 /// the request is served, so that it labels the request's metrics, and the
 /// one table [`serve`] dispatches on.
 fn route_of(method: &Method, path: &str) -> Route {
+    // HEAD is GET without the body (hyper sends the head only, and never
+    // polls the body, so a HEAD with a group commits nothing).
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     match (Resource::of(path), method) {
         (Some(Resource::Records), &Method::POST) => Route::PostRecords,
         (Some(Resource::Topic), &Method::GET) => Route::GetRecords,
@@ -175,16 +205,30 @@ where
             "this service is read-only (--read-only): records cannot be written or deleted here",
         ));
     }
-    let _permit = match route {
+    let permit: Option<Permit> = match route {
         Route::PostRecords | Route::GetRecords | Route::DeleteRecords => {
             match Arc::clone(&app.requests).try_acquire_owned() {
-                Ok(permit) => Some(permit),
+                Ok(permit) => Some(Arc::new(permit)),
                 Err(_) => return Ok(too_busy()),
             }
         }
         _ => None,
     };
-    route_to(app, route, request).await
+    let mut request = request;
+    if let Some(permit) = &permit {
+        // An async write keeps its own share (see records_post).
+        request.extensions_mut().insert(Arc::clone(permit));
+    }
+    let unflushed = request.extensions().get::<Unflushed>().cloned();
+    let mut response = route_to(app, route, request).await?;
+    if let Some(permit) = permit {
+        // The request's share of the limits is held until its body has been
+        // written (or the client is gone), not just until it is rendered: a
+        // client that does not read cannot make the service hold more bodies
+        // than --max-concurrent-requests.
+        response.body_mut().hold(permit, unflushed);
+    }
+    Ok(response)
 }
 
 /// A 401 that names the scheme and never echoes what was sent.
@@ -236,6 +280,13 @@ where
         Route::Other => {
             let path = request.uri().path();
             match Resource::of(path) {
+                Some(resource) if request.method() == Method::OPTIONS => {
+                    let mut response = empty_response(StatusCode::NO_CONTENT);
+                    response
+                        .headers_mut()
+                        .insert(ALLOW, HeaderValue::from_static(resource.allow()));
+                    Ok(response)
+                }
                 Some(resource) => Ok(not_allowed(resource.allow())),
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -321,12 +372,14 @@ mod tests {
                 limit: 100,
                 timeout: Duration::from_secs(60),
                 response_bytes: 1 << 20,
+                client_timeout: Duration::from_secs(10),
             },
             read_only: false,
             token: None,
             requests: Arc::new(Semaphore::new(8)),
             metrics: Arc::new(Metrics::new()),
             background: tokio_util::task::TaskTracker::new(),
+            browsers: Browsers::new(true, &[], &[]),
         };
         configure(&mut app);
         Arc::new(app)
@@ -377,7 +430,7 @@ mod tests {
             .contains("no route for /nowhere"));
         let (status, headers, _) = call(&app, Method::PUT, "/records/t", &[], "").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(headers[ALLOW], "GET, DELETE");
+        assert_eq!(headers[ALLOW], "GET, HEAD, DELETE");
         let (status, _, body) = call(&app, Method::GET, "/openapi.json", &[], "").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body["paths"]["/records"].is_object());

@@ -135,7 +135,13 @@ impl Launch {
             child,
             client: Client {
                 url,
-                http: reqwest::Client::new(),
+                // Idle connections are closed by the client before the
+                // service's --client-timeout (10 s by default) would close
+                // them under it, as with any keep-alive server.
+                http: reqwest::Client::builder()
+                    .pool_idle_timeout(Duration::from_secs(4))
+                    .build()
+                    .expect("HTTP client"),
             },
             logs,
         }

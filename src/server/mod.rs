@@ -1,5 +1,8 @@
 //! The listener: accepts connections up to a limit, serves each with hyper,
-//! and shuts down gracefully, finishing requests in flight.
+//! cuts off clients that are too slow (see [`client_io`]), and shuts down
+//! gracefully, finishing requests in flight.
+
+mod client_io;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,15 +10,16 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::http::{handle, App, BearerToken, Limits};
+use crate::http::{handle, App, BearerToken, Browsers, Limits, Unflushed};
 use crate::kafka::{Cluster, ClusterConfig, Security};
 use crate::metrics::Metrics;
+use client_io::ClientIo;
 
 /// A bound, not yet serving, instance of the service.
 pub struct Server {
@@ -25,7 +29,12 @@ pub struct Server {
     /// file descriptors; further clients wait in the accept backlog.
     connections: Arc<Semaphore>,
     shutdown_timeout: std::time::Duration,
+    client_timeout: std::time::Duration,
 }
+
+/// The largest request head (request line and headers) a client may send;
+/// beyond it, 431. Also what a connection buffers of a request at most.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 impl Server {
     /// Binds the listen address of `config`. Flags that cannot work (see
@@ -57,15 +66,22 @@ impl Server {
                     limit: config.max_limit,
                     timeout: config.max_timeout,
                     response_bytes: config.max_response_bytes,
+                    client_timeout: config.client_timeout,
                 },
                 read_only: config.read_only,
                 token: config.auth_token().map(BearerToken::new),
                 requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
                 metrics: Arc::new(Metrics::new()),
                 background: tokio_util::task::TaskTracker::new(),
+                browsers: Browsers::new(
+                    config.listen.ip().is_loopback(),
+                    &config.cors_allowed_origins,
+                    &config.allowed_hosts,
+                ),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown_timeout: config.shutdown_timeout,
+            client_timeout: config.client_timeout,
         })
     }
 
@@ -105,10 +121,21 @@ impl Server {
             };
             stream.set_nodelay(true).ok();
             let app = Arc::clone(&self.app);
-            let service = service_fn(move |req| handle(Arc::clone(&app), req));
+            let unflushed = Unflushed::default();
+            let io = ClientIo::new(stream, self.client_timeout, unflushed.clone());
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(unflushed.clone());
+                handle(Arc::clone(&app), req)
+            });
+            // The head timeout runs from the connection's start and from the
+            // end of each response: silent, dribbling and idle keep-alive
+            // clients all give their connection slot back within it.
             let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.client_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(io), service);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
