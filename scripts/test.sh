@@ -24,6 +24,13 @@ if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
     { echo "test.sh: could not install openapi-spec-validator" >&2; exit 1; }
 fi
 
+# Generates requests from /openapi.json, used by tests/generated.rs.
+if ! python3 -m pip show schemathesis 2>/dev/null | grep -qx 'Version: 4.32.5'; then
+  echo "test.sh: installing schemathesis from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5 >&2 ||
+    { echo "test.sh: could not install schemathesis" >&2; exit 1; }
+fi
+
 if [[ -z "${KAFKA_RECORDS_TEST_BOOTSTRAP:-}" ]]; then
   trap 'scripts/kafka.sh stop --name test' EXIT
   trap 'exit 130' INT
