@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command: `cargo test --lib --bins --tests` against a real Kafka
-# (the benchmark under benches/ runs with scripts/bench.sh instead).
-#   scripts/test.sh [CARGO TEST ARGS...]     e.g. scripts/test.sh -- --nocapture
+# The project's test command: every test of `cargo test --lib --bins --tests`
+# against a real Kafka, the test binaries run in parallel lanes (the benchmark
+# under benches/ runs with scripts/bench.sh instead).
+#   scripts/test.sh                          the whole suite
+#   scripts/test.sh [CARGO TEST ARGS...]     e.g. scripts/test.sh --test get -- --nocapture
 # Starts a throwaway single-node cluster ("test") with scripts/kafka.sh and stops
 # it afterwards, unless KAFKA_RECORDS_TEST_BOOTSTRAP already points at a cluster.
 set -euo pipefail
@@ -41,5 +43,15 @@ export KAFKA_RECORDS_TEST_BOOTSTRAP
 echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" >&2
 
 status=0
-cargo test --lib --bins --tests "$@" || status=$?
+if [[ $# -gt 0 ]]; then
+  cargo test --lib --bins --tests "$@" || status=$?
+  exit "$status"
+fi
+# The whole suite: build every test binary, then run them in lanes (see
+# scripts/test-lanes.py): those with Kafka clusters of their own one after
+# another, the rest two at a time on the shared broker.
+mkdir -p target/test-logs
+cargo test --lib --bins --tests --no-run --message-format=json-render-diagnostics \
+  > target/test-logs/artifacts.json || exit $?
+python3 scripts/test-lanes.py target/test-logs/artifacts.json target/test-logs || status=$?
 exit "$status"
