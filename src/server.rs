@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::http::{handle, App, BearerToken, Limits};
 use crate::kafka::{Cluster, ClusterConfig, Security};
 use crate::metrics::Metrics;
+use crate::records::get::GroupTurns;
 
 /// A bound, not yet serving, instance of the service.
 pub struct Server {
@@ -63,6 +64,7 @@ impl Server {
                 requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
                 metrics: Arc::new(Metrics::new()),
                 background: tokio_util::task::TaskTracker::new(),
+                group_turns: GroupTurns::default(),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown_timeout: config.shutdown_timeout,

@@ -19,6 +19,7 @@ use super::BoxError;
 use crate::kafka::Cluster;
 use crate::metrics::{Metrics, Route};
 use crate::records::check_topic_name;
+use crate::records::get::GroupTurns;
 
 /// What every request handler shares.
 pub struct App {
@@ -36,6 +37,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Async writes still running, so shutdown can wait for them.
     pub background: tokio_util::task::TaskTracker,
+    /// Consumer groups being read: GETs of one group take turns.
+    pub group_turns: GroupTurns,
 }
 
 /// What one request may ask for, each bound protecting the process.
@@ -327,6 +330,7 @@ mod tests {
             requests: Arc::new(Semaphore::new(8)),
             metrics: Arc::new(Metrics::new()),
             background: tokio_util::task::TaskTracker::new(),
+            group_turns: GroupTurns::default(),
         };
         configure(&mut app);
         Arc::new(app)
