@@ -16,7 +16,6 @@ use crate::records::{check_id, parse_duration};
 pub const GET_PARAMS: [&str; 11] = [
     "partition",
     "groupId",
-    "autoOffsetReset",
     "keyDeserializer",
     "valueDeserializer",
     "limit",
@@ -25,6 +24,7 @@ pub const GET_PARAMS: [&str; 11] = [
     "distanceFromBeginning",
     "seekTo",
     "seekToTimestamp",
+    "autoOffsetReset",
 ];
 
 /// The parameters of DELETE /records/{topic}.
