@@ -407,6 +407,93 @@ async fn distance_from_latest_finds_records_behind_many_aborted_ones() {
     assert_eq!(records[0]["offset"], 0);
 }
 
+#[tokio::test]
+async fn distances_skip_the_gaps_compaction_leaves() {
+    let topic = unique_topic("reads-compacted");
+    create_topic(
+        &topic,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "100"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "100"),
+        ],
+    )
+    .await;
+    let svc = Service::start();
+    let keyed = |pairs: &[(&str, &str)]| -> Vec<Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| json!({"topic": topic, "partition": 0, "key": k, "value": v}))
+            .collect()
+    };
+    // x1@0 a1@1 b1@2 y1@3 a2@4 b2@5: compaction removes a1 and b1, a gap
+    // in the middle of the log.
+    post_ok(
+        &svc,
+        keyed(&[("x", "x1"), ("a", "a1"), ("b", "b1"), ("y", "y1")]),
+    )
+    .await;
+    post_ok(&svc, keyed(&[("a", "a2"), ("b", "b2")])).await;
+    // Each write after segment.ms rolls a new segment, so the earlier ones
+    // can be cleaned (the active segment never is). The fillers' keys are
+    // all different, so once a1 and b1 are gone, nothing else goes.
+    let mut visible: Vec<(i64, String)> = Vec::new();
+    for i in 0..240 {
+        post_ok(&svc, keyed(&[(&format!("f{i}"), &format!("f{i}"))])).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        visible = kcat_read(&topic)
+            .into_iter()
+            .map(|r| (r.offset, String::from_utf8(r.value.unwrap()).unwrap()))
+            .collect();
+        if !visible.iter().any(|(_, v)| v == "a1" || v == "b1") {
+            break;
+        }
+    }
+    let values: Vec<&str> = visible.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(
+        values[..4],
+        ["x1", "y1", "a2", "b2"],
+        "compaction did not happen in time: {visible:?}"
+    );
+    assert_eq!(visible[1].0, 3, "{visible:?}");
+    let get = |query: String| {
+        let svc = svc.client();
+        let topic = topic.clone();
+        async move {
+            read(
+                &svc,
+                &format!("/records/{topic}?{query}&limit=1000&timeout=60s"),
+            )
+            .await
+            .iter()
+            .map(|r| {
+                (
+                    r["offset"].as_i64().unwrap(),
+                    r["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+        }
+    };
+    let len = visible.len();
+    for n in [0, 1, 2, 3] {
+        assert_eq!(
+            get(format!("distanceFromBeginning={n}")).await,
+            visible[n..],
+            "distanceFromBeginning={n}"
+        );
+    }
+    for n in [len, len - 1, len - 2, len - 3] {
+        assert_eq!(
+            get(format!("distanceFromLatest={n}")).await,
+            visible[len - n..],
+            "distanceFromLatest={n}"
+        );
+    }
+}
+
 // ---- helpers ----
 
 /// The partitions the records of a GET answer come from.
