@@ -378,15 +378,19 @@ async fn distance_from_latest_finds_records_behind_many_aborted_ones() {
         vec![json!({"topic": topic, "partition": 0, "value": "first"})],
     )
     .await;
-    // 200 aborted records after it: far more offsets than the distance asked.
-    let mut failing: Vec<Value> = (0..200)
-        .map(|i| json!({"topic": topic, "partition": 0, "value": format!("x{i}")}))
-        .collect();
-    failing.push(json!({"topic": small, "value": "x".repeat(4096)}));
-    let (status, body) = svc
-        .post(json!({"transactionId": txn, "records": failing}))
-        .await;
-    assert_ne!(status, 200, "{body}");
+    // Three aborted transactions of 60 records of 1000 bytes after it: far
+    // more offsets than the distance asked, and more bytes than one fetch.
+    let big = "x".repeat(1000);
+    for t in 0..3 {
+        let mut failing: Vec<Value> = (0..60)
+            .map(|i| json!({"topic": topic, "partition": 0, "value": format!("x{t}-{i}-{big}")}))
+            .collect();
+        failing.push(json!({"topic": small, "value": "x".repeat(4096)}));
+        let (status, body) = svc
+            .post(json!({"transactionId": txn, "records": failing}))
+            .await;
+        assert_ne!(status, 200, "{body}");
+    }
     let (status, body) = svc
         .post(json!({"transactionId": txn, "records": [
             {"topic": topic, "partition": 0, "value": "last"}
@@ -405,6 +409,17 @@ async fn distance_from_latest_finds_records_behind_many_aborted_ones() {
         .collect();
     assert_eq!(values, ["first", "last"]);
     assert_eq!(records[0]["offset"], 0);
+    // And forward: the second visible record is the last one.
+    let records = read(
+        &svc,
+        &format!("/records/{topic}?distanceFromBeginning=1&limit=10&timeout=60s"),
+    )
+    .await;
+    let values: Vec<&str> = records
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["last"]);
 }
 
 #[tokio::test]

@@ -13,11 +13,13 @@
 //! - from the beginning: the log is read forward from its start until the
 //!   `n+1`-th visible record.
 //!
-//! Every fetch is bounded by [`SCAN_BYTES`] and the windows grow
+//! Every fetch is bounded by [`SCAN_BYTES`] (the first ones by less) and the windows grow
 //! geometrically, so the work is at most a few times the bytes between the
 //! start position and the end (or the start), and all of it within the
 //! request's deadline. Where `n` is at least the number of offsets there
 //! are, no read is needed: there cannot be more visible records than offsets.
+
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
@@ -28,6 +30,11 @@ use crate::records::RecordsError;
 
 /// The most bytes one fetch of a count brings back.
 const SCAN_BYTES: i32 = 1024 * 1024;
+
+/// The bytes the first fetch of a count asks for (each next one asks for
+/// twice as many, up to [`SCAN_BYTES`]): the common count, a few records
+/// before the end or after the start, costs a small read.
+const FIRST_SCAN_BYTES: i32 = 64 * 1024;
 
 /// Offsets below the first window's `n` that it also covers: a few markers
 /// or aborted records then cost no second fetch.
@@ -48,6 +55,7 @@ pub(super) async fn resolve(
             topic,
             partition: s.id,
             deadline,
+            fetch_bytes: AtomicI32::new(FIRST_SCAN_BYTES),
         };
         let (first, end) = (s.position, s.end);
         async move {
@@ -71,6 +79,8 @@ struct Counter<'a> {
     topic: &'a str,
     partition: i32,
     deadline: Instant,
+    /// What the next fetch asks for.
+    fetch_bytes: AtomicI32,
 }
 
 impl Counter<'_> {
@@ -155,13 +165,16 @@ impl Counter<'_> {
         hi: i64,
         out: &mut Vec<i64>,
     ) -> Result<Option<i64>, RecordsError> {
+        let bytes = self.fetch_bytes.load(Ordering::Relaxed);
+        self.fetch_bytes
+            .store(bytes.saturating_mul(2).min(SCAN_BYTES), Ordering::Relaxed);
         let answers = self
             .cluster
             .fetch(
                 self.topic,
                 &[(self.partition, position)],
-                SCAN_BYTES,
-                SCAN_BYTES,
+                bytes,
+                bytes,
                 self.deadline,
             )
             .await;
