@@ -54,7 +54,7 @@ async fn concurrent_gets_of_one_group_never_return_a_record_twice() {
         *next = (*next).max(o + 1);
     }
     assert_eq!(expected, BTreeMap::from([(0, 24), (1, 24)]));
-    assert_eq!(committed_offsets_of(&group, &topic, 2).await, expected);
+    assert_eq!(committed_offsets_by_kafka(&group, &topic), expected);
 }
 
 #[tokio::test]

@@ -689,3 +689,37 @@ pub async fn committed_offsets_of(
         .filter_map(|(p, o)| o.map(|o| (p, o)))
         .collect()
 }
+
+/// The offsets `group` has committed for `topic` on the test broker, as
+/// Kafka's own ConsumerGroupCommand reports them (an independent view; it
+/// starts a JVM, so it is slow): partitions without one left out.
+pub fn committed_offsets_by_kafka(
+    group: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<i32, i64> {
+    let out = kafka_tool(&[
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--describe",
+        "--offsets",
+        "--group",
+        group,
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .expect("scripts/kafka.sh tool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CURRENT-OFFSET"),
+        "ConsumerGroupCommand failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // GROUP TOPIC PARTITION CURRENT-OFFSET ...
+    stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.len() >= 4 && cols[0] == group && cols[1] == topic)
+        .filter_map(|cols| Some((cols[2].parse().ok()?, cols[3].parse().ok()?)))
+        .collect()
+}
