@@ -6,7 +6,7 @@
 use crate::http::body::{checked, quick, read_post_body};
 use crate::http::query::{self, Query, DELETE_PARAMS, GET_PARAMS};
 use crate::http::Limits;
-use crate::records::get::Seek;
+use crate::records::get::{OffsetReset, Seek};
 use crate::records::post::PostRequest;
 use crate::records::{check_id, check_topic_name, RecordsError, MAX_DURATION};
 use std::time::Duration;
@@ -96,6 +96,9 @@ pub fn query_string(data: &[u8]) {
             }
             if let Some(Seek::ToTimestamp(t)) = r.seek {
                 assert!(t >= 0);
+            }
+            if r.reset != OffsetReset::Latest {
+                assert!(r.group_id.is_some(), "autoOffsetReset without a group");
             }
         }
         Err(e) => {

@@ -9,11 +9,11 @@ use super::error::{unknown_names, ApiError};
 use super::Limits;
 use crate::codec::Format;
 use crate::records::delete::DeleteRequest;
-use crate::records::get::{self, GetRequest, Seek};
+use crate::records::get::{self, GetRequest, OffsetReset, Seek};
 use crate::records::{check_id, parse_duration};
 
 /// The parameters of GET /records/{topic}.
-pub const GET_PARAMS: [&str; 10] = [
+pub const GET_PARAMS: [&str; 11] = [
     "partition",
     "groupId",
     "keyDeserializer",
@@ -24,6 +24,7 @@ pub const GET_PARAMS: [&str; 10] = [
     "distanceFromBeginning",
     "seekTo",
     "seekToTimestamp",
+    "autoOffsetReset",
 ];
 
 /// The parameters of DELETE /records/{topic}.
@@ -63,6 +64,7 @@ pub fn get_request(
             })
         })
         .transpose()?;
+    let reset = q.offset_reset(group_id.is_some())?;
     Ok(GetRequest {
         topic,
         partition: q.partition()?,
@@ -72,6 +74,7 @@ pub fn get_request(
         limit: q.int("limit", 1, limits.limit as i64)?.unwrap_or(1) as usize,
         timeout: limits.check_timeout(q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
         seek: seeks.first().copied(),
+        reset,
         max_bytes: limits.response_bytes,
     })
 }
@@ -157,6 +160,32 @@ impl Query {
                 parse_duration(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
             })
             .transpose()
+    }
+
+    /// `autoOffsetReset`: where a group without a committed offset starts,
+    /// `latest` when not given. It needs a group (`with_group`): without
+    /// one there is no committed offset to fall back from.
+    pub fn offset_reset(&self, with_group: bool) -> Result<OffsetReset, ApiError> {
+        let Some(text) = self.str("autoOffsetReset") else {
+            return Ok(OffsetReset::Latest);
+        };
+        let reset = match text.to_ascii_lowercase().as_str() {
+            "earliest" => OffsetReset::Earliest,
+            "latest" => OffsetReset::Latest,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "autoOffsetReset: unknown value '{text}'; known: earliest, latest"
+                )))
+            }
+        };
+        if !with_group {
+            return Err(ApiError::bad_request(
+                "autoOffsetReset: applies only to a consumer group without a committed offset; \
+                 give groupId too, or leave autoOffsetReset out (a read without a group starts \
+                 at the end, or where a seek parameter says)",
+            ));
+        }
+        Ok(reset)
     }
 
     /// A deserializer name, `string` when not given.
@@ -259,8 +288,10 @@ mod tests {
         assert_eq!(r.limit, 7);
         assert_eq!(r.timeout, Duration::from_millis(1500));
         assert_eq!(r.seek, Some(Seek::To(9)));
+        assert_eq!(r.reset, OffsetReset::Latest);
         let r = get_request("t".into(), None, &LIMITS).unwrap();
         assert_eq!((r.partition, r.limit, r.seek), (None, 1, None));
+        assert_eq!(r.reset, OffsetReset::Latest);
         assert_eq!(r.timeout, get::DEFAULT_TIMEOUT);
     }
 
@@ -294,6 +325,38 @@ mod tests {
             .unwrap_err()
             .message;
         assert!(m.starts_with("timeout: '400days' is longer"), "{m}");
+    }
+
+    #[test]
+    fn auto_offset_reset_is_earliest_or_latest_in_any_case_and_needs_a_group() {
+        for (raw, reset) in [
+            ("groupId=g&autoOffsetReset=earliest", OffsetReset::Earliest),
+            ("groupId=g&autoOffsetReset=EARLIEST", OffsetReset::Earliest),
+            ("groupId=g&autoOffsetReset=Latest", OffsetReset::Latest),
+            ("groupId=g", OffsetReset::Latest),
+        ] {
+            let r = get_request("t".into(), Some(raw), &LIMITS).unwrap();
+            assert_eq!(r.reset, reset, "{raw}");
+        }
+        let m = get_request(
+            "t".into(),
+            Some("groupId=g&autoOffsetReset=oldest"),
+            &LIMITS,
+        )
+        .unwrap_err()
+        .message;
+        assert!(
+            m.starts_with("autoOffsetReset: unknown value 'oldest'; known: earliest, latest"),
+            "{m}"
+        );
+        let m = get_request("t".into(), Some("autoOffsetReset=earliest"), &LIMITS)
+            .unwrap_err()
+            .message;
+        assert!(
+            m.starts_with("autoOffsetReset: applies only to a consumer group")
+                && m.contains("groupId"),
+            "{m}"
+        );
     }
 
     #[test]

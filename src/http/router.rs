@@ -21,6 +21,7 @@ use super::BoxError;
 use crate::kafka::Cluster;
 use crate::metrics::{Metrics, Route};
 use crate::records::check_topic_name;
+use crate::records::get::GroupTurns;
 
 /// What every request handler shares.
 pub struct App {
@@ -40,6 +41,8 @@ pub struct App {
     pub background: tokio_util::task::TaskTracker,
     /// Which origins and host names browsers may use.
     pub browsers: Browsers,
+    /// Consumer groups being read: GETs of one group take turns.
+    pub group_turns: GroupTurns,
 }
 
 /// What one request may ask for, each bound protecting the process.
@@ -380,6 +383,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             background: tokio_util::task::TaskTracker::new(),
             browsers: Browsers::new(true, &[], &[]),
+            group_turns: GroupTurns::default(),
         };
         configure(&mut app);
         Arc::new(app)

@@ -1,27 +1,34 @@
 //! GET /records/{topic}: read committed records from one or all partitions.
 //!
 //! 1. Resolve each partition's start from the seek parameter (ListOffsets,
-//!    read_committed, so the end is the last stable offset), or from the
-//!    group's committed offsets after checking it has no live members.
+//!    read_committed, so the end is the last stable offset; distances are
+//!    counted in visible records, see `distance`), or from the group's
+//!    committed offsets after checking it has no live members.
 //! 2. Fetch every partition that is behind its end, all at once (one request
 //!    per leader), without waiting on the broker.
 //! 3. Stop at `limit` records, or with at least one record once every
 //!    partition is read to its end; with none, wait (sharing one long poll
 //!    with every other GET on the same partitions) until records arrive or
 //!    the timeout passes.
-//! 4. Take at most `limit` records fairly: each next record comes from the
-//!    partition with the most left to read, so repeated paging drains every
-//!    partition evenly.
+//! 4. Take at most `limit` records fairly: round-robin over the partitions
+//!    that have records, so a backlog on one never starves the others.
 //!
 //! The HTTP layer writes the page, and commits for the group what it wrote
 //! ([`Page::commit_for`]).
+//!
+//! A GET with a group first takes the group's turn ([`GroupTurns`]), so GETs
+//! of one group in this instance read and commit one after another.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
+
+mod distance;
+mod turns;
+
+pub use turns::{GroupTurns, Turn};
 
 use super::RecordsError;
 use crate::codec::Format;
@@ -52,6 +59,17 @@ pub enum Seek {
     ToTimestamp(i64),
 }
 
+/// Where a consumer group with no committed offset for a partition starts
+/// (the Java consumer's `auto.offset.reset`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// At the log start offset.
+    Earliest,
+    /// At the end: only records written from now on.
+    #[default]
+    Latest,
+}
+
 /// A validated GET.
 #[derive(Debug, Clone)]
 pub struct GetRequest {
@@ -71,6 +89,8 @@ pub struct GetRequest {
     pub timeout: Duration,
     /// Where to start; `None` is the end (or the group's offsets).
     pub seek: Option<Seek>,
+    /// Where a group starts on partitions it has no committed offset for.
+    pub reset: OffsetReset,
     /// The most bytes the response may hold; records are fetched only up to
     /// about as many bytes.
     pub max_bytes: usize,
@@ -92,6 +112,9 @@ pub struct Page {
     pub group: Option<String>,
     /// Where each partition's read started.
     pub starts: Vec<(i32, i64)>,
+    /// The group's turn, held until its commit is done (or the page is
+    /// dropped): no other GET of the group in this instance reads meanwhile.
+    pub turn: Option<Turn>,
 }
 
 /// The offsets a GET with a consumer group commits once its response is out.
@@ -170,8 +193,13 @@ struct Reading<'a> {
     deadline: Instant,
 }
 
-/// Reads records as `request` asks.
-pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, RecordsError> {
+/// Reads records as `request` asks; a GET with a group first waits for the
+/// group's turn in `turns`.
+pub async fn run(
+    cluster: &Cluster,
+    turns: &GroupTurns,
+    request: &GetRequest,
+) -> Result<Page, RecordsError> {
     // `timeout` bounds the wait for records; Kafka calls get at least a
     // moment, so `timeout=0s` still answers with what is already there.
     let wait_until = Instant::now() + request.timeout;
@@ -187,7 +215,20 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         .group_id
         .as_deref()
         .filter(|_| request.partition.is_none());
-    let mut parts = start_reads(cluster, topic, &ids, request.seek, group, deadline).await?;
+    let turn = match group {
+        Some(group) => match turns.take(group, topic, wait_until).await {
+            Some(turn) => Some(turn),
+            None => return Ok(Page::waited_in_vain(request)),
+        },
+        None => None,
+    };
+    // Waiting for the turn took part of the time.
+    let deadline = deadline.max(Instant::now() + MIN_KAFKA_TIME);
+    let start = match (request.seek, group) {
+        (None, Some(group)) => Start::Group(group, request.reset),
+        (seek, _) => Start::Seek(seek),
+    };
+    let mut parts = start_reads(cluster, topic, &ids, start, group, deadline).await?;
     let mut reading = Reading {
         cluster,
         topic,
@@ -232,7 +273,24 @@ pub async fn run(cluster: &Cluster, request: &GetRequest) -> Result<Page, Record
         records: select_fairly(parts, request.limit),
         group: group.map(str::to_string),
         starts,
+        turn,
     })
+}
+
+impl Page {
+    /// The answer of a GET whose timeout passed while another GET of its
+    /// group held the turn: no records, and nothing to commit.
+    fn waited_in_vain(request: &GetRequest) -> Page {
+        Page {
+            topic: request.topic.clone(),
+            key: request.key,
+            value: request.value,
+            records: Vec::new(),
+            group: None,
+            starts: Vec::new(),
+            turn: None,
+        }
+    }
 }
 
 /// Step 1: where each partition's read starts, after checking that the
@@ -241,14 +299,10 @@ async fn start_reads(
     cluster: &Cluster,
     topic: &str,
     ids: &[i32],
-    seek: Option<Seek>,
+    start: Start<'_>,
     group: Option<&str>,
     deadline: Instant,
 ) -> Result<Vec<PartitionRead>, RecordsError> {
-    let start = match (seek, group) {
-        (None, Some(group)) => Start::Group(group),
-        (seek, _) => Start::Seek(seek),
-    };
     let unused = async {
         match group {
             Some(group) => cluster.check_group_unused(group, deadline).await,
@@ -412,11 +466,12 @@ struct StartPosition {
     end: i64,
 }
 
-/// Where reads start: a seek (or the end), or a group's committed offsets.
+/// Where reads start: a seek (or the end), or a group's committed offsets
+/// (and where it starts without one).
 #[derive(Debug, Clone, Copy)]
 enum Start<'a> {
     Seek(Option<Seek>),
-    Group(&'a str),
+    Group(&'a str, OffsetReset),
 }
 
 /// Start offset and last stable offset of each partition.
@@ -443,7 +498,7 @@ async fn start_positions(
     };
     let committed = async {
         match start {
-            Start::Group(group) => cluster.committed_offsets(group, topic, ids, deadline).await,
+            Start::Group(group, _) => cluster.committed_offsets(group, topic, ids, deadline).await,
             Start::Seek(_) => Ok(Vec::new()),
         }
     };
@@ -467,10 +522,16 @@ async fn start_positions(
         let position = match start {
             // A committed offset below the log start (records deleted since)
             // resumes at the start, rather than skipping to the end.
-            Start::Group(_) => find(&committed).map_or(end, |o| o.clamp(first, end)),
+            Start::Group(_, reset) => find(&committed).map_or(
+                match reset {
+                    OffsetReset::Earliest => first,
+                    OffsetReset::Latest => end,
+                },
+                |o| o.clamp(first, end),
+            ),
             Start::Seek(None) => end,
-            Start::Seek(Some(Seek::FromLatest(n))) => end.saturating_sub(n).max(first),
-            Start::Seek(Some(Seek::FromBeginning(n))) => first.saturating_add(n).min(end),
+            // Counted in visible records below, from the log start.
+            Start::Seek(Some(Seek::FromLatest(_) | Seek::FromBeginning(_))) => first,
             Start::Seek(Some(Seek::To(o))) => o.clamp(first, end),
             Start::Seek(Some(Seek::ToTimestamp(_))) => {
                 find(&by_time).map_or(end, |o| o.clamp(first, end))
@@ -481,6 +542,9 @@ async fn start_positions(
             position,
             end,
         });
+    }
+    if let Start::Seek(Some(seek @ (Seek::FromLatest(_) | Seek::FromBeginning(_)))) = start {
+        distance::resolve(cluster, topic, seek, &mut out, deadline).await?;
     }
     Ok(out)
 }
@@ -496,38 +560,38 @@ fn record_bytes(r: &FetchedRecord) -> usize {
             .sum::<usize>()
 }
 
-/// Takes at most `limit` records, each next one from the partition with the
-/// most records left to read (ties broken at random, so no partition is
-/// always first), in the order taken: any first part of the result is a fair
-/// page too, and holds a first part of each partition's records.
+/// Takes at most `limit` records round-robin: one from each partition that
+/// has records, then again one from each that has more, and so on. A backlog
+/// on one partition never starves the others: a page of `limit` at least the
+/// number of partitions with records holds one of each. Each round goes from
+/// the partition with the most records left to read to the one with the
+/// fewest (ties in random order, so no partition is always first), so the
+/// records beyond one each go where most are waiting and repeated paging
+/// drains partitions evenly. Records come out in the order taken: any first
+/// part of the result is a fair page too, and holds a first part of each
+/// partition's records.
 fn select_fairly(parts: Vec<PartitionRead>, limit: usize) -> Vec<(i32, FetchedRecord)> {
-    let n = parts.len();
-    let rotation = rand::random_range(0..n.max(1));
-    // (records left in the partition beyond those taken, tie-break rank, index)
-    let mut heap: BinaryHeap<(i64, Reverse<usize>, usize)> = parts
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !p.records.is_empty())
-        .map(|(i, p)| {
+    let total: usize = parts.iter().map(|p| p.records.len()).sum();
+    let mut sources: Vec<(i64, u32, i32, std::vec::IntoIter<FetchedRecord>)> = parts
+        .into_iter()
+        .filter(|p| !p.records.is_empty())
+        .map(|p| {
             let left = (p.end.max(p.position) - p.records[0].offset).max(p.records.len() as i64);
-            (left, Reverse((i + n - rotation) % n), i)
+            (left, rand::random::<u32>(), p.id, p.records.into_iter())
         })
         .collect();
-    let total: usize = parts.iter().map(|p| p.records.len()).sum();
-    let ids: Vec<i32> = parts.iter().map(|p| p.id).collect();
-    let mut sources: Vec<_> = parts.into_iter().map(|p| p.records.into_iter()).collect();
+    sources.sort_unstable_by_key(|(left, tie, _, _)| (Reverse(*left), *tie));
     let mut taken = Vec::with_capacity(total.min(limit));
-    while taken.len() < limit {
-        let Some((left, rank, i)) = heap.pop() else {
-            break;
-        };
-        let Some(record) = sources[i].next() else {
-            continue;
-        };
-        taken.push((ids[i], record));
-        if sources[i].len() > 0 {
-            heap.push((left - 1, rank, i));
+    while taken.len() < limit && !sources.is_empty() {
+        for (_, _, id, records) in &mut sources {
+            if taken.len() == limit {
+                break;
+            }
+            if let Some(record) = records.next() {
+                taken.push((*id, record));
+            }
         }
+        sources.retain(|(_, _, _, records)| records.len() > 0);
     }
     taken
 }
@@ -572,11 +636,16 @@ mod tests {
     }
 
     #[test]
-    fn the_partition_with_the_most_left_goes_first() {
-        // Partition 1 has 100 records left but only 5 were fetched so far.
-        let parts = vec![part(0, 0, 5, 5), part(1, 0, 5, 100), part(2, 0, 1, 1)];
-        let selected = select_fairly(parts, 4);
-        assert_eq!(counts(&selected, 3), vec![0, 4, 0]);
+    fn a_backlog_on_one_partition_never_starves_the_others() {
+        // Partition 1 has 100 records left; the others have a few.
+        for _ in 0..20 {
+            let parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
+            let selected = select_fairly(parts, 3);
+            assert_eq!(counts(&selected, 3), vec![1, 1, 1]);
+            let parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
+            let selected = select_fairly(parts, 10);
+            assert_eq!(counts(&selected, 3), vec![2, 7, 1]);
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::http::{handle, App, BearerToken, Browsers, Limits, Unflushed};
 use crate::kafka::{Cluster, ClusterConfig, Security};
 use crate::metrics::Metrics;
 use client_io::ClientIo;
+use crate::records::get::GroupTurns;
 
 /// A bound, not yet serving, instance of the service.
 pub struct Server {
@@ -78,6 +79,7 @@ impl Server {
                     &config.cors_allowed_origins,
                     &config.allowed_hosts,
                 ),
+                group_turns: GroupTurns::default(),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown_timeout: config.shutdown_timeout,

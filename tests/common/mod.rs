@@ -660,3 +660,66 @@ pub async fn wait_for_open_transactions(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Commits `offsets` (partition, next offset) of `topic` for `group` on the
+/// test broker, as a standalone commit, without the service.
+pub async fn commit_offsets_of(group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    kafka_client(&bootstrap())
+        .commit_offsets(group, topic, offsets, deadline)
+        .await
+        .unwrap_or_else(|e| panic!("committing {offsets:?} of {topic} for {group}: {e}"));
+}
+
+/// The offsets `group` has committed for partitions `0..partitions` of
+/// `topic` on the test broker (partitions without one left out), asked with
+/// an OffsetFetch of the test's own.
+pub async fn committed_offsets_of(
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> std::collections::BTreeMap<i32, i64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let ids: Vec<i32> = (0..partitions).collect();
+    kafka_client(&bootstrap())
+        .committed_offsets(group, topic, &ids, deadline)
+        .await
+        .unwrap_or_else(|e| panic!("OffsetFetch of {topic} for {group}: {e}"))
+        .into_iter()
+        .filter_map(|(p, o)| o.map(|o| (p, o)))
+        .collect()
+}
+
+/// The offsets `group` has committed for `topic` on the test broker, as
+/// Kafka's own ConsumerGroupCommand reports them (an independent view; it
+/// starts a JVM, so it is slow): partitions without one left out.
+pub fn committed_offsets_by_kafka(
+    group: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<i32, i64> {
+    let out = kafka_tool(&[
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--describe",
+        "--offsets",
+        "--group",
+        group,
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .expect("scripts/kafka.sh tool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CURRENT-OFFSET"),
+        "ConsumerGroupCommand failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // GROUP TOPIC PARTITION CURRENT-OFFSET ...
+    stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.len() >= 4 && cols[0] == group && cols[1] == topic)
+        .filter_map(|cols| Some((cols[2].parse().ok()?, cols[3].parse().ok()?)))
+        .collect()
+}

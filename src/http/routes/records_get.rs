@@ -24,10 +24,12 @@ pub(crate) async fn get_records(
     raw_query: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let request = query::get_request(topic, raw_query, &app.limits)?;
-    let page = get::run(&app.cluster, &request)
+    let mut page = get::run(&app.cluster, &app.group_turns, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
     let rendered = render(&page, app.limits.response_bytes)?;
+    // The group's turn lasts until its commit is done, or the body is dropped.
+    let turn = page.turn.take();
     drop(page);
     app.metrics.records_fetched(rendered.count);
     let response = with_records(
@@ -42,6 +44,7 @@ pub(crate) async fn get_records(
     let metrics = Arc::clone(&app.metrics);
     let (parts, body) = response.into_parts();
     let after = Box::pin(async move {
+        let _turn = turn;
         get::commit(&cluster, &commit).await.map_err(|e| {
             metrics.records_error(&e);
             tracing::warn!(group = %commit.group, topic = %commit.topic, error = %e, "commit after response failed");
@@ -221,6 +224,7 @@ mod tests {
             starts: vec![(0, 5), (1, 0), (2, 10)],
             records,
             group: group.map(str::to_string),
+            turn: None,
         }
     }
 
