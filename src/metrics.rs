@@ -477,8 +477,9 @@ mod tests {
     fn errors_of_one_request_count_once_per_kind() {
         let metrics = Metrics::new();
         let timeout = RecordsError::Kafka(KafkaError::Timeout("t".into()));
-        let aborted = RecordsError::Aborted {
+        let aborted = RecordsError::Transaction {
             transaction: "tx".into(),
+            outcome: crate::records::TxnOutcome::Aborted,
             cause: Box::new(RecordsError::Kafka(KafkaError::Fenced("tx".into()))),
         };
         let invalid = RecordsError::Invalid("bad".into());

@@ -53,7 +53,12 @@ async fn with_kafka_down_at_start_requests_fail_fast_and_all_recover_once_it_is_
     let txn = json!({"transactionId": unique_topic("down-txn"), "timeout": "30s",
                      "records": [{"topic": topic, "value": "t"}]});
     let ((status, body), took) = timed(svc.post(txn.clone())).await;
-    assert_error(status, &body, 503, &["aborted", "unreachable"]);
+    assert_error(
+        status,
+        &body,
+        503,
+        &["none of its records was written", "unreachable"],
+    );
     assert!(took < FAST, "transactional POST took {took:?}");
 
     for path in [
@@ -449,7 +454,12 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
             count(&uncommitted, tag)
         );
         assert_eq!(via_get, visible, "{tag}: GET and kcat must agree");
-        if status == 200 {
+        let all_written = body["results"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().all(|r| r.get("offset").is_some()));
+        if status == 200 || all_written {
+            // A 504 whose records all have an offset committed, but was not
+            // yet visible to read_committed readers when the timeout passed.
             assert_eq!(
                 visible, total,
                 "{tag}: a committed transaction shows every record"
@@ -466,7 +476,8 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
                 "{tag}: {visible} of {total} records visible: a transaction is never partial"
             );
         } else {
-            assert!(message.contains("aborted"), "{tag}: {body}");
+            // Aborted, or not committed with its abort unconfirmed.
+            assert!(message.contains("none of the"), "{tag}: {body}");
             assert_eq!(visible, 0, "{tag}: an aborted transaction shows nothing");
         }
     }

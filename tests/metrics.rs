@@ -35,6 +35,9 @@ const KINDS: [&str; 9] = [
 #[tokio::test]
 async fn every_counter_moves_by_what_the_requests_did() {
     let topic = new_topic("metrics", 1).await;
+    // Takes batches of at most 1 kB: larger records fail in the background.
+    let small = unique_topic("metrics-small");
+    create_topic(&small, 1, &[("max.message.bytes", "1024")]).await;
     let missing = unique_topic("metrics-missing");
     let svc = Service::start();
 
@@ -80,11 +83,20 @@ async fn every_counter_moves_by_what_the_requests_did() {
     let (status, unrouted_answer) = send(&svc, Method::GET, &format!("/topics/{topic}"), "").await;
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&unrouted_answer));
 
-    // An async POST to a partition the topic does not have: 202, then it fails
-    // in the background.
-    let async_body = json!({"async": true, "records": [
+    // An async POST to a partition the topic does not have: refused at once.
+    let refused_body = json!({"async": true, "records": [
         {"topic": topic, "partition": 9, "value": "lost0"},
         {"topic": topic, "partition": 9, "value": "lost1"}
+    ]})
+    .to_string();
+    let (status, refused_answer) = send(&svc, Method::POST, "/records", &refused_body).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&refused_answer));
+
+    // An async POST of records too large for their topic: 202, then they
+    // fail in the background.
+    let async_body = json!({"async": true, "records": [
+        {"topic": small, "partition": 0, "value": "x".repeat(2000)},
+        {"topic": small, "partition": 0, "value": "y".repeat(2000)}
     ]})
     .to_string();
     let (status, async_answer) = send(&svc, Method::POST, "/records", &async_body).await;
@@ -117,6 +129,7 @@ async fn every_counter_moves_by_what_the_requests_did() {
     // Requests by route template and status.
     assert_eq!(delta(REQUESTS, &route_status("POST /records", "200")), 1.0);
     assert_eq!(delta(REQUESTS, &route_status("POST /records", "202")), 1.0);
+    assert_eq!(delta(REQUESTS, &route_status("POST /records", "404")), 1.0);
     assert_eq!(
         delta(REQUESTS, &route_status("GET /records/{topic}", "200")),
         1.0
@@ -132,18 +145,20 @@ async fn every_counter_moves_by_what_the_requests_did() {
     );
     assert_eq!(
         after.sum(REQUESTS) - before.sum(REQUESTS),
-        5.0 + scrapes_served as f64,
+        6.0 + scrapes_served as f64,
         "no other request was counted:\n{}",
         after.text
     );
     assert!(
-        !after.text.contains(&topic) && !after.text.contains(&missing),
+        !after.text.contains(&topic)
+            && !after.text.contains(&small)
+            && !after.text.contains(&missing),
         "a topic name became a label:\n{}",
         after.text
     );
 
     // One latency observation per request, per route.
-    assert_eq!(delta(LATENCY_COUNT, &route("POST /records")), 2.0);
+    assert_eq!(delta(LATENCY_COUNT, &route("POST /records")), 3.0);
     assert_eq!(delta(LATENCY_COUNT, &route("GET /records/{topic}")), 2.0);
     assert_eq!(delta(LATENCY_COUNT, &route("other")), 1.0);
     assert_eq!(
@@ -166,7 +181,8 @@ async fn every_counter_moves_by_what_the_requests_did() {
     assert_eq!(delta(ASYNC_FAILED, &[]), 2.0);
 
     // Kafka errors by kind: the missing topic once, the missing partition
-    // once for the async write (once per kind, not per record), nothing else.
+    // once for the refused async write (once per kind, not per record),
+    // nothing else (a record too large is the request's fault, not Kafka's).
     for kind in KINDS {
         let expected = match kind {
             "unknown_topic" | "unknown_partition" => 1.0,
@@ -183,11 +199,11 @@ async fn every_counter_moves_by_what_the_requests_did() {
     // Body bytes in and out, exactly as sent and received.
     assert_eq!(
         delta(BYTES_IN, &route("POST /records")),
-        (sync_body.len() + async_body.len()) as f64
+        (sync_body.len() + refused_body.len() + async_body.len()) as f64
     );
     assert_eq!(
         delta(BYTES_OUT, &route("POST /records")),
-        sync_answer.len() as f64,
+        (sync_answer.len() + refused_answer.len()) as f64,
         "the 202 has no body"
     );
     assert_eq!(

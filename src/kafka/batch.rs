@@ -84,16 +84,13 @@ pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) ->
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
     let record_len = |delta: usize, r: &ProduceRecord<'_>| {
-        1 // attributes
-            + varlong_len(r.timestamp - base_timestamp)
-            + varlong_len(delta as i64)
-            + nullable_len(r.key)
-            + nullable_len(r.value)
-            + varlong_len(r.headers.len() as i64)
-            + r.headers
-                .iter()
-                .map(|h| nullable_len(Some(&h.key)) + nullable_len(h.value.as_deref()))
-                .sum::<usize>()
+        record_body_len(
+            delta,
+            r.timestamp - base_timestamp,
+            r.key,
+            r.value,
+            r.headers,
+        )
     };
     let body_len: usize = records
         .iter()
@@ -145,6 +142,45 @@ pub fn encode(records: &[ProduceRecord<'_>], producer: Option<ProducerState>) ->
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     batch.freeze()
+}
+
+/// The bytes every batch takes besides its records (what Kafka counts
+/// against `max.message.bytes` is the whole batch: this plus each record's
+/// [`record_size`]).
+pub const BATCH_OVERHEAD: usize = HEADER_LEN;
+
+/// The exact bytes one record takes in a batch (its length prefix
+/// included), when it is the batch's `offset_delta`-th record and its
+/// timestamp is `timestamp_delta` after the batch's first.
+pub fn record_size(
+    offset_delta: usize,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    let len = record_body_len(offset_delta, timestamp_delta, key, value, headers);
+    varlong_len(len as i64) + len
+}
+
+/// A record's bytes after its length prefix.
+fn record_body_len(
+    offset_delta: usize,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    1 // attributes
+        + varlong_len(timestamp_delta)
+        + varlong_len(offset_delta as i64)
+        + nullable_len(key)
+        + nullable_len(value)
+        + varlong_len(headers.len() as i64)
+        + headers
+            .iter()
+            .map(|h| nullable_len(Some(&h.key)) + nullable_len(h.value.as_deref()))
+            .sum::<usize>()
 }
 
 /// How many bytes `put_varlong` writes for `v`.
@@ -524,6 +560,22 @@ mod tests {
         let mut b = BytesMut::from(&batch[..]);
         b[0..8].copy_from_slice(&base.to_be_bytes());
         b.freeze()
+    }
+
+    #[test]
+    fn a_batch_is_its_overhead_plus_each_records_size() {
+        let records = [
+            rec("k0", Some("v0"), 1000, &[("a", Some("1")), ("n", None)]),
+            rec("k1", None, 900, &[]),
+            rec("", Some(&"x".repeat(300)), 1_700_000_000_000, &[]),
+        ];
+        let batch = encode(&records, None);
+        let sizes: usize = records
+            .iter()
+            .enumerate()
+            .map(|(n, r)| record_size(n, r.timestamp - 1000, r.key, r.value, r.headers))
+            .sum();
+        assert_eq!(batch.len(), BATCH_OVERHEAD + sizes);
     }
 
     #[test]

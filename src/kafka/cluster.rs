@@ -23,6 +23,14 @@ use super::watch::Watches;
 
 /// How long cached topic metadata is trusted without an error to say otherwise.
 const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
+/// How long a topic's `max.message.bytes` is trusted without a refusal to
+/// say otherwise.
+const LIMIT_MAX_AGE: Duration = Duration::from_secs(300);
+/// How long a failure to read a topic's `max.message.bytes` is remembered
+/// (writes fall back on Kafka's default meanwhile).
+const LIMIT_UNKNOWN_AGE: Duration = Duration::from_secs(30);
+/// The most topics whose `max.message.bytes` is cached at once.
+const MAX_CACHED_LIMITS: usize = 4096;
 /// Pipelined connections per broker for produce, metadata, offsets and deletes.
 const CONTROL_CONNECTIONS: usize = 2;
 /// Pipelined connections per broker for fetches that do not wait.
@@ -108,6 +116,9 @@ struct Inner {
     brokers: RwLock<HashMap<i32, Arc<Broker>>>,
     topics: RwLock<HashMap<String, Arc<TopicInfo>>>,
     auto_create: OnceLock<bool>,
+    /// Each topic's `max.message.bytes` (`None`: it could not be read), and
+    /// when it was read; at most [`MAX_CACHED_LIMITS`] topics.
+    limits: RwLock<HashMap<String, (Option<usize>, Instant)>>,
     /// Coordinator broker of each group or transactional id, as last found.
     coordinators: RwLock<HashMap<(CoordinatorKind, String), i32>>,
 }
@@ -140,6 +151,7 @@ impl Cluster {
                 brokers: RwLock::new(HashMap::new()),
                 topics: RwLock::new(HashMap::new()),
                 auto_create: OnceLock::new(),
+                limits: RwLock::new(HashMap::new()),
                 coordinators: RwLock::new(HashMap::new()),
             }),
             watches: Arc::new(Watches::default()),
@@ -246,6 +258,59 @@ impl Cluster {
                 true
             }
         }
+    }
+
+    /// The largest record batch `topic` accepts (its `max.message.bytes`,
+    /// else the broker's `message.max.bytes`), cached; `None` when it cannot
+    /// be read (for want of the DescribeConfigs permission, say).
+    pub async fn max_message_bytes(&self, topic: &str, deadline: Instant) -> Option<usize> {
+        if let Some((limit, read)) = self.inner.limits.read().ok()?.get(topic).copied() {
+            let age = if limit.is_some() {
+                LIMIT_MAX_AGE
+            } else {
+                LIMIT_UNKNOWN_AGE
+            };
+            if read.elapsed() < age {
+                return limit;
+            }
+        }
+        self.refresh_max_message_bytes(topic, deadline).await
+    }
+
+    /// Reads `topic`'s `max.message.bytes` again (after a broker refused a
+    /// batch as too large) and caches it.
+    pub async fn refresh_max_message_bytes(&self, topic: &str, deadline: Instant) -> Option<usize> {
+        let limit = match self.describe_max_message_bytes(topic, deadline).await {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                tracing::debug!(topic, error = %e, "cannot read max.message.bytes");
+                None
+            }
+        };
+        self.cache_limit(topic, limit, Instant::now());
+        limit
+    }
+
+    /// Remembers `topic`'s limit; when [`MAX_CACHED_LIMITS`] topics are
+    /// cached already, the oldest entries make room.
+    fn cache_limit(&self, topic: &str, limit: Option<usize>, read: Instant) {
+        let Ok(mut limits) = self.inner.limits.write() else {
+            return;
+        };
+        if limits.len() >= MAX_CACHED_LIMITS && !limits.contains_key(topic) {
+            limits.retain(|_, (_, at)| at.elapsed() < LIMIT_MAX_AGE);
+            while limits.len() >= MAX_CACHED_LIMITS {
+                let Some(oldest) = limits
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(t, _)| t.clone())
+                else {
+                    break;
+                };
+                limits.remove(&oldest);
+            }
+        }
+        limits.insert(topic.to_string(), (limit, read));
     }
 
     fn cached(&self, topic: &str) -> Option<Arc<TopicInfo>> {
@@ -368,5 +433,25 @@ impl Cluster {
 
     pub(super) fn watches(&self) -> &Arc<Watches> {
         &self.watches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_cache_is_bounded_and_keeps_the_newest() {
+        let cluster = Cluster::new(ClusterConfig { bootstrap: vec![] });
+        let start = Instant::now();
+        for n in 0..MAX_CACHED_LIMITS + 10 {
+            let at = start + Duration::from_millis(n as u64);
+            cluster.cache_limit(&format!("t{n}"), Some(n), at);
+        }
+        let limits = cluster.inner.limits.read().unwrap();
+        assert_eq!(limits.len(), MAX_CACHED_LIMITS);
+        assert!(!limits.contains_key("t0"), "the oldest entry makes room");
+        let newest = format!("t{}", MAX_CACHED_LIMITS + 9);
+        assert_eq!(limits[&newest].0, Some(MAX_CACHED_LIMITS + 9));
     }
 }

@@ -134,6 +134,8 @@ pub enum Operation {
     Route,
     /// Reading a broker's configuration.
     DescribeBroker,
+    /// Reading a topic's configuration.
+    DescribeTopic,
     /// Negotiating protocol versions.
     ApiVersions,
     /// Finding a group's or transaction's coordinator.
@@ -230,6 +232,7 @@ impl fmt::Display for Context {
             Operation::Leaders => write!(f, "topic '{topic}'"),
             Operation::Route => write!(f, "broker {broker}"),
             Operation::DescribeBroker => write!(f, "describing broker {broker}"),
+            Operation::DescribeTopic => write!(f, "describing topic '{topic}'"),
             Operation::ApiVersions => write!(f, "ApiVersions from {broker}"),
             Operation::FindCoordinator => write!(f, "finding the coordinator of '{id}'"),
             Operation::CreateTopic => write!(f, "creating topic '{topic}'"),
@@ -327,6 +330,19 @@ impl KafkaError {
             ),
             _ => false,
         }
+    }
+
+    /// Whether a broker refused a write as larger than it accepts
+    /// (`max.message.bytes`, or the segment size): nothing was appended, and
+    /// the same records in smaller batches may be accepted.
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Broker {
+                error: ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge,
+                ..
+            }
+        )
     }
 
     /// A refusal for an old producer epoch means a newer producer of

@@ -29,14 +29,14 @@ mod versions;
 mod watch;
 
 pub use batch::{
-    decode as decode_records, encode as encode_records, FetchedRecord, Header, ProduceRecord,
-    ProducerState,
+    decode as decode_records, encode as encode_records, record_size, FetchedRecord, Header,
+    ProduceRecord, ProducerState, BATCH_OVERHEAD,
 };
 pub use cluster::{Cluster, ClusterConfig, TopicInfo};
 pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal};
 #[cfg(test)]
-pub(crate) use fake::FakeBroker;
-pub use ops::{FetchedPartition, OffsetQuery, ProduceAck, Transaction};
+pub(crate) use fake::{EndScript, FakeBroker, ProduceScript, Script};
+pub use ops::{EndFailure, FetchedPartition, LastStable, OffsetQuery, ProduceAck, Transaction};
 pub use sasl::{SaslConfig, SaslMechanism, Secret};
 pub use security::{Security, TlsConfig, TlsFile, TlsSetupError};
 

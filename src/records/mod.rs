@@ -22,16 +22,21 @@ pub enum RecordsError {
     /// The request needs something this version does not do yet.
     #[error("{0}")]
     Unsupported(String),
-    /// A transaction failed and was aborted: none of its records is visible.
-    #[error(
-        "transaction '{transaction}' was aborted and none of its records became visible: {cause}"
-    )]
-    Aborted {
+    /// A transaction did not commit, or its commit was not confirmed: what
+    /// became of its records is in `outcome`, and the message says it.
+    #[error("{}", outcome.describe(transaction, cause))]
+    Transaction {
         /// The transactional id.
         transaction: String,
+        /// What is known of its records.
+        outcome: TxnOutcome,
         /// Why it failed.
         cause: Box<RecordsError>,
     },
+    /// Every record was written and committed, but the records were not yet
+    /// visible to read_committed readers when the timeout passed.
+    #[error("{0}")]
+    NotYetVisible(String),
     /// Kafka refused, failed or did not answer in time.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -44,10 +49,47 @@ impl RecordsError {
     pub fn kafka_kind(&self) -> Option<ErrorKind> {
         match self {
             RecordsError::Kafka(e) => Some(e.kind()),
-            RecordsError::Aborted { cause, .. } => cause.kafka_kind(),
+            RecordsError::Transaction { cause, .. } => cause.kafka_kind(),
+            RecordsError::NotYetVisible(_) => Some(ErrorKind::Timeout),
             RecordsError::Invalid(_)
             | RecordsError::Undecodable(_)
             | RecordsError::Unsupported(_) => None,
+        }
+    }
+}
+
+/// What became of a transaction that did not commit, or whose commit was
+/// not confirmed: each says only what is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// It failed before any of its records was sent: nothing was written.
+    NothingWritten,
+    /// Its abort was confirmed (by the coordinator, or by a newer producer
+    /// fencing it): none of its records became visible.
+    Aborted,
+    /// It was not committed and its abort was not confirmed: none of its
+    /// records is visible, and the coordinator aborts it at its timeout.
+    NotCommitted,
+    /// The commit was sent but not confirmed: either every record became
+    /// visible or none did.
+    Unknown,
+}
+
+impl TxnOutcome {
+    fn describe(self, id: &str, cause: &RecordsError) -> String {
+        match self {
+            TxnOutcome::NothingWritten => format!(
+                "transaction '{id}' failed before any record was sent: none of its records was written: {cause}"
+            ),
+            TxnOutcome::Aborted => format!(
+                "transaction '{id}' was aborted and none of its records became visible: {cause}"
+            ),
+            TxnOutcome::NotCommitted => format!(
+                "transaction '{id}' was not committed and none of its records became visible (its abort was not confirmed; the coordinator aborts it when the transaction timeout passes): {cause}"
+            ),
+            TxnOutcome::Unknown => format!(
+                "transaction '{id}': outcome unknown: the commit was sent but not confirmed, so it may or may not have committed (then every record became visible, else none did): {cause}"
+            ),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! the body: a body with one bad record writes nothing).
 //!
 //! Records are grouped into one batch per partition (split only when a batch
-//! would exceed what a broker accepts) and each topic's batches go out in one
-//! produce request per leader broker, concurrently.
+//! would exceed the topic's `max.message.bytes`) and each topic's batches go
+//! out in one produce request per leader broker, concurrently. A
+//! transactional write answers once its records are visible to
+//! read_committed readers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,19 +16,24 @@ use futures_util::future::join_all;
 use rand::Rng as _;
 use tokio::time::Instant;
 
-use super::RecordsError;
+use super::{RecordsError, TxnOutcome};
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
-    encode_records, Cluster, Header, KafkaError, ProduceRecord, ProducerState, TopicInfo,
-    Transaction,
+    encode_records, record_size, Cluster, EndFailure, Header, KafkaError, ProduceRecord,
+    ProducerState, TopicInfo, Transaction, BATCH_OVERHEAD,
 };
 
 /// The write timeout when the request gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Encoded batches above this many bytes are split, to stay under the
-/// broker's default `message.max.bytes` (1 MiB) with room for overhead.
-const MAX_BATCH_BYTES: usize = 900 * 1024;
+/// The shortest `timeout` a write may give: below it a produce cannot be
+/// answered even on loopback, so the write could only end in a 504 after its
+/// records may have been written. Shorter ones are a 400, nothing written.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+
+/// The largest batch sent to a topic whose `max.message.bytes` cannot be
+/// read: Kafka's default (1 MiB plus the 12 bytes of log overhead).
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
 
 /// A validated POST body.
 #[derive(Debug)]
@@ -112,12 +119,22 @@ impl RecordResult {
     }
 }
 
-/// A topic's metadata, or why there is none.
-type TopicLookup = Result<Arc<TopicInfo>, Arc<RecordsError>>;
+/// A topic's metadata and `max.message.bytes` (when it could be read), or
+/// why there is no metadata.
+type TopicLookup = Result<(Arc<TopicInfo>, Option<usize>), Arc<RecordsError>>;
 
-/// Which records go to which partition of which topic: record indexes in
-/// request order, by topic and partition.
-type WritePlan<'a> = BTreeMap<&'a str, BTreeMap<i32, Vec<usize>>>;
+/// Which records go to which partition of one topic, and the largest batch
+/// the topic accepts when that is known.
+#[derive(Debug)]
+struct TopicPlan {
+    /// The topic's `max.message.bytes`, if it could be read.
+    limit: Option<usize>,
+    /// Record indexes in request order, by partition.
+    partitions: BTreeMap<i32, Vec<usize>>,
+}
+
+/// Every topic's plan, by topic.
+type WritePlan = BTreeMap<Arc<str>, TopicPlan>;
 
 /// Where a written record landed.
 #[derive(Debug, Clone, Copy)]
@@ -156,28 +173,99 @@ struct WriteContext<'a> {
     deadline: Instant,
 }
 
+/// A request whose topics were looked up and whose records were placed
+/// (steps 1 and 2), ready to be written.
+#[derive(Debug)]
+pub struct Prepared {
+    request: PostRequest,
+    deadline: Instant,
+    /// The CreateTime of records that give none.
+    now: i64,
+    plan: WritePlan,
+    /// The records that cannot be placed, with their failure.
+    results: Vec<Option<RecordResult>>,
+}
+
+impl Prepared {
+    /// The first record already known to fail (its topic or partition does
+    /// not exist, Kafka cannot be reached), with its index.
+    pub fn known_failure(&self) -> Option<(usize, &RecordsError)> {
+        self.results
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.as_ref().and_then(RecordResult::error).map(|e| (i, e)))
+    }
+
+    /// How many records the request holds.
+    pub fn len(&self) -> usize {
+        self.request.records.len()
+    }
+
+    /// Whether the request holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.request.records.is_empty()
+    }
+}
+
+/// What a write came to.
+#[derive(Debug)]
+pub struct Posted {
+    /// Each record's result, in request order.
+    pub results: Vec<RecordResult>,
+    /// A failure that kept no record from being written: a committed
+    /// transaction whose records were not yet visible to read_committed
+    /// readers when the timeout passed.
+    pub notice: Option<RecordsError>,
+}
+
 /// Writes validated records and reports each one, in request order:
 ///
-/// 1. look up every topic (creating it where the broker allows);
+/// 1. look up every topic (creating it where the broker allows) and its
+///    `max.message.bytes`, both cached;
 /// 2. choose each record's partition;
 /// 3. with a `transactionId`, open the transaction;
-/// 4. send each topic's batches, one produce per leader;
+/// 4. send each topic's batches, one produce per leader, splitting a batch
+///    the broker refuses as too large;
 /// 5. commit the transaction, or abort it if anything failed;
-/// 6. report each record.
-pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
+/// 6. after a commit, wait until read_committed readers see the records;
+/// 7. report each record.
+pub async fn run(cluster: &Cluster, request: PostRequest) -> Posted {
+    write(cluster, prepare(cluster, request).await).await
+}
+
+/// Steps 1 and 2: what can be known before anything is written.
+pub async fn prepare(cluster: &Cluster, request: PostRequest) -> Prepared {
     let deadline = Instant::now() + request.timeout;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let topics = look_up_topics(cluster, &request.records, deadline).await;
+    let (plan, results) = choose_partitions(&request.records, &topics);
+    Prepared {
+        request,
+        deadline,
+        now,
+        plan,
+        results,
+    }
+}
+
+/// Steps 3 to 7: writes a prepared request.
+pub async fn write(cluster: &Cluster, prepared: Prepared) -> Posted {
+    let Prepared {
+        request,
+        deadline,
+        now,
+        plan,
+        mut results,
+    } = prepared;
     let records = &request.records;
-    let topics = look_up_topics(cluster, records, deadline).await;
-    let (plan, mut results) = choose_partitions(records, &topics);
     let transaction = match &request.transaction_id {
         None => None,
         Some(id) => {
-            match open_transaction(cluster, id, &plan, &results, &request, deadline).await {
+            match open_transaction(cluster, id, &plan, &results, request.timeout, deadline).await {
                 Ok(t) => Some(t),
-                Err(e) => return all_failed(records, &plan, e),
+                Err(e) => return Posted::all_failed(records, &plan, e),
             }
         }
     };
@@ -192,21 +280,20 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         transaction_id: request.transaction_id.as_deref(),
         deadline,
     };
-    // By topic: each topic's records as its writes went.
-    let sent: Vec<Vec<Sent>> = join_all(
-        plan.iter()
-            .map(|(topic, partitions)| write_topic(context, topic, partitions)),
-    )
-    .await;
+    // By topic, in the plan's order: each topic's records as its writes went.
+    let sent: Vec<Vec<Sent>> =
+        join_all(plan.iter().map(|(topic, p)| write_topic(context, topic, p))).await;
+    let mut notice = None;
     if let Some(transaction) = transaction {
-        if let Err(e) = end_transaction(transaction, &sent, deadline).await {
-            return all_failed(records, &plan, e);
+        match end_transaction(cluster, &transaction, &plan, &sent, deadline).await {
+            Ok(not_visible) => notice = not_visible,
+            Err(e) => return Posted::all_failed(records, &plan, e),
         }
     }
     for s in sent.into_iter().flatten() {
         results[s.index] = Some(report(&records[s.index], s.partition, s.result, now));
     }
-    results
+    let results = results
         .into_iter()
         .zip(records)
         .map(|(result, r)| {
@@ -215,10 +302,23 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
                 failed(r, None, Arc::new(e.into()))
             })
         })
-        .collect()
+        .collect();
+    Posted { results, notice }
 }
 
-/// Step 1: every topic's metadata, creating topics where the broker allows.
+impl Posted {
+    /// Every record failed with `error`.
+    fn all_failed(records: &[PostRecord], plan: &WritePlan, error: RecordsError) -> Posted {
+        Posted {
+            results: all_failed(records, plan, error),
+            notice: None,
+        }
+    }
+}
+
+/// Step 1: every topic's metadata, creating topics where the broker allows,
+/// and its `max.message.bytes` (cached beside the metadata: no request on
+/// the way of a write to a topic written lately).
 async fn look_up_topics(
     cluster: &Cluster,
     records: &[PostRecord],
@@ -228,8 +328,11 @@ async fn look_up_topics(
     topics.sort_unstable();
     topics.dedup();
     join_all(topics.iter().map(|t| async move {
-        let found = cluster.topic(t, true, deadline).await;
-        (t.to_string(), found.map_err(|e| Arc::new(e.into())))
+        let found = match cluster.topic(t, true, deadline).await {
+            Ok(info) => Ok((info, cluster.max_message_bytes(t, deadline).await)),
+            Err(e) => Err(Arc::new(e.into())),
+        };
+        (t.to_string(), found)
     }))
     .await
     .into_iter()
@@ -239,10 +342,10 @@ async fn look_up_topics(
 /// Step 2: each record's partition (given, by key as the Java client's
 /// partitioner, else one random partition per topic), and the records that
 /// cannot be placed with their failure.
-fn choose_partitions<'a>(
-    records: &'a [PostRecord],
+fn choose_partitions(
+    records: &[PostRecord],
     topics: &HashMap<String, TopicLookup>,
-) -> (WritePlan<'a>, Vec<Option<RecordResult>>) {
+) -> (WritePlan, Vec<Option<RecordResult>>) {
     let mut sticky: HashMap<&str, i32> = HashMap::new();
     let mut results: Vec<Option<RecordResult>> = (0..records.len()).map(|_| None).collect();
     let mut plan = WritePlan::new();
@@ -257,8 +360,8 @@ fn choose_partitions<'a>(
                 found
             }
         };
-        let info = match found {
-            Ok(info) => info,
+        let (info, limit) = match found {
+            Ok(found) => found,
             Err(e) => {
                 results[i] = Some(failed(r, None, Arc::clone(e)));
                 continue;
@@ -278,11 +381,16 @@ fn choose_partitions<'a>(
                 .entry(&*r.topic)
                 .or_insert_with(|| rand::rng().random_range(0..count)),
         };
-        plan.entry(&*r.topic)
-            .or_default()
-            .entry(partition)
-            .or_default()
-            .push(i);
+        if !plan.contains_key(&*r.topic) {
+            let topic_plan = TopicPlan {
+                limit: *limit,
+                partitions: BTreeMap::new(),
+            };
+            plan.insert(Arc::clone(&r.topic), topic_plan);
+        }
+        if let Some(topic_plan) = plan.get_mut(&*r.topic) {
+            topic_plan.partitions.entry(partition).or_default().push(i);
+        }
     }
     (plan, results)
 }
@@ -292,122 +400,352 @@ fn choose_partitions<'a>(
 async fn open_transaction(
     cluster: &Cluster,
     id: &str,
-    plan: &WritePlan<'_>,
+    plan: &WritePlan,
     placed: &[Option<RecordResult>],
-    request: &PostRequest,
+    timeout: Duration,
     deadline: Instant,
 ) -> Result<Transaction, RecordsError> {
+    let nothing_written = |cause| transaction_failed(id, TxnOutcome::NothingWritten, cause);
     if let Some(cause) = placed.iter().flatten().find_map(RecordResult::error) {
-        return Err(aborted(id, cause.clone()));
+        return Err(nothing_written(cause.clone()));
     }
-    begin(cluster, id, plan, request.timeout, deadline)
+    begin(cluster, id, plan, timeout, deadline)
         .await
-        .map_err(|e| aborted(id, e.into()))
+        .map_err(|e| nothing_written(e.into()))
+}
+
+/// One partition's batches still to send, in order, and the sequence number
+/// of the next one's first record (transactions count records per partition
+/// from 0).
+struct Queue<'a> {
+    batches: VecDeque<&'a [usize]>,
+    sequence: i32,
 }
 
 /// Step 4: sends one topic's records, one produce per leader; partitions
 /// whose records need several batches send them one after the other, in
-/// order, and stop at the first that fails.
-async fn write_topic(
-    context: WriteContext<'_>,
-    topic: &str,
-    partitions: &BTreeMap<i32, Vec<usize>>,
-) -> Vec<Sent> {
+/// order. Batches are sized by the topic's `max.message.bytes` (Kafka's
+/// default when it is unknown). A batch the broker refuses as too large
+/// (nothing of it was appended) is split and sent again, as the Java producer
+/// does, after reading the topic's limit afresh; a record refused on its own
+/// fails alone, named, and the partition's next records still go (in a
+/// transaction, which then aborts, they are not sent). Any other failure
+/// stops the partition: later batches are not sent, as order matters.
+async fn write_topic(context: WriteContext<'_>, topic: &str, plan: &TopicPlan) -> Vec<Sent> {
     let records = context.records;
-    let mut chunks: BTreeMap<i32, Vec<&[usize]>> = partitions
+    let now = context.now;
+    let mut limit = plan.limit;
+    let mut queues: BTreeMap<i32, Queue<'_>> = plan
+        .partitions
         .iter()
-        .map(|(p, idx)| (*p, split_batches(records, idx)))
+        .map(|(p, idx)| {
+            let batches = split_batches(records, idx, now, batch_limit(limit)).into();
+            (
+                *p,
+                Queue {
+                    batches,
+                    sequence: 0,
+                },
+            )
+        })
         .collect();
     let mut sent: Vec<Sent> = Vec::new();
-    for round in 0.. {
-        let batches = round_batches(context, &chunks, round);
+    let mut limit_refreshed = false;
+    loop {
+        let batches = next_batches(context, &queues);
         if batches.is_empty() {
             break;
         }
+        let mut unanswered: Vec<i32> = batches.iter().map(|(p, _)| *p).collect();
         let answers = context
             .cluster
             .produce(topic, batches, context.transaction_id, context.deadline)
             .await;
         for (p, result) in answers {
-            let Some(chunk) = chunks.get(&p).and_then(|cs| cs.get(round)) else {
+            let Some(position) = unanswered.iter().position(|u| *u == p) else {
                 continue;
             };
+            unanswered.swap_remove(position);
+            let Some(queue) = queues.get_mut(&p) else {
+                continue;
+            };
+            let Some(batch) = queue.batches.pop_front() else {
+                continue;
+            };
+            let too_large = matches!(&result, Err(e) if e.is_too_large());
+            if too_large && !limit_refreshed {
+                // The cached limit may be stale: the refusal says so.
+                limit = context
+                    .cluster
+                    .refresh_max_message_bytes(topic, context.deadline)
+                    .await;
+                limit_refreshed = true;
+            }
             match result {
-                Ok(ack) => sent.extend(chunk.iter().enumerate().map(|(n, i)| Sent {
-                    index: *i,
-                    partition: p,
-                    result: Ok(Appended {
-                        offset: ack.base_offset + n as i64,
-                        log_append_time: ack.log_append_time,
-                    }),
-                })),
-                Err(e) => {
-                    let e = Arc::new(RecordsError::from(e));
-                    // Later batches of this partition are not sent: order matters.
-                    let rest = chunks.remove(&p).unwrap_or_default();
-                    sent.extend(rest[round..].iter().flat_map(|c| c.iter()).map(|i| Sent {
+                Ok(ack) => {
+                    queue.sequence += batch.len() as i32;
+                    sent.extend(batch.iter().enumerate().map(|(n, i)| Sent {
                         index: *i,
                         partition: p,
-                        result: Err(Arc::clone(&e)),
+                        result: Ok(Appended {
+                            offset: ack.base_offset + n as i64,
+                            log_append_time: ack.log_append_time,
+                        }),
                     }));
                 }
+                Err(_) if too_large && batch.len() > 1 => {
+                    for piece in split_refused(records, batch, now, limit).into_iter().rev() {
+                        queue.batches.push_front(piece);
+                    }
+                }
+                Err(e) if too_large => {
+                    let e = Arc::new(record_too_large(context, topic, batch[0], limit, &e));
+                    sent.push(Sent {
+                        index: batch[0],
+                        partition: p,
+                        result: Err(Arc::clone(&e)),
+                    });
+                    if context.producer.is_some() {
+                        // The transaction aborts: the rest need not go.
+                        stop_partition(&mut queues, p, &e, &mut sent);
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(RecordsError::from(e));
+                    queue.batches.push_front(batch);
+                    stop_partition(&mut queues, p, &e, &mut sent);
+                }
             }
+        }
+        // A partition the broker's answer left out: its fate is unknown.
+        for p in unanswered {
+            let e = KafkaError::Protocol(format!(
+                "the produce answer did not mention {topic}/{p}: its records may or may not have been written"
+            ));
+            stop_partition(&mut queues, p, &Arc::new(e.into()), &mut sent);
         }
     }
     sent
 }
 
-/// The `round`-th batch of each partition that has one, encoded.
-fn round_batches(
-    context: WriteContext<'_>,
-    chunks: &BTreeMap<i32, Vec<&[usize]>>,
-    round: usize,
-) -> Vec<(i32, Bytes)> {
-    chunks
+/// The next batch of each partition that has one, encoded.
+fn next_batches(context: WriteContext<'_>, queues: &BTreeMap<i32, Queue<'_>>) -> Vec<(i32, Bytes)> {
+    queues
         .iter()
-        .filter_map(|(p, cs)| {
-            cs.get(round).map(|c| {
-                // Sequence numbers count records per partition from 0 in each transaction.
+        .filter_map(|(p, queue)| {
+            queue.batches.front().map(|batch| {
                 let state = context.producer.map(|producer| ProducerState {
                     id: producer.id,
                     epoch: producer.epoch,
-                    base_sequence: cs[..round].iter().map(|c| c.len() as i32).sum(),
+                    base_sequence: queue.sequence,
                     transactional: true,
                 });
-                (*p, encode(context.records, c, context.now, state))
+                (*p, encode(context.records, batch, context.now, state))
             })
         })
         .collect()
 }
 
+/// Fails every record still queued for partition `p` with `error`, and
+/// sends nothing more there.
+fn stop_partition(
+    queues: &mut BTreeMap<i32, Queue<'_>>,
+    p: i32,
+    error: &Arc<RecordsError>,
+    sent: &mut Vec<Sent>,
+) {
+    let Some(queue) = queues.remove(&p) else {
+        return;
+    };
+    sent.extend(queue.batches.iter().flat_map(|b| b.iter()).map(|i| Sent {
+        index: *i,
+        partition: p,
+        result: Err(Arc::clone(error)),
+    }));
+}
+
+/// The error of a record the broker refused on its own as too large.
+fn record_too_large(
+    context: WriteContext<'_>,
+    topic: &str,
+    index: usize,
+    limit: Option<usize>,
+    refusal: &KafkaError,
+) -> RecordsError {
+    let size = BATCH_OVERHEAD + record_bytes(&context.records[index], 0, 0);
+    let accepted = match limit {
+        Some(limit) if size > limit => format!(
+            "more than the {limit} bytes topic '{topic}' accepts (its max.message.bytes, else the broker's message.max.bytes)"
+        ),
+        _ => format!("more than topic '{topic}' accepts ({refusal})"),
+    };
+    RecordsError::Invalid(format!(
+        "records[{index}] is {size} bytes (as a record batch of its own), {accepted}; it was not written: send a smaller record, or raise the topic's max.message.bytes"
+    ))
+}
+
 /// Step 5: commits the transaction when every record was written, else
-/// aborts it; the error of every record when it did not commit.
+/// aborts it. When it did not commit (or its commit was not confirmed), the
+/// error of every record, saying only what is known: "aborted" once an abort
+/// was confirmed, "may or may not" only when a commit was sent unanswered.
+/// After a commit, step 6: `Ok(Some(_))` when the records were not yet
+/// visible to read_committed readers at the deadline.
 async fn end_transaction(
-    transaction: Transaction,
+    cluster: &Cluster,
+    transaction: &Transaction,
+    plan: &WritePlan,
+    sent: &[Vec<Sent>],
+    deadline: Instant,
+) -> Result<Option<RecordsError>, RecordsError> {
+    let id = transaction.id();
+    let failure = sent.iter().flatten().find_map(|s| s.result.as_ref().err());
+    if let Some(cause) = failure {
+        // A fenced transaction was already aborted by the newer producer.
+        let outcome = match **cause {
+            RecordsError::Kafka(KafkaError::Fenced(_)) => TxnOutcome::Aborted,
+            _ => abort(transaction).await,
+        };
+        return Err(transaction_failed(id, outcome, (**cause).clone()));
+    }
+    if Instant::now() >= deadline {
+        // No time is left for a commit to be answered: abort rather than
+        // send one whose outcome could not be known.
+        let cause = KafkaError::Timeout(
+            "the request's timeout passed before the transaction could be committed".into(),
+        );
+        let outcome = abort(transaction).await;
+        return Err(transaction_failed(id, outcome, cause.into()));
+    }
+    match transaction.end(true, deadline).await {
+        Ok(()) => Ok(wait_until_visible(cluster, id, plan, sent, deadline)
+            .await
+            .err()),
+        Err(EndFailure::Unconfirmed(e)) => {
+            Err(transaction_failed(id, TxnOutcome::Unknown, e.into()))
+        }
+        // The newer producer that fenced it aborts it.
+        Err(EndFailure::Refused(e @ KafkaError::Fenced(_))) => {
+            Err(transaction_failed(id, TxnOutcome::Aborted, e.into()))
+        }
+        // The coordinator did not commit: abort, so that read_committed
+        // readers of its partitions are not held up until its timeout.
+        Err(EndFailure::Refused(e) | EndFailure::NotSent(e)) => {
+            let outcome = abort(transaction).await;
+            Err(transaction_failed(id, outcome, e.into()))
+        }
+    }
+}
+
+/// Aborts a transaction that failed: `Aborted` once the coordinator
+/// confirmed it, else `NotCommitted` (it aborts at the transaction timeout).
+async fn abort(transaction: &Transaction) -> TxnOutcome {
+    match transaction.end(false, Instant::now() + ABORT_TIMEOUT).await {
+        Ok(()) => TxnOutcome::Aborted,
+        Err(e) => {
+            tracing::warn!(transaction = %transaction.id(), error = %e.error(), "abort failed; the coordinator aborts at the transaction timeout");
+            TxnOutcome::NotCommitted
+        }
+    }
+}
+
+/// The first pause between two looks at the last stable offsets after a
+/// commit; it doubles up to [`VISIBLE_MAX_BACKOFF`].
+const VISIBLE_FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// The longest pause between two looks at the last stable offsets.
+const VISIBLE_MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Step 6: waits until each partition the committed transaction wrote has
+/// its last stable offset past the last record written there, so that a
+/// read_committed reader sees the records as soon as the POST answers:
+/// EndTxn returns once the commit is decided, and the commit markers that
+/// make the records visible are written just after. One ListOffsets per
+/// leader per look, with a short backoff, until the deadline.
+async fn wait_until_visible(
+    cluster: &Cluster,
+    id: &str,
+    plan: &WritePlan,
     sent: &[Vec<Sent>],
     deadline: Instant,
 ) -> Result<(), RecordsError> {
-    let id = transaction.id().to_string();
-    let failure = sent.iter().flatten().find_map(|s| s.result.as_ref().err());
-    let Some(cause) = failure else {
-        return transaction.end(true, deadline).await.map_err(|e| match e {
-            KafkaError::Timeout(_) | KafkaError::Unreachable { .. } | KafkaError::ClusterUnreachable(_) => RecordsError::Kafka(KafkaError::Timeout(format!(
-                "committing transaction '{id}' did not finish in time: it may or may not have committed ({e})"
-            ))),
-            other => aborted(&id, other.into()),
-        });
-    };
-    // A fenced transaction was already aborted by the newer producer.
-    if !matches!(**cause, RecordsError::Kafka(KafkaError::Fenced(_))) {
-        let abort_deadline = Instant::now() + ABORT_TIMEOUT;
-        if let Err(e) = transaction.end(false, abort_deadline).await {
-            tracing::warn!(transaction = %id, error = %e, "abort failed; the coordinator aborts at the transaction timeout");
+    let mut pending: Vec<Waiting<'_>> = Vec::new();
+    for (topic, sent) in plan.keys().zip(sent) {
+        for s in sent {
+            let Ok(appended) = &s.result else { continue };
+            match pending
+                .iter_mut()
+                .find(|w| w.topic == &**topic && w.partition == s.partition)
+            {
+                Some(w) => w.last = w.last.max(appended.offset),
+                None => pending.push(Waiting {
+                    topic,
+                    partition: s.partition,
+                    last: appended.offset,
+                    seen: None,
+                    visible: false,
+                }),
+            }
         }
     }
-    Err(aborted(&id, (**cause).clone()))
+    let mut backoff = VISIBLE_FIRST_BACKOFF;
+    loop {
+        let mut asked: Vec<(&str, Vec<i32>)> = Vec::new();
+        for w in &pending {
+            match asked.iter_mut().find(|(t, _)| *t == w.topic) {
+                Some((_, ps)) => ps.push(w.partition),
+                None => asked.push((w.topic, vec![w.partition])),
+            }
+        }
+        for ((topic, p), answer) in cluster.last_stable_offsets(&asked, deadline).await {
+            let Some(w) = pending
+                .iter_mut()
+                .find(|w| w.topic == topic && w.partition == p)
+            else {
+                continue;
+            };
+            w.visible = matches!(answer, Ok(stable) if stable > w.last);
+            w.seen = Some(match answer {
+                Ok(stable) => format!("last stable offset {stable}"),
+                Err(e) => e.to_string(),
+            });
+        }
+        pending.retain(|w| !w.visible);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() + backoff >= deadline {
+            let waiting: Vec<String> = pending
+                .iter()
+                .map(|w| {
+                    let seen = w.seen.as_deref().unwrap_or("last stable offset not read");
+                    format!(
+                        "{}/{}: last record at offset {}, {seen}",
+                        w.topic, w.partition, w.last
+                    )
+                })
+                .collect();
+            return Err(RecordsError::NotYetVisible(format!(
+                "transaction '{id}' committed (every record has its offset), but its records were not yet visible to read_committed readers when the timeout passed ({}): they become visible once Kafka has written the commit markers, or once an older open transaction on the partition ends; do not send them again",
+                waiting.join("; ")
+            )));
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(VISIBLE_MAX_BACKOFF);
+    }
 }
 
-/// Step 6: what one sent record's answer says.
+/// A partition a committed transaction wrote, until read_committed readers
+/// see its records.
+struct Waiting<'a> {
+    topic: &'a str,
+    partition: i32,
+    /// The last offset the transaction wrote there.
+    last: i64,
+    /// The last stable offset last read, or why it could not be.
+    seen: Option<String>,
+    visible: bool,
+}
+
+/// Step 7: what one sent record's answer says.
 fn report(
     r: &PostRecord,
     partition: i32,
@@ -436,14 +774,14 @@ const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
 async fn begin(
     cluster: &Cluster,
     id: &str,
-    plan: &WritePlan<'_>,
+    plan: &WritePlan,
     timeout: Duration,
     deadline: Instant,
 ) -> Result<Transaction, KafkaError> {
     let transaction = cluster.begin_transaction(id, timeout, deadline).await?;
     let partitions: Vec<(String, Vec<i32>)> = plan
         .iter()
-        .map(|(t, ps)| (t.to_string(), ps.keys().copied().collect()))
+        .map(|(t, p)| (t.to_string(), p.partitions.keys().copied().collect()))
         .collect();
     if let Err(e) = transaction.add_partitions(&partitions, deadline).await {
         let _ = transaction.end(false, Instant::now() + ABORT_TIMEOUT).await;
@@ -452,24 +790,22 @@ async fn begin(
     Ok(transaction)
 }
 
-/// The error of every record of a transaction that did not commit.
-fn aborted(id: &str, cause: RecordsError) -> RecordsError {
-    RecordsError::Aborted {
+/// The error of every record of a transaction that did not commit, or whose
+/// commit was not confirmed.
+fn transaction_failed(id: &str, outcome: TxnOutcome, cause: RecordsError) -> RecordsError {
+    RecordsError::Transaction {
         transaction: id.to_string(),
+        outcome,
         cause: Box::new(cause),
     }
 }
 
 /// Every record failed with `error`, with its partition where one was chosen.
-fn all_failed(
-    records: &[PostRecord],
-    plan: &WritePlan<'_>,
-    error: RecordsError,
-) -> Vec<RecordResult> {
+fn all_failed(records: &[PostRecord], plan: &WritePlan, error: RecordsError) -> Vec<RecordResult> {
     let error = Arc::new(error);
     let partition_of = |i: usize| {
         plan.values()
-            .flat_map(|ps| ps.iter())
+            .flat_map(|p| p.partitions.iter())
             .find(|(_, idx)| idx.contains(&i))
             .map(|(p, _)| *p)
     };
@@ -492,29 +828,74 @@ fn size(b: &Option<Bytes>) -> i64 {
     b.as_ref().map_or(-1, |b| b.len() as i64)
 }
 
-/// Splits one partition's records into runs whose batches stay under the limit.
-fn split_batches<'a>(records: &[PostRecord], idx: &'a [usize]) -> Vec<&'a [usize]> {
+/// The largest batch to send to a topic whose `max.message.bytes` is `limit`.
+fn batch_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES)
+}
+
+/// The bytes record `r` takes as the `offset_delta`-th record of a batch,
+/// `timestamp_delta` after the batch's first.
+fn record_bytes(r: &PostRecord, offset_delta: usize, timestamp_delta: i64) -> usize {
+    record_size(
+        offset_delta,
+        timestamp_delta,
+        r.key.as_deref(),
+        r.value.as_deref(),
+        &r.headers,
+    )
+}
+
+/// Splits one partition's records into runs whose batches are at most
+/// `max_bytes` as Kafka counts them (the batch header and every record, as
+/// [`encode`] writes them); a record larger than that on its own is a run
+/// of its own.
+fn split_batches<'a>(
+    records: &[PostRecord],
+    idx: &'a [usize],
+    now: i64,
+    max_bytes: usize,
+) -> Vec<&'a [usize]> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut bytes = 0;
+    let mut bytes = BATCH_OVERHEAD;
+    let mut base_timestamp = 0;
     for (n, i) in idx.iter().enumerate() {
         let r = &records[*i];
-        let len = 32
-            + r.key.as_ref().map_or(0, Bytes::len)
-            + r.value.as_ref().map_or(0, Bytes::len)
-            + r.headers
-                .iter()
-                .map(|h| 8 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
-                .sum::<usize>();
-        if n > start && bytes + len > MAX_BATCH_BYTES {
+        let timestamp = r.timestamp.unwrap_or(now);
+        if n == start {
+            base_timestamp = timestamp;
+        }
+        let mut len = record_bytes(r, n - start, timestamp - base_timestamp);
+        if n > start && bytes + len > max_bytes {
             out.push(&idx[start..n]);
             start = n;
-            bytes = 0;
+            bytes = BATCH_OVERHEAD;
+            base_timestamp = timestamp;
+            len = record_bytes(r, 0, 0);
         }
         bytes += len;
     }
     out.push(&idx[start..]);
     out
+}
+
+/// A batch of several records the broker refused as too large, split to
+/// be sent again: by the topic's limit as just read, or in halves when that
+/// does not split it (the limit is unknown, or the broker counts otherwise).
+fn split_refused<'a>(
+    records: &[PostRecord],
+    batch: &'a [usize],
+    now: i64,
+    limit: Option<usize>,
+) -> Vec<&'a [usize]> {
+    if let Some(limit) = limit {
+        let pieces = split_batches(records, batch, now, limit);
+        if pieces.len() > 1 {
+            return pieces;
+        }
+    }
+    let (first, second) = batch.split_at(batch.len() / 2);
+    vec![first, second]
 }
 
 fn encode(
@@ -541,21 +922,336 @@ fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::{ClusterConfig, EndScript, FakeBroker, ProduceScript, Script};
+    use kafka_protocol::ResponseError;
+
+    fn record(value_len: usize) -> PostRecord {
+        PostRecord {
+            topic: "t".into(),
+            partition: Some(0),
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; value_len])),
+            timestamp: None,
+            headers: vec![],
+        }
+    }
 
     #[test]
     fn large_partitions_are_split_into_several_batches_in_order() {
-        let records: Vec<PostRecord> = (0..5)
-            .map(|_| PostRecord {
-                topic: "t".into(),
-                partition: None,
-                key: None,
-                value: Some(Bytes::from(vec![0u8; 400 * 1024])),
-                timestamp: None,
-                headers: vec![],
-            })
-            .collect();
+        let records: Vec<PostRecord> = (0..5).map(|_| record(400 * 1024)).collect();
         let idx = [0, 1, 2, 3, 4];
-        let chunks = split_batches(&records, &idx);
+        let chunks = split_batches(&records, &idx, 0, DEFAULT_MAX_MESSAGE_BYTES);
         assert_eq!(chunks, vec![&[0, 1][..], &[2, 3][..], &[4][..]]);
+    }
+
+    #[test]
+    fn batches_are_as_full_as_the_limit_allows_and_never_over_it() {
+        let records: Vec<PostRecord> = (0..200).map(|n| record(50 + n % 70)).collect();
+        let idx: Vec<usize> = (0..records.len()).collect();
+        let limit = 1000;
+        let chunks = split_batches(&records, &idx, 1_700_000_000_000, limit);
+        assert!(chunks.len() > 10, "{}", chunks.len());
+        let size = |c: &[usize]| encode(&records, c, 1_700_000_000_000, None).len();
+        for (n, c) in chunks.iter().enumerate() {
+            assert!(size(c) <= limit, "batch {n} is {} bytes", size(c));
+            if let Some(next) = chunks.get(n + 1) {
+                let one_more = &idx[c[0]..=next[0]];
+                assert!(
+                    size(one_more) > limit,
+                    "batch {n} could take one more record"
+                );
+            }
+        }
+        assert_eq!(chunks.concat(), idx, "every record once, in order");
+        // A record over the limit on its own is a batch of its own.
+        let records = vec![record(10), record(5000), record(10)];
+        let chunks = split_batches(&records, &[0, 1, 2], 0, limit);
+        assert_eq!(chunks, vec![&[0][..], &[1][..], &[2][..]]);
+    }
+
+    #[test]
+    fn a_refused_batch_is_split_by_the_limit_or_else_in_halves() {
+        let records: Vec<PostRecord> = (0..8).map(|_| record(100)).collect();
+        let idx: Vec<usize> = (0..8).collect();
+        let halves = split_refused(&records, &idx, 0, None);
+        assert_eq!(halves, vec![&idx[..4], &idx[4..]]);
+        // The limit as read says it fits: the broker counts otherwise, so halves.
+        assert_eq!(split_refused(&records, &idx, 0, Some(100_000)), halves);
+        let by_limit = split_refused(&records, &idx, 0, Some(400));
+        assert_eq!(by_limit.len(), 3, "{by_limit:?}");
+        assert_eq!(by_limit.concat(), idx);
+    }
+
+    fn request(
+        records: Vec<PostRecord>,
+        transaction: Option<&str>,
+        timeout_ms: u64,
+    ) -> PostRequest {
+        PostRequest {
+            records,
+            transaction_id: transaction.map(str::to_string),
+            asynchronous: false,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    async fn fake(script: Script) -> (FakeBroker, Cluster) {
+        let broker = FakeBroker::start().await;
+        broker.script(script);
+        let cluster = Cluster::new(ClusterConfig {
+            bootstrap: vec![broker.addr.clone()],
+        });
+        (broker, cluster)
+    }
+
+    fn offsets(posted: &Posted) -> Vec<Result<i64, String>> {
+        posted
+            .results
+            .iter()
+            .map(|r| match r {
+                RecordResult::Written { offset, .. } => Ok(*offset),
+                RecordResult::Failed { error, .. } => Err(error.to_string()),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_as_too_large_is_split_and_every_record_written_in_order() {
+        // The topic's limit cannot be read: batches of up to 1 MiB go, and
+        // are split in halves until the broker takes them.
+        let (broker, cluster) = fake(Script {
+            produce: Some(ProduceScript::Accept(Some(2000))),
+            ..Script::default()
+        })
+        .await;
+        let records: Vec<PostRecord> = (0..40).map(|_| record(300)).collect();
+        let posted = run(&cluster, request(records, None, 5000)).await;
+        assert_eq!(offsets(&posted), (0..40).map(Ok).collect::<Vec<_>>());
+        let appended = broker.appended();
+        assert!(appended.len() >= 8, "{appended:?}");
+        let mut next = 0;
+        for (base, count) in appended {
+            assert_eq!(base, next, "batches in order");
+            next += i64::from(count);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_limit_is_read_again_after_a_refusal_and_batches_follow_it() {
+        let (broker, cluster) = fake(Script {
+            produce: Some(ProduceScript::Accept(None)),
+            max_message_bytes: Some(1_000_000),
+            ..Script::default()
+        })
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            cluster.max_message_bytes("t", deadline).await,
+            Some(1_000_000)
+        );
+        // The topic's limit is lowered behind the cache's back.
+        broker.script(Script {
+            produce: Some(ProduceScript::Accept(Some(2000))),
+            max_message_bytes: Some(2000),
+            ..Script::default()
+        });
+        let records: Vec<PostRecord> = (0..40).map(|_| record(300)).collect();
+        let posted = run(&cluster, request(records, None, 5000)).await;
+        assert_eq!(offsets(&posted), (0..40).map(Ok).collect::<Vec<_>>());
+        // One refused batch, then batches as full as 2000 bytes allow.
+        assert_eq!(broker.produce_requests(), 1 + broker.appended().len());
+        assert_eq!(
+            broker.appended().len(),
+            40usize.div_ceil(6),
+            "{:?}",
+            broker.appended()
+        );
+        assert_eq!(cluster.max_message_bytes("t", deadline).await, Some(2000));
+    }
+
+    #[tokio::test]
+    async fn only_a_record_too_large_on_its_own_fails_named_with_its_size_and_the_limit() {
+        let (broker, cluster) = fake(Script {
+            produce: Some(ProduceScript::Accept(Some(2000))),
+            max_message_bytes: Some(2000),
+            ..Script::default()
+        })
+        .await;
+        let records = vec![record(10), record(10), record(5000), record(10)];
+        let posted = run(&cluster, request(records, None, 5000)).await;
+        let results = offsets(&posted);
+        assert_eq!(results[..2], [Ok(0), Ok(1)]);
+        assert_eq!(results[3], Ok(2), "the records after it are written");
+        let e = results[2].as_ref().unwrap_err();
+        assert!(e.starts_with("records[2] is 5070 bytes"), "{e}");
+        assert!(
+            e.contains("more than the 2000 bytes topic 't' accepts"),
+            "{e}"
+        );
+        let error = posted.results[2].error().unwrap();
+        assert!(
+            matches!(error, RecordsError::Invalid(_)),
+            "a 400: {error:?}"
+        );
+        assert_eq!(broker.appended().len(), 2);
+    }
+
+    /// A transaction of two records on the fake, whose commit or abort
+    /// answers as `script` says.
+    async fn transaction(script: Script, timeout_ms: u64) -> (FakeBroker, Posted) {
+        let (broker, cluster) = fake(script).await;
+        let posted = run(
+            &cluster,
+            request(vec![record(10), record(10)], Some("tx"), timeout_ms),
+        )
+        .await;
+        (broker, posted)
+    }
+
+    fn transaction_error(posted: &Posted) -> (TxnOutcome, String, Option<crate::kafka::ErrorKind>) {
+        assert!(
+            posted.results.iter().all(|r| r.error().is_some()),
+            "{posted:?}"
+        );
+        match posted.results[0].error() {
+            Some(e @ RecordsError::Transaction { outcome, .. }) => {
+                (*outcome, e.to_string(), e.kafka_kind())
+            }
+            other => panic!("not a transaction's error: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_sent_but_never_answered_is_an_unknown_outcome_not_an_abort() {
+        let (broker, posted) = transaction(
+            Script {
+                produce: Some(ProduceScript::Accept(None)),
+                commit: EndScript::Silent,
+                ..Script::default()
+            },
+            1000,
+        )
+        .await;
+        let (outcome, message, kind) = transaction_error(&posted);
+        assert_eq!(outcome, TxnOutcome::Unknown);
+        assert!(message.contains("outcome unknown"), "{message}");
+        assert!(
+            message.contains("may or may not have committed"),
+            "{message}"
+        );
+        assert!(!message.contains("abort"), "{message}");
+        assert_eq!(kind, Some(crate::kafka::ErrorKind::Timeout), "a 504");
+        assert_eq!(broker.end_txn_requests(), (1, 0), "no abort after a commit");
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_connection_breaks_is_an_unknown_outcome_too() {
+        let (broker, posted) = transaction(
+            Script {
+                produce: Some(ProduceScript::Accept(None)),
+                commit: EndScript::HangUp,
+                ..Script::default()
+            },
+            1000,
+        )
+        .await;
+        let (outcome, message, kind) = transaction_error(&posted);
+        assert_eq!(outcome, TxnOutcome::Unknown);
+        assert!(message.contains("outcome unknown"), "{message}");
+        assert!(!message.contains("abort"), "{message}");
+        assert_eq!(kind, Some(crate::kafka::ErrorKind::Unreachable), "a 503");
+        assert_eq!(broker.end_txn_requests().1, 0, "no abort after a commit");
+    }
+
+    #[tokio::test]
+    async fn a_refused_commit_is_aborted_and_says_so_once_the_abort_is_confirmed() {
+        let (broker, posted) = transaction(
+            Script {
+                produce: Some(ProduceScript::Accept(None)),
+                commit: EndScript::Refuse(ResponseError::InvalidTxnState),
+                ..Script::default()
+            },
+            1000,
+        )
+        .await;
+        let (outcome, message, _) = transaction_error(&posted);
+        assert_eq!(outcome, TxnOutcome::Aborted);
+        assert!(message.contains("was aborted"), "{message}");
+        assert_eq!(broker.end_txn_requests(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_whose_abort_is_not_confirmed_is_not_called_aborted() {
+        let script = |abort| Script {
+            produce: Some(ProduceScript::Refuse(ResponseError::InvalidRecord)),
+            abort,
+            ..Script::default()
+        };
+        let (broker, posted) = transaction(script(EndScript::Answer), 1000).await;
+        let (outcome, message, _) = transaction_error(&posted);
+        assert_eq!(outcome, TxnOutcome::Aborted);
+        assert!(
+            message.contains("was aborted and none of its records became visible"),
+            "{message}"
+        );
+        assert_eq!(broker.end_txn_requests(), (0, 1));
+
+        let (_, posted) = transaction(
+            script(EndScript::Refuse(ResponseError::UnknownServerError)),
+            1000,
+        )
+        .await;
+        let (outcome, message, _) = transaction_error(&posted);
+        assert_eq!(outcome, TxnOutcome::NotCommitted);
+        assert!(
+            message.contains("was not committed and none of its records became visible"),
+            "{message}"
+        );
+        assert!(!message.contains("was aborted"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_committed_transaction_answers_once_read_committed_readers_see_it() {
+        let (broker, posted) = transaction(
+            Script {
+                produce: Some(ProduceScript::Accept(None)),
+                stale_stable_answers: 3,
+                ..Script::default()
+            },
+            5000,
+        )
+        .await;
+        assert_eq!(offsets(&posted), [Ok(0), Ok(1)]);
+        assert!(posted.notice.is_none(), "{:?}", posted.notice);
+        assert_eq!(
+            broker.list_offsets_requests(),
+            4,
+            "three stale answers, then the new end"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_not_yet_visible_at_the_timeout_says_so_with_every_offset() {
+        let (_, posted) = transaction(
+            Script {
+                produce: Some(ProduceScript::Accept(None)),
+                stale_stable_answers: usize::MAX,
+                ..Script::default()
+            },
+            300,
+        )
+        .await;
+        assert_eq!(offsets(&posted), [Ok(0), Ok(1)], "committed: written");
+        let notice = posted.notice.expect("a notice");
+        assert!(
+            matches!(notice, RecordsError::NotYetVisible(_)),
+            "{notice:?}"
+        );
+        let message = notice.to_string();
+        assert!(message.contains("committed"), "{message}");
+        assert!(
+            message.contains("t/0: last record at offset 1, last stable offset 0"),
+            "{message}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::http::router::App;
 use crate::http::BoxError;
 use crate::metrics::Route;
 use crate::records::post::{self, RecordResult};
-use crate::records::RecordsError;
+use crate::records::{RecordsError, TxnOutcome};
 
 /// POST /records: reads the body (at most `--max-body-bytes`), writes its
 /// records, and answers each record's result.
@@ -46,14 +46,27 @@ where
         ));
     }
     app.limits.check_timeout(request.timeout)?;
+    check_write_timeout(request.timeout)?;
     if request.asynchronous {
-        let accepted = request.records.len();
+        // What is already known to fail is refused now, not accepted and dropped.
+        let prepared = post::prepare(&app.cluster, request).await;
+        if let Some((index, e)) = prepared.known_failure() {
+            app.metrics.records_errors([e]);
+            return Err(ApiError::new(
+                status_of(e),
+                format!(
+                    "records[{index}]: {e}; nothing was written (an async write is refused whole when a record is known to fail before it is accepted)"
+                ),
+            ));
+        }
+        let accepted = prepared.len();
         let cluster = app.cluster.clone();
         let metrics = Arc::clone(&app.metrics);
         app.background.spawn(async move {
             // The write holds its share of the limits until it ends.
             let _permit = permit;
-            let results = post::run(&cluster, request).await;
+            let posted = post::write(&cluster, prepared).await;
+            let results = posted.results;
             let failed = results.iter().filter(|r| r.error().is_some()).count();
             metrics.records_produced(results.len() - failed);
             metrics.async_records_failed(failed);
@@ -62,16 +75,35 @@ where
             if failed > 0 {
                 tracing::warn!(failed, total = results.len(), "async write failed");
             }
+            if let Some(notice) = posted.notice {
+                tracing::warn!(error = %notice, "async transaction not yet visible");
+            }
         });
         return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
     }
-    let results = post::run(&app.cluster, request).await;
+    let posted = post::run(&app.cluster, request).await;
+    let results = &posted.results;
     let errors = || results.iter().filter_map(RecordResult::error);
     let written = results.len() - errors().count();
     app.metrics.records_produced(written);
-    app.metrics.records_errors(errors());
-    log_failures(&results);
-    Ok(with_records(post_response(&results), written))
+    app.metrics
+        .records_errors(errors().chain(posted.notice.as_ref()));
+    log_failures(results);
+    Ok(with_records(post_response(&posted), written))
+}
+
+/// A write's `timeout` must leave time for a produce to be answered: a
+/// shorter one could only end in a 504 after the records may have been
+/// written, so it is refused before anything is sent.
+fn check_write_timeout(timeout: std::time::Duration) -> Result<(), ApiError> {
+    if timeout < post::MIN_TIMEOUT {
+        return Err(ApiError::bad_request(format!(
+            "timeout: {} is shorter than a write can take; use at least {} (nothing was written)",
+            humantime::format_duration(timeout),
+            humantime::format_duration(post::MIN_TIMEOUT)
+        )));
+    }
+    Ok(())
 }
 
 /// The whole body, at most `--max-body-bytes`, within `--client-timeout`.
@@ -233,7 +265,20 @@ fn written_body(results: &[RecordResult]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn post_response(results: &[RecordResult]) -> HttpResponse {
+fn post_response(posted: &post::Posted) -> HttpResponse {
+    let results = &posted.results[..];
+    if let Some(notice) = &posted.notice {
+        // Every record was written: only their visibility is not confirmed.
+        let status = status_of(notice);
+        return json_response(
+            status,
+            &PostBody {
+                code: Some(status.as_u16()),
+                message: Some(notice.to_string()),
+                results: results.iter().filter_map(ResultOut::written).collect(),
+            },
+        );
+    }
     if let Some(body) = written_body(results) {
         return json_bytes_response(StatusCode::OK, body);
     }
@@ -275,19 +320,25 @@ fn post_response(results: &[RecordResult]) -> HttpResponse {
         );
     };
     let written = results.len() - errors.len();
-    let aborted = results
+    let transaction = results
         .iter()
         .find_map(RecordResult::error)
         .and_then(|e| match e {
-            RecordsError::Aborted { .. } => Some(e.to_string()),
+            RecordsError::Transaction { outcome, .. } => Some((*outcome, e.to_string())),
             _ => None,
         });
-    let message = if let Some(aborted) = aborted {
-        // A transaction is all or nothing: say so rather than "may or may not".
-        format!(
-            "none of the {} records became visible: {aborted}",
-            results.len()
-        )
+    let message = if let Some((outcome, e)) = transaction {
+        // A transaction is all or nothing: say which, or that it is not known.
+        let n = results.len();
+        match outcome {
+            TxnOutcome::Unknown => {
+                format!("outcome unknown: all {n} records became visible, or none did: {e}")
+            }
+            TxnOutcome::NothingWritten => format!("none of the {n} records was written: {e}"),
+            TxnOutcome::Aborted | TxnOutcome::NotCommitted => {
+                format!("none of the {n} records became visible: {e}")
+            }
+        }
     } else if first.status == StatusCode::GATEWAY_TIMEOUT {
         format!(
             "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",

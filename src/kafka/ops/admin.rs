@@ -18,6 +18,11 @@ use super::topic_name;
 
 /// DescribeConfigs resource type of a broker.
 const BROKER_RESOURCE: i8 = 4;
+/// DescribeConfigs resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+/// The topic setting bounding a record batch (its override, else the
+/// broker's `message.max.bytes`: DescribeConfigs reports the value in force).
+const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 /// The broker setting that says whether topics are created on first use.
 const AUTO_CREATE: &str = "auto.create.topics.enable";
 
@@ -84,7 +89,65 @@ pub(super) fn read_auto_create(
         .is_none_or(|v| v.as_str() == "true"))
 }
 
+/// The largest record batch `topic` accepts, in bytes, as DescribeConfigs
+/// reports its `max.message.bytes`.
+pub(super) fn read_max_message_bytes(
+    topic: &str,
+    response: DescribeConfigsResponse,
+) -> Result<usize, KafkaError> {
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| KafkaError::Protocol("empty DescribeConfigs response".into()))?;
+    check(
+        result.error_code,
+        || Context::of(Operation::DescribeTopic).topic(topic),
+        result.error_message.as_ref().map(|m| m.as_str()),
+    )?;
+    let value = result
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == MAX_MESSAGE_BYTES)
+        .and_then(|c| c.value.as_ref())
+        .ok_or_else(|| {
+            KafkaError::Protocol(format!(
+                "no {MAX_MESSAGE_BYTES} in the configs of topic '{topic}'"
+            ))
+        })?;
+    value
+        .as_str()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            KafkaError::Protocol(format!(
+                "{MAX_MESSAGE_BYTES} of topic '{topic}' is not a size: '{}'",
+                value.as_str()
+            ))
+        })
+}
+
 impl Cluster {
+    /// Asks any broker for the `max.message.bytes` in force for `topic` (an
+    /// override, else the broker's `message.max.bytes`).
+    pub(in super::super) async fn describe_max_message_bytes(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<usize, KafkaError> {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(topic.to_string()))
+                .with_configuration_keys(Some(vec![StrBytes::from_static_str(MAX_MESSAGE_BYTES)])),
+        ]);
+        let response = self
+            .ask_any_broker(deadline, request, versions::DESCRIBE_CONFIGS)
+            .await?;
+        read_max_message_bytes(topic, response)
+    }
+
     /// Creates a topic (an administrative call used by tests, benchmarks and tools).
     pub async fn create_topic(
         &self,
@@ -179,6 +242,31 @@ mod tests {
                 ResponseError::TopicAlreadyExists
             )
         );
+    }
+
+    #[test]
+    fn a_topics_limit_is_its_max_message_bytes() {
+        let answer = |code: i16, value: Option<&'static str>| {
+            let configs = value
+                .map(|v| {
+                    vec![DescribeConfigsResourceResult::default()
+                        .with_name(StrBytes::from_static_str(MAX_MESSAGE_BYTES))
+                        .with_value(Some(StrBytes::from_static_str(v)))]
+                })
+                .unwrap_or_default();
+            DescribeConfigsResponse::default().with_results(vec![DescribeConfigsResult::default()
+                .with_error_code(code)
+                .with_configs(configs)])
+        };
+        assert_eq!(
+            read_max_message_bytes("t", answer(0, Some("10000"))).unwrap(),
+            10000
+        );
+        assert!(read_max_message_bytes("t", answer(0, Some("x"))).is_err());
+        assert!(read_max_message_bytes("t", answer(0, None)).is_err());
+        let refused = ResponseError::TopicAuthorizationFailed.code();
+        let e = read_max_message_bytes("t", answer(refused, None)).unwrap_err();
+        assert!(e.to_string().starts_with("describing topic 't': "), "{e}");
     }
 
     #[test]

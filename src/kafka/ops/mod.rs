@@ -18,9 +18,9 @@ use super::error::{check, Context};
 use super::leader::PerPartition;
 
 pub use fetch::FetchedPartition;
-pub use offsets::OffsetQuery;
+pub use offsets::{LastStable, OffsetQuery};
 pub use produce::ProduceAck;
-pub use txn::Transaction;
+pub use txn::{EndFailure, Transaction};
 
 /// Isolation level READ_COMMITTED in Fetch and ListOffsets.
 const READ_COMMITTED: i8 = 1;

@@ -6,6 +6,7 @@
 //! coordinator bumps the producer epoch and aborts the older transaction, and
 //! every later call of the older request is refused as fenced.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kafka_protocol::messages::{
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 
 use super::super::cluster::{Cluster, CoordinatorKind};
 use super::super::error::{check, Context, KafkaError, Operation, ResponseError};
+use super::super::leader::timeout;
 use super::super::versions;
 use super::topic_name;
 
@@ -139,6 +141,30 @@ pub(super) fn read_end_txn_response(
     check(response.error_code, || Context::of(operation).id(id), None).map_err(|e| e.fenced_for(id))
 }
 
+/// Why ending a transaction was not confirmed, by what is known of the
+/// EndTxn requests: whether one may have reached the coordinator unanswered.
+#[derive(Debug, Clone)]
+pub enum EndFailure {
+    /// No EndTxn was sent (no coordinator could be reached in time): the
+    /// transaction is as it was, still open.
+    NotSent(KafkaError),
+    /// Every EndTxn sent was answered, with a refusal: the transaction did
+    /// not end as asked.
+    Refused(KafkaError),
+    /// An EndTxn was sent and no answer came for it (the connection broke,
+    /// the deadline passed): the coordinator may or may not have acted on it.
+    Unconfirmed(KafkaError),
+}
+
+impl EndFailure {
+    /// The error behind it.
+    pub fn error(&self) -> &KafkaError {
+        match self {
+            EndFailure::NotSent(e) | EndFailure::Refused(e) | EndFailure::Unconfirmed(e) => e,
+        }
+    }
+}
+
 impl Cluster {
     /// Opens a transaction under `id`, fencing any older producer of that id.
     /// `timeout` is how long the coordinator lets it stay open.
@@ -209,14 +235,37 @@ impl Transaction {
         .await
     }
 
-    /// Commits (`true`) or aborts the transaction.
-    pub async fn end(self, commit: bool, deadline: Instant) -> Result<(), KafkaError> {
+    /// Commits (`true`) or aborts the transaction, and says, when that is
+    /// not confirmed, whether an EndTxn may have reached the coordinator.
+    pub async fn end(&self, commit: bool, deadline: Instant) -> Result<(), EndFailure> {
         let id = self.id.as_str();
         let request = build_end_txn_request(id, self.producer(), commit);
-        self.ask(deadline, request, versions::END_TXN, |r| {
-            read_end_txn_response(id, commit, r)
+        let sent = AtomicBool::new(false);
+        let unanswered = AtomicBool::new(false);
+        let kind = CoordinatorKind::Transaction;
+        let result = self
+            .cluster
+            .with_coordinator(kind, id, deadline, |conn| {
+                let request = request.clone();
+                let (sent, unanswered) = (&sent, &unanswered);
+                async move {
+                    sent.store(true, Ordering::Relaxed);
+                    let response = timeout(deadline, conn.call(request, versions::END_TXN))
+                        .await
+                        .inspect_err(|_| unanswered.store(true, Ordering::Relaxed))?;
+                    read_end_txn_response(id, commit, response)
+                }
+            })
+            .await;
+        result.map_err(|e| {
+            if !sent.load(Ordering::Relaxed) {
+                EndFailure::NotSent(e)
+            } else if unanswered.load(Ordering::Relaxed) {
+                EndFailure::Unconfirmed(e)
+            } else {
+                EndFailure::Refused(e)
+            }
         })
-        .await
     }
 }
 
