@@ -58,6 +58,14 @@ pub enum Route {
     GetRecords,
     /// `DELETE /records/{topic}`
     DeleteRecords,
+    /// `GET /topics`
+    ListTopics,
+    /// `GET /topics/{topic}`
+    GetTopic,
+    /// `POST /topics`
+    CreateTopic,
+    /// `DELETE /topics/{topic}`
+    DeleteTopic,
     /// `GET /healthy`
     Healthy,
     /// `GET /ready`
@@ -78,6 +86,10 @@ impl Route {
             Route::PostRecords => "POST /records",
             Route::GetRecords => "GET /records/{topic}",
             Route::DeleteRecords => "DELETE /records/{topic}",
+            Route::ListTopics => "GET /topics",
+            Route::GetTopic => "GET /topics/{topic}",
+            Route::CreateTopic => "POST /topics",
+            Route::DeleteTopic => "DELETE /topics/{topic}",
             Route::Healthy => "GET /healthy",
             Route::Ready => "GET /ready",
             Route::Metrics => "GET /metrics",

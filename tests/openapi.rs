@@ -52,10 +52,14 @@ const PLACEHOLDERS: [&str; 5] = [
 /// Every route the router dispatches on. The match below is exhaustive on
 /// purpose: a new `Route` does not compile here until it is listed, and then
 /// the test fails until it is documented.
-const ROUTES: [Route; 8] = [
+const ROUTES: [Route; 12] = [
     Route::PostRecords,
     Route::GetRecords,
     Route::DeleteRecords,
+    Route::ListTopics,
+    Route::GetTopic,
+    Route::CreateTopic,
+    Route::DeleteTopic,
     Route::Healthy,
     Route::Ready,
     Route::Metrics,
@@ -68,6 +72,10 @@ fn served_template(route: Route) -> Option<&'static str> {
         Route::PostRecords
         | Route::GetRecords
         | Route::DeleteRecords
+        | Route::ListTopics
+        | Route::GetTopic
+        | Route::CreateTopic
+        | Route::DeleteTopic
         | Route::Healthy
         | Route::Ready
         | Route::Metrics
@@ -363,13 +371,23 @@ async fn parameters_fields_and_serializers_are_the_ones_the_service_knows() {
     let svc = Service::start();
     let topic = unique_topic("openapi-names");
 
-    for method in ["get", "delete"] {
-        let op = doc.operation(method, "/records/{topic}");
+    let with_parameters = [
+        (
+            "get",
+            "/records/{topic}",
+            format!("/records/{topic}?openapiProbe=1"),
+        ),
+        (
+            "delete",
+            "/records/{topic}",
+            format!("/records/{topic}?openapiProbe=1"),
+        ),
+        ("get", "/topics", "/topics?openapiProbe=1".to_string()),
+    ];
+    for (method, path, probe) in &with_parameters {
+        let op = doc.operation(method, path);
         let r = svc
-            .send(
-                method.to_uppercase().parse().unwrap(),
-                &format!("/records/{topic}?openapiProbe=1"),
-            )
+            .send(method.to_uppercase().parse().unwrap(), probe)
             .await;
         assert_eq!(r.status().as_u16(), 400);
         let body: Value = r.json().await.unwrap();
@@ -381,7 +399,10 @@ async fn parameters_fields_and_serializers_are_the_ones_the_service_knows() {
         );
     }
     for op in doc.operations() {
-        if op.label() != "GET /records/{topic}" && op.label() != "DELETE /records/{topic}" {
+        if !with_parameters
+            .iter()
+            .any(|(method, path, _)| op.label() == format!("{} {path}", method.to_uppercase()))
+        {
             assert!(
                 op.parameter_names("query").is_empty(),
                 "{} takes no query parameters",

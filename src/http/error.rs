@@ -89,7 +89,9 @@ fn status_of_kind(kind: ErrorKind) -> StatusCode {
             StatusCode::SERVICE_UNAVAILABLE
         }
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorKind::GroupInUse | ErrorKind::Fenced => StatusCode::CONFLICT,
+        ErrorKind::GroupInUse | ErrorKind::Fenced | ErrorKind::Broker(Refusal::AlreadyExists) => {
+            StatusCode::CONFLICT
+        }
         ErrorKind::Broker(
             Refusal::PolicyViolation | Refusal::OffsetOutOfRange | Refusal::InvalidRequest,
         ) => StatusCode::BAD_REQUEST,

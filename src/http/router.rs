@@ -15,7 +15,7 @@ use super::browsers::Browsers;
 use super::error::ApiError;
 use super::response::{empty_response, Permit, Unflushed};
 use super::routes::{
-    records_delete, records_get, records_post, service, HttpResponse, RecordCount,
+    records_delete, records_get, records_post, service, topics, HttpResponse, RecordCount,
 };
 use super::BoxError;
 use crate::kafka::Cluster;
@@ -132,6 +132,8 @@ where
 enum Resource {
     Records,
     Topic,
+    Topics,
+    TopicAdmin,
     Healthy,
     Ready,
     Metrics,
@@ -144,6 +146,7 @@ impl Resource {
         match path.split_once('/') {
             None => match path {
                 "records" => Some(Resource::Records),
+                "topics" => Some(Resource::Topics),
                 "healthy" => Some(Resource::Healthy),
                 "ready" => Some(Resource::Ready),
                 "metrics" => Some(Resource::Metrics),
@@ -151,6 +154,7 @@ impl Resource {
                 _ => None,
             },
             Some(("records", topic)) if !topic.contains('/') => Some(Resource::Topic),
+            Some(("topics", topic)) if !topic.contains('/') => Some(Resource::TopicAdmin),
             Some(_) => None,
         }
     }
@@ -159,7 +163,8 @@ impl Resource {
     fn allow(self) -> &'static str {
         match self {
             Resource::Records => "POST",
-            Resource::Topic => "GET, HEAD, DELETE",
+            Resource::Topic | Resource::TopicAdmin => "GET, HEAD, DELETE",
+            Resource::Topics => "GET, HEAD, POST",
             Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => {
                 "GET, HEAD"
             }
@@ -182,6 +187,10 @@ fn route_of(method: &Method, path: &str) -> Route {
         (Some(Resource::Records), &Method::POST) => Route::PostRecords,
         (Some(Resource::Topic), &Method::GET) => Route::GetRecords,
         (Some(Resource::Topic), &Method::DELETE) => Route::DeleteRecords,
+        (Some(Resource::Topics), &Method::GET) => Route::ListTopics,
+        (Some(Resource::Topics), &Method::POST) => Route::CreateTopic,
+        (Some(Resource::TopicAdmin), &Method::GET) => Route::GetTopic,
+        (Some(Resource::TopicAdmin), &Method::DELETE) => Route::DeleteTopic,
         (Some(Resource::Healthy), &Method::GET) => Route::Healthy,
         (Some(Resource::Ready), &Method::GET) => Route::Ready,
         (Some(Resource::Metrics), &Method::GET) => Route::Metrics,
@@ -202,19 +211,28 @@ where
             return Ok(unauthorized());
         }
     }
-    if app.read_only && matches!(route, Route::PostRecords | Route::DeleteRecords) {
+    if app.read_only
+        && matches!(
+            route,
+            Route::PostRecords | Route::DeleteRecords | Route::CreateTopic | Route::DeleteTopic
+        )
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "this service is read-only (--read-only): records cannot be written or deleted here",
+            "this service is read-only (--read-only): records and topics cannot be written or deleted here",
         ));
     }
     let permit: Option<Permit> = match route {
-        Route::PostRecords | Route::GetRecords | Route::DeleteRecords => {
-            match Arc::clone(&app.requests).try_acquire_owned() {
-                Ok(permit) => Some(Arc::new(permit)),
-                Err(_) => return Ok(too_busy()),
-            }
-        }
+        Route::PostRecords
+        | Route::GetRecords
+        | Route::DeleteRecords
+        | Route::ListTopics
+        | Route::GetTopic
+        | Route::CreateTopic
+        | Route::DeleteTopic => match Arc::clone(&app.requests).try_acquire_owned() {
+            Ok(permit) => Some(Arc::new(permit)),
+            Err(_) => return Ok(too_busy()),
+        },
         _ => None,
     };
     let mut request = request;
@@ -269,12 +287,22 @@ where
     match route {
         Route::PostRecords => records_post::post_records(app, request).await,
         Route::GetRecords => {
-            let topic = topic_of(request.uri().path())?;
+            let topic = name_in(request.uri().path(), "records/")?;
             records_get::get_records(app, topic, request.uri().query()).await
         }
         Route::DeleteRecords => {
-            let topic = topic_of(request.uri().path())?;
+            let topic = name_in(request.uri().path(), "records/")?;
             records_delete::delete_records(app, topic, request.uri().query()).await
+        }
+        Route::ListTopics => topics::list_topics(app, request.uri().query()).await,
+        Route::GetTopic => {
+            let topic = name_in(request.uri().path(), "topics/")?;
+            topics::get_topic(app, topic, request.uri().query()).await
+        }
+        Route::CreateTopic => topics::create_topic(app, request).await,
+        Route::DeleteTopic => {
+            let topic = name_in(request.uri().path(), "topics/")?;
+            topics::delete_topic(app, topic, request.uri().query()).await
         }
         Route::Healthy => Ok(service::healthy()),
         Route::Ready => service::ready(app).await,
@@ -294,7 +322,7 @@ where
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     format!(
-                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}"
+                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}, GET and POST /topics, GET and DELETE /topics/{{topic}}"
                     ),
                 )),
             }
@@ -302,11 +330,12 @@ where
     }
 }
 
-/// The topic of a `/records/{topic}` path, decoded and checked.
-fn topic_of(path: &str) -> Result<String, ApiError> {
+/// The topic of a `/records/{topic}` or `/topics/{topic}` path (after
+/// `prefix`), decoded and checked.
+fn name_in(path: &str, prefix: &str) -> Result<String, ApiError> {
     let raw = path
         .trim_start_matches('/')
-        .strip_prefix("records/")
+        .strip_prefix(prefix)
         .unwrap_or_default();
     let topic = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
@@ -352,7 +381,7 @@ mod tests {
     #[test]
     fn unknown_paths_and_wrong_methods_are_other() {
         for (method, path) in [
-            (Method::GET, "/topics/some-topic"),
+            (Method::GET, "/groups/some-group"),
             (Method::GET, "/records/some-topic/extra"),
             (Method::PUT, "/records/some-topic"),
             (Method::GET, "/records"),

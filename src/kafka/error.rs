@@ -117,6 +117,8 @@ pub enum Refusal {
     InvalidRequest,
     /// This service's principal is not allowed to do it.
     NotAuthorized,
+    /// What it would create exists already (a topic).
+    AlreadyExists,
     /// The broker is briefly unable to serve it; trying later may work.
     Unavailable,
     /// Anything else.
@@ -142,6 +144,8 @@ pub enum Operation {
     FindCoordinator,
     /// Creating a topic.
     CreateTopic,
+    /// Deleting a topic.
+    DeleteTopic,
     /// Writing records.
     Produce,
     /// Reading records.
@@ -236,6 +240,7 @@ impl fmt::Display for Context {
             Operation::ApiVersions => write!(f, "ApiVersions from {broker}"),
             Operation::FindCoordinator => write!(f, "finding the coordinator of '{id}'"),
             Operation::CreateTopic => write!(f, "creating topic '{topic}'"),
+            Operation::DeleteTopic => write!(f, "deleting topic '{topic}'"),
             Operation::Produce => write!(f, "producing to {at}"),
             Operation::Fetch => write!(f, "fetching from {at}"),
             Operation::ListOffsets => write!(f, "offsets of {at}"),
@@ -382,7 +387,13 @@ fn refusal(error: ResponseError) -> Refusal {
         ResponseError::UnknownTopicOrPartition => Refusal::UnknownTopicOrPartition,
         ResponseError::OffsetOutOfRange => Refusal::OffsetOutOfRange,
         ResponseError::PolicyViolation => Refusal::PolicyViolation,
+        ResponseError::TopicAlreadyExists => Refusal::AlreadyExists,
         ResponseError::InvalidTopicException
+        | ResponseError::InvalidPartitions
+        | ResponseError::InvalidReplicationFactor
+        | ResponseError::InvalidReplicaAssignment
+        | ResponseError::InvalidConfig
+        | ResponseError::InvalidRequest
         | ResponseError::InvalidTimestamp
         | ResponseError::InvalidRecord
         | ResponseError::RecordListTooLarge

@@ -22,6 +22,9 @@ pub const DELETE_RECORDS: i16 = 2;
 /// CreateTopics (tests and benchmarks create topics through it).
 pub const CREATE_TOPICS: i16 = 7;
 
+/// DeleteTopics: topics by name (optional: checked when a topic is deleted).
+pub const DELETE_TOPICS: i16 = 4;
+
 /// DescribeConfigs: whether brokers create topics on first use.
 pub const DESCRIBE_CONFIGS: i16 = 4;
 

@@ -4,6 +4,7 @@
 pub mod delete;
 pub mod get;
 pub mod post;
+pub mod topics;
 
 use std::time::Duration;
 

@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::http::{handle, App, BearerToken, Browsers, Limits, Unflushed};
 use crate::kafka::{Cluster, ClusterConfig, Security};
 use crate::metrics::Metrics;
-use client_io::ClientIo;
 use crate::records::get::GroupTurns;
+use client_io::ClientIo;
 
 /// A bound, not yet serving, instance of the service.
 pub struct Server {

@@ -10,6 +10,13 @@ pub(crate) mod checked;
 pub(crate) mod quick;
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Request, StatusCode};
+
+use super::error::ApiError;
+use super::router::Limits;
+use super::BoxError;
 
 use crate::records::post::PostRequest;
 use crate::records::RecordsError;
@@ -24,4 +31,42 @@ pub fn read_post_body(body: &Bytes) -> Result<PostRequest, RecordsError> {
         return Ok(request);
     }
     checked::parse(body)
+}
+
+/// The whole body, at most `--max-body-bytes`, within `--client-timeout`.
+/// A declared length over the limit is refused before anything is read (so
+/// a client that sent `Expect: 100-continue` gets 413, not `100 Continue`).
+pub(crate) async fn read_body<B>(limits: &Limits, request: Request<B>) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    let limit = limits.body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes (--max-body-bytes); nothing was written: send fewer records per request"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let timeout = limits.client_timeout;
+    let read = Limited::new(request.into_body(), limit).collect();
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} (--client-timeout); nothing was written",
+                humantime::format_duration(timeout)
+            ),
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!("cannot read the body: {e}"))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
 }

@@ -2,14 +2,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 
 use super::{with_records, HttpResponse};
-use crate::http::body::read_post_body;
+use crate::http::body::{read_body, read_post_body};
 use crate::http::error::{status_of, ApiError, ErrorBody};
 use crate::http::query::Query;
 use crate::http::response::{empty_response, json_bytes_response, json_response, Permit};
@@ -31,7 +28,7 @@ where
 {
     Query::parse(request.uri().query(), &[])?;
     let permit = request.extensions().get::<Permit>().cloned();
-    let body = read_body(app, request).await?;
+    let body = read_body(&app.limits, request).await?;
     app.metrics.request_body(Route::PostRecords, body.len());
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
     let request = read_post_body(&body)?;
@@ -104,44 +101,6 @@ fn check_write_timeout(timeout: std::time::Duration) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// The whole body, at most `--max-body-bytes`, within `--client-timeout`.
-/// A declared length over the limit is refused before anything is read (so
-/// a client that sent `Expect: 100-continue` gets 413, not `100 Continue`).
-async fn read_body<B>(app: &App, request: Request<B>) -> Result<Bytes, ApiError>
-where
-    B: hyper::body::Body,
-    B::Error: Into<BoxError>,
-{
-    let limit = app.limits.body_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {limit} bytes (--max-body-bytes); nothing was written: send fewer records per request"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let timeout = app.limits.client_timeout;
-    let read = Limited::new(request.into_body(), limit).collect();
-    match tokio::time::timeout(timeout, read).await {
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the body did not arrive within {} (--client-timeout); nothing was written",
-                humantime::format_duration(timeout)
-            ),
-        )),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::bad_request(format!("cannot read the body: {e}"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
 }
 
 #[derive(Serialize)]

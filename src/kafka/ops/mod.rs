@@ -9,6 +9,7 @@ mod fetch;
 mod groups;
 mod offsets;
 mod produce;
+mod topics;
 mod txn;
 
 use kafka_protocol::messages::TopicName;
@@ -20,6 +21,7 @@ use super::leader::PerPartition;
 pub use fetch::FetchedPartition;
 pub use offsets::{LastStable, OffsetQuery};
 pub use produce::ProduceAck;
+pub use topics::{PartitionLayout, TopicLayout};
 pub use txn::{EndFailure, Transaction};
 
 /// Isolation level READ_COMMITTED in Fetch and ListOffsets.

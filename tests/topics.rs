@@ -1,0 +1,337 @@
+//! `GET /topics`, `GET /topics/{topic}`, `POST /topics`, `DELETE /topics/{topic}`
+//! against the real broker, each checked through an independent path: kcat's
+//! metadata, Kafka's own `TopicCommand` and `GetOffsetShell`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Runs one of Kafka's Java tools to completion; its stdout.
+fn java_tool(args: &[&str]) -> String {
+    let out = kafka_tool(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/kafka.sh tool");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `GetOffsetShell --time T`: partition → offset.
+fn offsets_by_java(topic: &str, time: &str) -> BTreeMap<i64, i64> {
+    java_tool(&[
+        "org.apache.kafka.tools.GetOffsetShell",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--topic",
+        topic,
+        "--time",
+        time,
+    ])
+    .lines()
+    .filter_map(|l| {
+        let mut parts = l.trim().rsplitn(3, ':');
+        let offset = parts.next()?.parse().ok()?;
+        let partition = parts.next()?.parse().ok()?;
+        Some((partition, offset))
+    })
+    .collect()
+}
+
+/// The `Configs:` of `TopicCommand --describe`, by name.
+fn configs_by_java(topic: &str) -> BTreeMap<String, String> {
+    let out = java_tool(&[
+        "org.apache.kafka.tools.TopicCommand",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--describe",
+        "--topic",
+        topic,
+    ]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("Configs:"))
+        .unwrap_or_else(|| panic!("no Configs in {out}"));
+    let configs = line.split("Configs:").nth(1).unwrap().trim();
+    configs
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let (k, v) = c.split_once('=').unwrap();
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+}
+
+fn column(topic: &Value, field: &str) -> BTreeMap<i64, i64> {
+    topic["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["partition"].as_i64().unwrap(), p[field].as_i64().unwrap()))
+        .collect()
+}
+
+async fn create(svc: &Client, body: Value) -> (u16, Value) {
+    let r = svc
+        .request(Method::POST, "/topics")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_created_topic_is_described_as_kafkas_own_tools_see_it() {
+    let svc = Service::start();
+    let name = unique_topic("described");
+    let (status, created) = create(
+        &svc,
+        json!({"name": name, "partitions": 3, "replicationFactor": 1,
+               "configs": {"retention.ms": 86400000, "cleanup.policy": "delete"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["name"], name.as_str());
+    assert_eq!(created["partitions"].as_array().unwrap().len(), 3);
+
+    // Usable at once: every partition takes a write right after the 201.
+    let mut records = Vec::new();
+    for p in 0..3 {
+        for i in 0..=p {
+            records.push(json!({"topic": name, "partition": p, "value": format!("v{i}")}));
+        }
+    }
+    post_ok(&svc, records.clone()).await;
+    let (status, _) = svc
+        .delete(&format!("/records/{name}?partition=2&offset=1"))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, topic) = svc.get(&format!("/topics/{name}")).await;
+    assert_eq!(status, 200, "{topic}");
+    assert_eq!(topic["internal"], false);
+    // Offsets as GetOffsetShell finds them: the log start and the end.
+    assert_eq!(column(&topic, "startOffset"), offsets_by_java(&name, "-2"));
+    assert_eq!(column(&topic, "endOffset"), offsets_by_java(&name, "-1"));
+    assert_eq!(
+        column(&topic, "endOffset"),
+        BTreeMap::from([(0, 1), (1, 2), (2, 3)])
+    );
+    assert_eq!(
+        column(&topic, "lastStableOffset"),
+        column(&topic, "endOffset")
+    );
+    // Leaders and replicas as kcat's metadata lists them.
+    for p in Kcat::new().metadata(Some(&name)).partitions {
+        let ours = &topic["partitions"][p.partition as usize];
+        assert_eq!(ours["leader"], p.leader, "{ours}");
+        assert_eq!(ours["replicas"], json!(p.replicas), "{ours}");
+        assert_eq!(ours["isr"], json!(p.isr), "{ours}");
+        assert_eq!(ours["offline"], json!([]), "{ours}");
+        assert!(ours["leaderEpoch"].as_i64().unwrap() >= 0, "{ours}");
+    }
+    // Configs as TopicCommand lists them.
+    let ours: BTreeMap<String, String> = topic["configs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(ours, configs_by_java(&name));
+    assert_eq!(ours["retention.ms"], "86400000");
+    // The answer to the POST was the same topic.
+    assert_eq!(created["configs"], topic["configs"]);
+}
+
+#[tokio::test]
+async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
+    let topic = new_topic("topic-lso", 1).await;
+    let svc = Service::start();
+    post_ok(
+        &svc,
+        (0..3)
+            .map(|i| json!({"topic": topic, "value": format!("c{i}")}))
+            .collect(),
+    )
+    .await;
+    let _producer = Background::spawn(&mut kafka_tool(&[
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        &topic,
+        "--num-records",
+        "40",
+        "--record-size",
+        "8",
+        "--throughput",
+        "2",
+        "--transactional-id",
+        &format!("{topic}-tx"),
+        "--transaction-duration-ms",
+        "600000",
+        "--producer-props",
+        &format!("bootstrap.servers={}", bootstrap()),
+    ]));
+    eventually(Duration::from_secs(60), || {
+        (Kcat::new().read(&topic).uncommitted().records().len() > 3).then_some(())
+    })
+    .await;
+    let (status, described) = svc.get(&format!("/topics/{topic}")).await;
+    assert_eq!(status, 200, "{described}");
+    let p = &described["partitions"][0];
+    // The last stable offset is the first record of the open transaction, as
+    // a read_committed reader (kcat) sees: it stops there.
+    let committed = Kcat::new().read(&topic).records();
+    assert_eq!(committed.len(), 3);
+    assert_eq!(p["lastStableOffset"], 3, "{p}");
+    assert!(p["endOffset"].as_i64().unwrap() > 3, "{p}");
+    assert_eq!(p["startOffset"], 0);
+}
+
+#[tokio::test]
+async fn topics_are_listed_by_name_and_internal_ones_on_request() {
+    let svc = Service::start();
+    let topic = new_topic("listed", 2).await;
+    // A group commit makes sure Kafka's internal offsets topic exists.
+    let (status, _) = svc
+        .get(&format!(
+            "/records/{topic}?groupId={}&timeout=0s",
+            unique_topic("g")
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (status, listed) = svc.get("/topics").await;
+    assert_eq!(status, 200, "{listed}");
+    let topics = listed["topics"].as_array().unwrap();
+    let names: Vec<&str> = topics.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "not sorted by name");
+    let ours = topics
+        .iter()
+        .find(|t| t["name"] == topic.as_str())
+        .expect("created topic missing");
+    assert_eq!(
+        ours,
+        &json!({"name": topic, "partitions": 2, "internal": false})
+    );
+    assert!(!names.contains(&"__consumer_offsets"));
+    let (_, all) = svc.get("/topics?internal=true").await;
+    let internal = all["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "__consumer_offsets")
+        .expect("internal topic missing");
+    assert_eq!(internal["internal"], true);
+    // Every topic kcat lists is listed (topics made since may be extra).
+    let (_, now) = svc.get("/topics?internal=true").await;
+    let now: Vec<&str> = now["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let before = Kcat::new().metadata(None).partitions;
+    for p in before {
+        assert!(
+            now.contains(&p.topic.as_str()) || !kcat_topic_exists(&p.topic),
+            "{} missing",
+            p.topic
+        );
+    }
+    let (status, body) = svc.get("/topics?internal=yes").await;
+    assert_error(status, &body, 400, &["internal", "'yes'"]);
+}
+
+#[tokio::test]
+async fn fixture_topics_are_created_once_and_deleted() {
+    let svc = Service::start();
+    let name = unique_topic("fixture");
+    let (status, _) = create(&svc, json!({"name": name, "partitions": 2})).await;
+    assert_eq!(status, 201);
+    let (status, body) = create(&svc, json!({"name": name, "partitions": 2})).await;
+    assert_error(status, &body, 409, &[&name, "already exists"]);
+    let r = svc.send(Method::DELETE, &format!("/topics/{name}")).await;
+    assert_eq!(r.status(), 204);
+    assert!(r.bytes().await.unwrap().is_empty());
+    eventually(Duration::from_secs(30), || {
+        (!kcat_topic_exists(&name)).then_some(())
+    })
+    .await;
+    let (status, body) = svc.get(&format!("/topics/{name}")).await;
+    assert_error(status, &body, 404, &[&name]);
+    let (status, body) = svc.delete(&format!("/topics/{name}")).await;
+    assert_error(status, &body, 404, &[&name]);
+
+    let read_only = Service::start_with(&["--read-only"], &[]);
+    let other = unique_topic("fixture-ro");
+    let (status, body) = create(&read_only, json!({"name": other})).await;
+    assert_error(status, &body, 403, &["read-only"]);
+    let existing = new_topic("fixture-ro", 1).await;
+    let (status, _) = read_only.delete(&format!("/topics/{existing}")).await;
+    assert_eq!(status, 403);
+    assert!(kcat_topic_exists(&existing));
+    assert!(!kcat_topic_exists(&other));
+}
+
+#[tokio::test]
+async fn bad_topics_are_refused_with_the_reason_and_nothing_is_created() {
+    let svc = Service::start();
+    let name = unique_topic("bad");
+    for (body, status, needles) in [
+        (json!({"name": "a b"}), 400, vec!["name:", "'a b'"]),
+        (
+            json!({"name": name, "partitions": 0}),
+            400,
+            vec!["partitions: 0"],
+        ),
+        (
+            json!({"name": name, "partitions": -3}),
+            400,
+            vec!["partitions: -3"],
+        ),
+        (
+            json!({"name": name, "partitons": 3}),
+            400,
+            vec!["'partitons'"],
+        ),
+        // Refused by the broker: its reason comes back.
+        (
+            json!({"name": name, "replicationFactor": 3}),
+            400,
+            vec!["replication factor", "3"],
+        ),
+        (
+            json!({"name": name, "configs": {"no.such.config": "1"}}),
+            400,
+            vec!["no.such.config"],
+        ),
+        (
+            json!({"name": name, "configs": {"retention.ms": "soon"}}),
+            400,
+            vec!["retention.ms"],
+        ),
+    ] {
+        let (got, answer) = create(&svc, body.clone()).await;
+        let needles: Vec<&str> = needles;
+        assert_error(got, &answer, status, &needles);
+    }
+    assert!(!kcat_topic_exists(&name), "a refused topic was created");
+    let (status, body) = svc.get("/topics/no-such-topic-here").await;
+    assert_error(status, &body, 404, &["no-such-topic-here"]);
+    let (status, body) = svc.get("/topics/a%20b").await;
+    assert_error(status, &body, 400, &["'a b'"]);
+}
