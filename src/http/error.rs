@@ -73,6 +73,7 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
     match e {
         RecordsError::Invalid(_) | RecordsError::Unsupported(_) => StatusCode::BAD_REQUEST,
         RecordsError::Undecodable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        RecordsError::NotFound(_) => StatusCode::NOT_FOUND,
         RecordsError::Transaction { cause, .. } => status_of(cause),
         RecordsError::NotYetVisible(_) => StatusCode::GATEWAY_TIMEOUT,
         RecordsError::Kafka(k) => status_of_kind(k.kind()),

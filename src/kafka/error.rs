@@ -154,6 +154,8 @@ pub enum Operation {
     ListOffsets,
     /// Deleting records below an offset.
     DeleteRecords,
+    /// Listing consumer groups.
+    ListGroups,
     /// Describing a consumer group.
     DescribeGroup,
     /// Reading a group's committed offsets.
@@ -245,6 +247,7 @@ impl fmt::Display for Context {
             Operation::Fetch => write!(f, "fetching from {at}"),
             Operation::ListOffsets => write!(f, "offsets of {at}"),
             Operation::DeleteRecords => write!(f, "deleting records of {at}"),
+            Operation::ListGroups => write!(f, "listing groups"),
             Operation::DescribeGroup => write!(f, "describing group '{id}'"),
             Operation::FetchGroupOffsets => match self.topic {
                 Some(_) => write!(f, "offset of group '{id}' for {at}"),

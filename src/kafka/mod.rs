@@ -37,8 +37,8 @@ pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal};
 #[cfg(test)]
 pub(crate) use fake::{EndScript, FakeBroker, ProduceScript, Script};
 pub use ops::{
-    EndFailure, FetchedPartition, LastStable, OffsetQuery, PartitionLayout, ProduceAck,
-    TopicLayout, Transaction,
+    EndFailure, FetchedPartition, GroupDescription, GroupListing, GroupMember, LastStable,
+    OffsetQuery, PartitionLayout, ProduceAck, TopicLayout, Transaction,
 };
 pub use sasl::{SaslConfig, SaslMechanism, Secret};
 pub use security::{Security, TlsConfig, TlsFile, TlsSetupError};

@@ -40,6 +40,10 @@ pub const DESCRIBE_GROUPS: i16 = 5;
 /// ConsumerGroupDescribe: groups of the KIP-848 consumer protocol (optional:
 /// Kafka 3.7 and later).
 pub const CONSUMER_GROUP_DESCRIBE: i16 = 0;
+/// ListGroups: the group type (Kafka 3.8 and later; optional).
+pub const LIST_GROUPS: i16 = 5;
+/// ListGroups before group types (every group then is a classic one).
+pub const LIST_GROUPS_WITHOUT_TYPES: i16 = 4;
 /// InitProducerId: flexible, transaction timeout.
 pub const INIT_PRODUCER_ID: i16 = 4;
 /// AddPartitionsToTxn: the last client version (v4 and later batch for brokers).

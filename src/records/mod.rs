@@ -3,6 +3,7 @@
 
 pub mod delete;
 pub mod get;
+pub mod groups;
 pub mod post;
 pub mod topics;
 
@@ -20,6 +21,9 @@ pub enum RecordsError {
     /// Stored bytes cannot be decoded as the request asked.
     #[error("{0}")]
     Undecodable(String),
+    /// What the request names does not exist (a consumer group).
+    #[error("{0}")]
+    NotFound(String),
     /// The request needs something this version does not do yet.
     #[error("{0}")]
     Unsupported(String),
@@ -53,6 +57,7 @@ impl RecordsError {
             RecordsError::Transaction { cause, .. } => cause.kafka_kind(),
             RecordsError::NotYetVisible(_) => Some(ErrorKind::Timeout),
             RecordsError::Invalid(_)
+            | RecordsError::NotFound(_)
             | RecordsError::Undecodable(_)
             | RecordsError::Unsupported(_) => None,
         }

@@ -6,6 +6,7 @@
 mod admin;
 mod delete;
 mod fetch;
+mod group_admin;
 mod groups;
 mod offsets;
 mod produce;
@@ -21,6 +22,7 @@ use super::leader::PerPartition;
 pub use fetch::FetchedPartition;
 pub use offsets::{LastStable, OffsetQuery};
 pub use produce::ProduceAck;
+pub use group_admin::{GroupDescription, GroupListing, GroupMember};
 pub use topics::{PartitionLayout, TopicLayout};
 pub use txn::{EndFailure, Transaction};
 
