@@ -115,11 +115,13 @@ pub enum KafkaErrorKind {
     Protocol,
     /// A broker refused the credentials, or the TLS handshake failed.
     Auth,
+    /// A partition had no leader that could be reached.
+    Unavailable,
 }
 
 impl KafkaErrorKind {
     /// Every kind, so that each series exists (at 0) from the start.
-    pub const ALL: [KafkaErrorKind; 9] = [
+    pub const ALL: [KafkaErrorKind; 10] = [
         KafkaErrorKind::Unreachable,
         KafkaErrorKind::Timeout,
         KafkaErrorKind::UnknownTopic,
@@ -129,6 +131,7 @@ impl KafkaErrorKind {
         KafkaErrorKind::Fenced,
         KafkaErrorKind::Protocol,
         KafkaErrorKind::Auth,
+        KafkaErrorKind::Unavailable,
     ];
 
     /// The label of a Kafka error's kind: every broker error code is one
@@ -144,6 +147,7 @@ impl KafkaErrorKind {
             KafkaKind::Fenced => KafkaErrorKind::Fenced,
             KafkaKind::Protocol => KafkaErrorKind::Protocol,
             KafkaKind::Auth => KafkaErrorKind::Auth,
+            KafkaKind::PartitionUnavailable => KafkaErrorKind::Unavailable,
         }
     }
 
@@ -165,6 +169,7 @@ impl KafkaErrorKind {
             KafkaErrorKind::Fenced => "fenced",
             KafkaErrorKind::Protocol => "protocol",
             KafkaErrorKind::Auth => "auth",
+            KafkaErrorKind::Unavailable => "unavailable",
         }
     }
 }

@@ -11,13 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use rand::Rng as _;
 use tokio::time::Instant;
 
 use super::RecordsError;
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
-    encode_records, Cluster, Header, KafkaError, ProduceRecord, ProducerState, TopicInfo,
+    encode_records, Cluster, Header, KafkaError, Need, ProduceRecord, ProducerState, TopicInfo,
     Transaction,
 };
 
@@ -218,17 +217,15 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Vec<RecordResult> {
         .collect()
 }
 
-/// Step 1: every topic's metadata, creating topics where the broker allows.
+/// Step 1: every topic's metadata, creating topics where the broker allows,
+/// as current as its records need it ([`needs`]).
 async fn look_up_topics(
     cluster: &Cluster,
     records: &[PostRecord],
     deadline: Instant,
 ) -> HashMap<String, TopicLookup> {
-    let mut topics: Vec<&str> = records.iter().map(|r| &*r.topic).collect();
-    topics.sort_unstable();
-    topics.dedup();
-    join_all(topics.iter().map(|t| async move {
-        let found = cluster.topic(t, true, deadline).await;
+    join_all(needs(records).into_iter().map(|(t, need)| async move {
+        let found = cluster.topic_for(t, need, true, deadline).await;
         (t.to_string(), found.map_err(|e| Arc::new(e.into())))
     }))
     .await
@@ -236,9 +233,26 @@ async fn look_up_topics(
     .collect()
 }
 
+/// What each topic's records need of its metadata: the highest partition
+/// named (partitions may have been added since it was cached), the current
+/// partition count for keys (placed as the Java client places them with
+/// fresh metadata), and reachable leaders for records placed by the service.
+fn needs(records: &[PostRecord]) -> BTreeMap<&str, Need> {
+    let mut needs: BTreeMap<&str, Need> = BTreeMap::new();
+    for r in records {
+        let need = needs.entry(&*r.topic).or_default();
+        match (r.partition, &r.key) {
+            (Some(p), _) => need.partition = need.partition.max(Some(p)),
+            (None, Some(_)) => need.current_count = true,
+            (None, None) => need.any_partition = true,
+        }
+    }
+    needs
+}
+
 /// Step 2: each record's partition (given, by key as the Java client's
-/// partitioner, else one random partition per topic), and the records that
-/// cannot be placed with their failure.
+/// partitioner, else one random partition with a reachable leader per
+/// topic), and the records that cannot be placed with their failure.
 fn choose_partitions<'a>(
     records: &'a [PostRecord],
     topics: &HashMap<String, TopicLookup>,
@@ -276,7 +290,7 @@ fn choose_partitions<'a>(
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => *sticky
                 .entry(&*r.topic)
-                .or_insert_with(|| rand::rng().random_range(0..count)),
+                .or_insert_with(|| info.sticky_partition()),
         };
         plan.entry(&*r.topic)
             .or_default()
