@@ -239,13 +239,27 @@ async fn look_up_topics(
 /// fresh metadata), and reachable leaders for records placed by the service.
 fn needs(records: &[PostRecord]) -> BTreeMap<&str, Need> {
     let mut needs: BTreeMap<&str, Need> = BTreeMap::new();
+    // Records mostly share their topic (and its Arc): look it up once per run of them.
+    let mut run: Option<(&Arc<str>, Need)> = None;
     for r in records {
-        let need = needs.entry(&*r.topic).or_default();
+        let need = match &mut run {
+            Some((topic, need)) if Arc::ptr_eq(topic, &r.topic) => need,
+            _ => {
+                if let Some((topic, need)) = run.take() {
+                    needs.insert(topic, need);
+                }
+                let need = needs.remove(&*r.topic).unwrap_or_default();
+                &mut run.insert((&r.topic, need)).1
+            }
+        };
         match (r.partition, &r.key) {
             (Some(p), _) => need.partition = need.partition.max(Some(p)),
             (None, Some(_)) => need.current_count = true,
             (None, None) => need.any_partition = true,
         }
+    }
+    if let Some((topic, need)) = run {
+        needs.insert(topic, need);
     }
     needs
 }
