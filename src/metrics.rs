@@ -127,11 +127,13 @@ pub enum KafkaErrorKind {
     Protocol,
     /// A broker refused the credentials, or the TLS handshake failed.
     Auth,
+    /// A partition had no leader that could be reached.
+    Unavailable,
 }
 
 impl KafkaErrorKind {
     /// Every kind, so that each series exists (at 0) from the start.
-    pub const ALL: [KafkaErrorKind; 9] = [
+    pub const ALL: [KafkaErrorKind; 10] = [
         KafkaErrorKind::Unreachable,
         KafkaErrorKind::Timeout,
         KafkaErrorKind::UnknownTopic,
@@ -141,6 +143,7 @@ impl KafkaErrorKind {
         KafkaErrorKind::Fenced,
         KafkaErrorKind::Protocol,
         KafkaErrorKind::Auth,
+        KafkaErrorKind::Unavailable,
     ];
 
     /// The label of a Kafka error's kind: every broker error code is one
@@ -156,6 +159,7 @@ impl KafkaErrorKind {
             KafkaKind::Fenced => KafkaErrorKind::Fenced,
             KafkaKind::Protocol => KafkaErrorKind::Protocol,
             KafkaKind::Auth => KafkaErrorKind::Auth,
+            KafkaKind::PartitionUnavailable => KafkaErrorKind::Unavailable,
         }
     }
 
@@ -177,6 +181,7 @@ impl KafkaErrorKind {
             KafkaErrorKind::Fenced => "fenced",
             KafkaErrorKind::Protocol => "protocol",
             KafkaErrorKind::Auth => "auth",
+            KafkaErrorKind::Unavailable => "unavailable",
         }
     }
 }

@@ -685,6 +685,8 @@ async fn a_timeout_too_short_for_any_write_is_a_400_not_a_504_after_writing() {
     let topic = new_topic("post-timeout", 1).await;
     let svc = Service::start();
 
+    // The topic's metadata cannot even be fetched in 1 ns: nothing is sent,
+    // so the answer must not say the record may have been written.
     let (status, body) = svc
         .post(json!({"timeout": "1ns", "records": [{"topic": topic, "value": "late"}]}))
         .await;

@@ -86,11 +86,16 @@ fn status_of_kind(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnknownTopic
         | ErrorKind::UnknownPartition
         | ErrorKind::Broker(Refusal::UnknownTopicOrPartition) => StatusCode::NOT_FOUND,
-        ErrorKind::Unreachable | ErrorKind::Auth | ErrorKind::Broker(Refusal::Unavailable) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorKind::Unreachable
+        | ErrorKind::Auth
+        | ErrorKind::PartitionUnavailable
+        | ErrorKind::Broker(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorKind::GroupInUse | ErrorKind::Fenced | ErrorKind::Broker(Refusal::AlreadyExists) => {
+        // A name that differs from an existing topic's only by '.' and '_'
+        // conflicts with the cluster's state, not with the API's rules.
+        ErrorKind::GroupInUse
+        | ErrorKind::Fenced
+        | ErrorKind::Broker(Refusal::AlreadyExists | Refusal::TopicCollision) => {
             StatusCode::CONFLICT
         }
         ErrorKind::Broker(

@@ -6,6 +6,7 @@
 //! retrying lives in [`super::leader`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ const LIMIT_MAX_AGE: Duration = Duration::from_secs(300);
 const LIMIT_UNKNOWN_AGE: Duration = Duration::from_secs(30);
 /// The most topics whose `max.message.bytes` is cached at once.
 const MAX_CACHED_LIMITS: usize = 4096;
+/// Metadata at most this old counts as fresh: what it says of a partition
+/// without a leader, or of a leader that cannot be reached, is believed
+/// without asking again, and it gives keyed writes their partition count.
+pub(super) const METADATA_FRESH: Duration = Duration::from_secs(1);
 /// Pipelined connections per broker for produce, metadata, offsets and deletes.
 const CONTROL_CONNECTIONS: usize = 2;
 /// Pipelined connections per broker for fetches that do not wait.
@@ -43,8 +48,13 @@ const WAIT_CONNECTIONS: usize = 8;
 pub struct PartitionInfo {
     /// Partition number.
     pub id: i32,
-    /// Broker id of the leader; negative while there is none.
+    /// Broker id of the leader; negative while there is none (the brokers
+    /// holding its in-sync replicas are down).
     pub leader: i32,
+    /// Whether another in-sync replica is on a broker the cluster lists, so
+    /// that Kafka can elect a new leader if this one fails: a leader that
+    /// cannot be reached is then waited for, else the partition is offline.
+    pub failover: bool,
 }
 
 /// A topic as metadata describes it.
@@ -54,10 +64,54 @@ pub struct TopicInfo {
     pub name: String,
     /// Partitions ordered by number.
     pub partitions: Vec<PartitionInfo>,
+    /// Partitions whose leader could not be reached when this copy was
+    /// checked ([`Cluster::topic_for`] with `any_partition`); empty in
+    /// metadata as cached.
+    pub unreachable: Vec<i32>,
     fetched: Instant,
 }
 
 impl TopicInfo {
+    /// Whether this metadata was fetched within [`METADATA_FRESH`].
+    pub fn is_fresh(&self) -> bool {
+        self.fetched.elapsed() < METADATA_FRESH
+    }
+
+    /// When this metadata was fetched.
+    pub(super) fn fetched(&self) -> Instant {
+        self.fetched
+    }
+
+    /// A copy that marks `unreachable` partitions as such.
+    pub(super) fn with_unreachable(&self, unreachable: Vec<i32>) -> TopicInfo {
+        TopicInfo {
+            name: self.name.clone(),
+            partitions: self.partitions.clone(),
+            unreachable,
+            fetched: self.fetched,
+        }
+    }
+
+    /// A partition for records without a key or partition, as the Java
+    /// producer's sticky partitioner picks one: at random among the
+    /// partitions with a leader (here also one that could be reached), or
+    /// among all of them when none has.
+    pub fn sticky_partition(&self) -> i32 {
+        use rand::Rng as _;
+        let available: Vec<i32> = self
+            .partitions
+            .iter()
+            .filter(|p| p.leader >= 0 && !self.unreachable.contains(&p.id))
+            .map(|p| p.id)
+            .collect();
+        let mut rng = rand::rng();
+        if available.is_empty() {
+            rng.random_range(0..self.partitions.len().max(1) as i32)
+        } else {
+            available[rng.random_range(0..available.len())]
+        }
+    }
+
     /// The partition numbered `id`, or a 404-style error.
     pub fn partition(&self, id: i32) -> Result<&PartitionInfo, KafkaError> {
         usize::try_from(id)
@@ -176,9 +230,15 @@ impl Cluster {
         if let Some(t) = self.cached(topic) {
             return Ok(t);
         }
+        // Set once the topic was seen being created by this call: its
+        // creation is checked once, and its partitions waited for.
+        let creating = AtomicBool::new(false);
         super::leader::retry(deadline, || async {
             let response = self.metadata(Some(vec![topic]), create, deadline).await?;
-            let info = Arc::new(self.topic_info(topic, response, create, deadline).await?);
+            let info = self
+                .topic_info(topic, response, create, &creating, deadline)
+                .await?;
+            let info = Arc::new(info);
             if let Ok(mut topics) = self.inner.topics.write() {
                 topics.insert(topic.to_string(), Arc::clone(&info));
             }
@@ -188,12 +248,15 @@ impl Cluster {
     }
 
     /// Reads `topic` out of a metadata answer: an error while it is unknown
-    /// or a partition has no leader.
+    /// or being created. Partitions without a leader are kept as such (they
+    /// are offline, and the others are served), except in a topic this call
+    /// saw being created, whose leaders are waited for.
     async fn topic_info(
         &self,
         topic: &str,
         response: MetadataResponse,
         create: bool,
+        creating: &AtomicBool,
         deadline: Instant,
     ) -> Result<TopicInfo, KafkaError> {
         let leaders = |why| {
@@ -203,6 +266,7 @@ impl Cluster {
                 Some(why),
             )
         };
+        let listed: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
         let t = response
             .topics
             .into_iter()
@@ -210,16 +274,21 @@ impl Cluster {
             .ok_or_else(|| KafkaError::UnknownTopic(topic.to_string()))?;
         match ResponseError::try_from_code(t.error_code) {
             None => {}
-            // A broker that creates topics on demand answers "unknown" until
-            // the new topic is ready: wait for it, as a Java producer does.
+            // A broker that creates topics on demand answers "unknown" (or
+            // "no leader") until the new topic is ready: wait for it, as a
+            // Java producer does, unless Kafka refuses to create it.
             // Otherwise the topic really is missing.
             Some(ResponseError::UnknownTopicOrPartition) => {
                 if create && self.auto_create_enabled(deadline).await {
+                    self.check_creation_once(topic, creating, deadline).await?;
                     return Err(leaders("the topic is being created"));
                 }
                 return Err(KafkaError::UnknownTopic(topic.to_string()));
             }
             Some(error) => {
+                if create && error.is_retriable() && self.auto_create_enabled(deadline).await {
+                    self.check_creation_once(topic, creating, deadline).await?;
+                }
                 let context = Context::of(Operation::Metadata).topic(topic);
                 return Err(KafkaError::broker(error, context, None));
             }
@@ -230,18 +299,42 @@ impl Cluster {
             .map(|p| PartitionInfo {
                 id: p.partition_index,
                 leader: p.leader_id.0,
+                failover: p
+                    .isr_nodes
+                    .iter()
+                    .any(|r| r.0 != p.leader_id.0 && listed.contains(&r.0)),
             })
             .collect();
         partitions.sort_by_key(|p| p.id);
-        if partitions.is_empty() || partitions.iter().any(|p| p.leader < 0) {
-            // A topic being created, or a leader election under way.
-            return Err(leaders("a partition has no leader yet"));
+        if partitions.is_empty() {
+            return Err(leaders("the topic has no partitions yet"));
+        }
+        if creating.load(Ordering::Relaxed) && partitions.iter().any(|p| p.leader < 0) {
+            return Err(leaders("a partition of the new topic has no leader yet"));
         }
         Ok(TopicInfo {
             name: topic.to_string(),
             partitions,
+            unreachable: Vec::new(),
             fetched: Instant::now(),
         })
+    }
+
+    /// The first time this call sees `topic` being created, asks Kafka
+    /// whether it can be created at all (CreateTopics, validation only): a
+    /// name that collides with an existing topic's is refused at once rather
+    /// than waited for until the timeout (the broker's own auto-creation
+    /// fails silently).
+    async fn check_creation_once(
+        &self,
+        topic: &str,
+        creating: &AtomicBool,
+        deadline: Instant,
+    ) -> Result<(), KafkaError> {
+        if creating.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.check_creatable(topic, deadline).await
     }
 
     /// Whether the brokers create topics on first use (`auto.create.topics.enable`),

@@ -77,6 +77,37 @@ pub enum KafkaError {
     /// the reason, never a secret.
     #[error("{0}")]
     Auth(String),
+    /// A partition has no leader this service can reach now, and none is
+    /// coming soon: Kafka names no leader for it in fresh metadata (the
+    /// brokers holding its in-sync replicas are down), or its leader cannot
+    /// be connected to after a metadata refresh. Final for the request, so
+    /// that one partition never holds the others up until the timeout; the
+    /// request's other partitions are served.
+    #[error("topic '{topic}' partition {partition} is unavailable: {reason}")]
+    PartitionUnavailable {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Why: no leader, or the leader that cannot be reached and how.
+        reason: String,
+    },
+    /// Kafka refuses to create the topic because its name differs from an
+    /// existing topic's only by '.' versus '_' (Kafka's metric names cannot
+    /// tell them apart). Waiting does not help: another name must be used.
+    #[error("topic '{topic}' cannot be created: it collides with an existing topic ({message}); Kafka does not allow two topic names that differ only by '.' and '_': use the existing topic or another name")]
+    TopicCollision {
+        /// The topic that was to be created.
+        topic: String,
+        /// The broker's own message, which names the existing topic.
+        message: String,
+    },
+    /// A write whose request may have reached the broker before its
+    /// connection broke, its time ran out or the broker failed it without
+    /// saying whether it was appended: its records may or may not be in the
+    /// log. Never sent again.
+    #[error("{0}; the request may have reached the broker, so these records may or may not have been written")]
+    MaybeWritten(Box<KafkaError>),
 }
 
 /// What kind of failure a [`KafkaError`] is: the one classification the
@@ -101,6 +132,22 @@ pub enum ErrorKind {
     Protocol,
     /// A broker refused the credentials, or the TLS handshake failed.
     Auth,
+    /// A partition has no leader that can be reached now.
+    PartitionUnavailable,
+}
+
+/// What a failed write did, as far as its error tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFate {
+    /// Nothing was sent to a broker: the records were not written.
+    NotSent,
+    /// A broker refused the records in a way that proves nothing was
+    /// appended, or every attempt was refused so until the deadline: the
+    /// records were not written.
+    NotWritten,
+    /// The request may have reached the broker: the records may or may not
+    /// be in the log.
+    Unknown,
 }
 
 /// What a broker's error code means for the caller.
@@ -119,6 +166,9 @@ pub enum Refusal {
     NotAuthorized,
     /// What it would create exists already (a topic).
     AlreadyExists,
+    /// The topic cannot be created because its name collides with an
+    /// existing topic's.
+    TopicCollision,
     /// The broker is briefly unable to serve it; trying later may work.
     Unavailable,
     /// Anything else.
@@ -307,6 +357,44 @@ impl KafkaError {
             KafkaError::Fenced(_) => ErrorKind::Fenced,
             KafkaError::Protocol(_) => ErrorKind::Protocol,
             KafkaError::Auth(_) => ErrorKind::Auth,
+            KafkaError::PartitionUnavailable { .. } => ErrorKind::PartitionUnavailable,
+            KafkaError::TopicCollision { .. } => ErrorKind::Broker(Refusal::TopicCollision),
+            KafkaError::MaybeWritten(cause) => cause.kind(),
+        }
+    }
+
+    /// What a write that failed with this error did to the log. Retries
+    /// never change the answer: a write is sent again only after an attempt
+    /// that proves nothing was appended ([`KafkaError::proves_nothing_written`]),
+    /// and an attempt that may have appended is final and reported as
+    /// [`KafkaError::MaybeWritten`].
+    pub fn write_fate(&self) -> WriteFate {
+        match self {
+            KafkaError::MaybeWritten(_) => WriteFate::Unknown,
+            // Only attempts that proved nothing was appended are retried until
+            // the deadline, so a write that ran out of time was not written.
+            KafkaError::Timeout(_) => WriteFate::NotWritten,
+            KafkaError::Broker { error, .. } if may_have_appended(*error) => WriteFate::Unknown,
+            KafkaError::Broker { .. } | KafkaError::Fenced(_) => WriteFate::NotWritten,
+            // A response that cannot be read may have been an acknowledgement.
+            KafkaError::Protocol(_) => WriteFate::Unknown,
+            KafkaError::Unreachable { .. }
+            | KafkaError::ClusterUnreachable(_)
+            | KafkaError::UnknownTopic(_)
+            | KafkaError::UnknownPartition { .. }
+            | KafkaError::GroupInUse { .. }
+            | KafkaError::Auth(_)
+            | KafkaError::PartitionUnavailable { .. }
+            | KafkaError::TopicCollision { .. } => WriteFate::NotSent,
+        }
+    }
+
+    /// This error of a write whose request may have reached the broker
+    /// (see [`KafkaError::MaybeWritten`]).
+    pub fn maybe_written(self) -> KafkaError {
+        match self {
+            e @ KafkaError::MaybeWritten(_) => e,
+            e => KafkaError::MaybeWritten(Box::new(e)),
         }
     }
 
@@ -382,6 +470,19 @@ impl KafkaError {
             _ => false,
         }
     }
+}
+
+/// Whether a produce refused with `error` may still have been appended:
+/// the broker gave up waiting for its replicas, or failed without saying.
+fn may_have_appended(error: ResponseError) -> bool {
+    matches!(
+        error,
+        ResponseError::RequestTimedOut
+            | ResponseError::NotEnoughReplicasAfterAppend
+            | ResponseError::NetworkException
+            | ResponseError::KafkaStorageError
+            | ResponseError::UnknownServerError
+    )
 }
 
 /// What a broker's error code means for the caller.

@@ -15,7 +15,7 @@
 //! ListOffsets with the end of its log (a commit's end after a scripted
 //! number of answers).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -59,6 +59,8 @@ struct Counts {
     fetch: AtomicUsize,
     /// Fetches still to be answered by hanging up.
     fetch_hang_ups: AtomicUsize,
+    /// Whether the leader is the only in-sync replica (no failover possible).
+    leader_alone: AtomicBool,
     commits: AtomicUsize,
     aborts: AtomicUsize,
     list_offsets: AtomicUsize,
@@ -144,9 +146,19 @@ impl FakeBroker {
         }
     }
 
-    /// Makes metadata name node `id` at `addr` as the leader of `t`/0.
+    /// Makes metadata name node `id` at `addr` as the leader of `t`/0, with
+    /// the fake itself an in-sync replica too (so it could take over).
     pub fn set_leader(&self, id: i32, addr: &str) {
         *self.leader.lock().unwrap() = (id, addr.to_string());
+        self.counts.leader_alone.store(false, Ordering::SeqCst);
+    }
+
+    /// Makes metadata name node `id` at `addr` as the leader of `t`/0 and
+    /// its only in-sync replica (`id` -1: no leader at all), as for a
+    /// partition of replication factor 1 whose broker is down.
+    pub fn set_sole_leader(&self, id: i32, addr: &str) {
+        *self.leader.lock().unwrap() = (id, addr.to_string());
+        self.counts.leader_alone.store(true, Ordering::SeqCst);
     }
 
     /// Makes the next `n` fetches hang up without an answer.
@@ -284,8 +296,12 @@ fn answer(
             counts.metadata.fetch_add(1, Ordering::SeqCst);
             let (id, at) = leader.lock().unwrap().clone();
             let mut brokers = vec![broker(NODE, me)];
-            if id != NODE {
+            if id != NODE && id >= 0 {
                 brokers.push(broker(id, &at));
+            }
+            let mut isr = vec![BrokerId(id)];
+            if id != NODE && !counts.leader_alone.load(Ordering::SeqCst) {
+                isr.push(BrokerId(NODE));
             }
             MetadataResponse::default()
                 .with_brokers(brokers)
@@ -294,8 +310,8 @@ fn answer(
                     .with_partitions(vec![MetadataResponsePartition::default()
                         .with_partition_index(0)
                         .with_leader_id(BrokerId(id))
-                        .with_replica_nodes(vec![BrokerId(id)])
-                        .with_isr_nodes(vec![BrokerId(id)])])])
+                        .with_replica_nodes(isr.clone())
+                        .with_isr_nodes(isr)])])
                 .encode(&mut body, version)
         }
         ApiKey::Fetch => {

@@ -17,9 +17,10 @@ use kafka_protocol::messages::FindCoordinatorRequest;
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
+use super::availability::{leader_unreachable, no_leader};
 use super::cluster::{Cluster, CoordinatorKind};
 use super::conn::Connection;
-use super::error::{check, Context, KafkaError, Operation};
+use super::error::{check, Context, KafkaError, Operation, ResponseError};
 use super::versions;
 
 /// The first pause between retries; it doubles up to [`MAX_BACKOFF`].
@@ -55,6 +56,19 @@ impl Resend {
         match self {
             Resend::Idempotent => e.is_retriable(),
             Resend::OnlyIfNothingWritten => false,
+        }
+    }
+
+    /// A partition's final error: for a write whose request may have been
+    /// appended, one that says so ([`KafkaError::MaybeWritten`]).
+    fn final_error(self, e: KafkaError, sent: bool) -> KafkaError {
+        match self {
+            Resend::OnlyIfNothingWritten
+                if sent || e.write_fate() == super::error::WriteFate::Unknown =>
+            {
+                e.maybe_written()
+            }
+            _ => e,
         }
     }
 }
@@ -200,6 +214,18 @@ impl Cluster {
         let mut by_leader: HashMap<i32, Vec<(i32, K)>> = HashMap::new();
         for (p, k) in todo {
             match info.partition(p) {
+                // No leader: offline, if fresh metadata says so.
+                Ok(part) if part.leader < 0 && info.is_fresh() => {
+                    round.done.push((p, Err(no_leader(topic, p))))
+                }
+                Ok(part) if part.leader < 0 => round.retry(
+                    KafkaError::broker(
+                        ResponseError::LeaderNotAvailable,
+                        Context::of(Operation::Leaders).topic(topic).partition(p),
+                        Some("cached metadata names no leader"),
+                    ),
+                    [(p, k)],
+                ),
                 Ok(part) => by_leader.entry(part.leader).or_default().push((p, k)),
                 Err(e) => round.done.push((p, Err(e))),
             }
@@ -208,9 +234,9 @@ impl Cluster {
             let outcome = self
                 .call_leader(leader, items.clone(), deadline, connections, call)
                 .await;
-            (items, outcome)
+            (leader, items, outcome)
         });
-        for (items, outcome) in join_all(calls).await {
+        for (leader, items, outcome) in join_all(calls).await {
             let in_time = Instant::now() < deadline;
             match outcome {
                 LeaderOutcome::Answered(answers) => {
@@ -220,6 +246,7 @@ impl Cluster {
                                 let item = items.iter().find(|(ip, _)| *ip == p).cloned();
                                 round.retry(e, item);
                             }
+                            Err(e) => round.done.push((p, Err(resend.final_error(e, false)))),
                             answer => round.done.push((p, answer)),
                         }
                     }
@@ -227,10 +254,29 @@ impl Cluster {
                 LeaderOutcome::FailedAfterSending(e) if resend.after_sending(&e) && in_time => {
                     round.retry(e, items)
                 }
+                LeaderOutcome::NotSent(e @ KafkaError::Unreachable { .. }) if in_time => {
+                    // A leader that cannot be reached although fresh metadata
+                    // names it: unless another in-sync replica can take over,
+                    // nothing changes until its broker is back.
+                    let (waited, offline): (Vec<_>, Vec<_>) =
+                        items.into_iter().partition(|(p, _)| {
+                            !info.is_fresh() || info.partition(*p).is_ok_and(|part| part.failover)
+                        });
+                    for (p, _) in offline {
+                        round
+                            .done
+                            .push((p, Err(leader_unreachable(topic, p, leader, &e))));
+                    }
+                    if !waited.is_empty() {
+                        round.retry(e, waited);
+                    }
+                }
                 LeaderOutcome::NotSent(e) if e.is_retriable() && in_time => round.retry(e, items),
-                LeaderOutcome::FailedAfterSending(e) | LeaderOutcome::NotSent(e) => {
+                LeaderOutcome::FailedAfterSending(e) => {
+                    let e = resend.final_error(e, true);
                     round.fail(&e, items)
                 }
+                LeaderOutcome::NotSent(e) => round.fail(&e, items),
             }
         }
     }
@@ -548,7 +594,11 @@ mod tests {
         let [(0, Err(e))] = &results[..] else {
             panic!("expected partition 0 to fail: {results:?}");
         };
-        assert!(matches!(e, KafkaError::Unreachable { .. }), "{e}");
+        let KafkaError::MaybeWritten(cause) = e else {
+            panic!("expected a write of unknown fate: {e}");
+        };
+        assert!(matches!(**cause, KafkaError::Unreachable { .. }), "{e}");
+        assert_eq!(e.kind(), super::super::error::ErrorKind::Unreachable);
         assert!(
             e.to_string().contains("may or may not have been written"),
             "{e}"
@@ -599,6 +649,64 @@ mod tests {
             panic!("a fetch may simply be sent again: {results:?}");
         };
         assert_eq!(broker.fetch_requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_partition_without_a_leader_in_fresh_metadata_fails_at_once() {
+        let broker = FakeBroker::start().await;
+        broker.set_sole_leader(-1, &broker.addr);
+        let cluster = cluster(&[&broker.addr]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
+        let results = cluster
+            .list_offsets("t", &[0], OffsetQuery::LastStable, deadline)
+            .await;
+        let [(0, Err(e))] = &results[..] else {
+            panic!("expected partition 0 to fail: {results:?}");
+        };
+        assert!(matches!(e, KafkaError::PartitionUnavailable { .. }), "{e}");
+        assert!(e.to_string().contains("has no leader"), "{e}");
+        let written = cluster
+            .produce("t", vec![(0, one_record())], None, deadline)
+            .await;
+        let [(0, Err(e))] = &written[..] else {
+            panic!("expected partition 0 to fail: {written:?}");
+        };
+        assert_eq!(
+            e.write_fate(),
+            super::super::error::WriteFate::NotSent,
+            "{e}"
+        );
+        assert_eq!(broker.produce_requests(), 0);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_sole_leader_that_cannot_be_reached_after_a_refresh_fails_at_once() {
+        let broker = FakeBroker::start().await;
+        let gone = closed_port().await;
+        broker.set_sole_leader(2, &gone);
+        let cluster = cluster(&[&broker.addr]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
+        cluster.topic("t", false, deadline).await.expect("metadata");
+        let before = broker.metadata_requests();
+        let results = cluster.fetch("t", &[(0, 0)], 1024, 1024, deadline).await;
+        let [(0, Err(e))] = &results[..] else {
+            panic!("expected partition 0 to fail: {results:?}");
+        };
+        assert!(matches!(e, KafkaError::PartitionUnavailable { .. }), "{e}");
+        assert!(e.to_string().contains("broker 2"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Fresh metadata was at hand; a stale copy is refreshed first.
+        assert_eq!(broker.metadata_requests(), before);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let results = cluster.fetch("t", &[(0, 0)], 1024, 1024, deadline).await;
+        assert!(matches!(
+            &results[..],
+            [(0, Err(KafkaError::PartitionUnavailable { .. }))]
+        ));
+        assert_eq!(broker.metadata_requests(), before + 1);
     }
 
     #[tokio::test]

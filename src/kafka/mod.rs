@@ -3,6 +3,8 @@
 //! - [`Cluster`] (`cluster`): the one shared handle and its metadata cache;
 //! - `leader`: routing calls to leaders, coordinators or any broker, and the
 //!   one retry loop;
+//! - `availability`: which partitions can be served now, and metadata
+//!   current enough for what a request names;
 //! - `ops`: the operations (produce, fetch, offsets, delete, admin, groups,
 //!   transactions), each a pure request builder and response reader;
 //! - `batch`: the record batch format, including read_committed filtering;
@@ -13,6 +15,7 @@
 //!
 //! Why the client is our own is told in ARCHITECTURE.md.
 
+mod availability;
 mod batch;
 mod cluster;
 mod conn;
@@ -28,12 +31,13 @@ mod security;
 mod versions;
 mod watch;
 
+pub use availability::{Availability, Need};
 pub use batch::{
     decode as decode_records, encode as encode_records, record_size, FetchedRecord, Header,
     ProduceRecord, ProducerState, BATCH_OVERHEAD,
 };
 pub use cluster::{Cluster, ClusterConfig, TopicInfo};
-pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal};
+pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal, WriteFate};
 #[cfg(test)]
 pub(crate) use fake::{EndScript, FakeBroker, ProduceScript, Script};
 pub use ops::{

@@ -2,14 +2,17 @@
 //!
 //! With no parameters every record of every partition goes: the offset
 //! defaults to each partition's end (its high watermark). An explicit offset
-//! past a partition's end is refused before anything is deleted.
+//! past a partition's end is refused before anything is deleted. A DELETE of
+//! every partition truncates those that can be reached and names the others
+//! (the HTTP layer answers it with a failure status, so that a partial
+//! truncation is noticed).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::RecordsError;
-use crate::kafka::{Cluster, ErrorKind, OffsetQuery, Refusal};
+use super::{RecordsError, Unavailable};
+use crate::kafka::{Cluster, ErrorKind, Need, OffsetQuery, Refusal};
 
 /// How long a delete may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,18 +37,28 @@ pub struct LowWatermark {
     pub low_watermark: i64,
 }
 
-/// Deletes records as `request` asks.
-pub async fn run(
-    cluster: &Cluster,
-    request: &DeleteRequest,
-) -> Result<Vec<LowWatermark>, RecordsError> {
+/// What a DELETE did.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    /// The partitions truncated, with their new log start.
+    pub partitions: Vec<LowWatermark>,
+    /// Partitions of a DELETE of every partition that could not be reached,
+    /// and were not truncated.
+    pub unavailable: Vec<Unavailable>,
+}
+
+/// Deletes records as `request` asks:
+///
+/// 1. the partitions: the one named (refreshing cached metadata that does
+///    not know it), else every partition, counted on fresh metadata, that
+///    can be reached now (the others are reported, not waited for);
+/// 2. with an explicit offset, check it against each partition's end before
+///    deleting anything;
+/// 3. delete, one request per leader.
+pub async fn run(cluster: &Cluster, request: &DeleteRequest) -> Result<Deleted, RecordsError> {
     let deadline = Instant::now() + TIMEOUT;
     let topic = request.topic.as_str();
-    let info = cluster.topic(topic, false, deadline).await?;
-    let ids: Vec<i32> = match request.partition {
-        Some(p) => vec![info.partition(p)?.id],
-        None => info.partitions.iter().map(|p| p.id).collect(),
-    };
+    let (ids, mut unavailable) = partitions_to_delete(cluster, request, deadline).await?;
     let offset = match request.offset {
         None => -1, // Kafka's "up to the high watermark"
         Some(offset) => {
@@ -64,22 +77,58 @@ pub async fn run(
         }
     };
     let offsets: Vec<(i32, i64)> = ids.iter().map(|p| (*p, offset)).collect();
-    cluster
-        .delete_records(topic, &offsets, deadline)
-        .await
-        .into_iter()
-        .map(|(partition, result)| match result {
-            Ok(low_watermark) => Ok(LowWatermark {
+    let mut partitions = Vec::with_capacity(ids.len());
+    for (partition, result) in cluster.delete_records(topic, &offsets, deadline).await {
+        match result {
+            Ok(low_watermark) => partitions.push(LowWatermark {
                 partition,
                 low_watermark,
             }),
-            Err(e) if e.kind() == ErrorKind::Broker(Refusal::PolicyViolation) => Err(RecordsError::Invalid(format!(
+            Err(e) if e.kind() == ErrorKind::Broker(Refusal::PolicyViolation) => return Err(RecordsError::Invalid(format!(
                 "topic '{topic}' does not allow deleting records: its cleanup.policy is not 'delete' (compacted topics keep their records)"
             ))),
-            Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => Err(RecordsError::Invalid(format!(
+            Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => return Err(RecordsError::Invalid(format!(
                 "offset: {offset} is past the end of topic '{topic}' partition {partition}"
             ))),
-            Err(e) => Err(e.into()),
-        })
-        .collect()
+            Err(e) if e.kind() == ErrorKind::PartitionUnavailable && request.partition.is_none() => {
+                unavailable.push(Unavailable { partition, error: e })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if partitions.is_empty() && !unavailable.is_empty() {
+        return Err(Unavailable::all(topic, unavailable));
+    }
+    unavailable.sort_by_key(|u| u.partition);
+    Ok(Deleted {
+        partitions,
+        unavailable,
+    })
+}
+
+/// Step 1: the partition named, or every partition that can be reached now
+/// and the others with why.
+async fn partitions_to_delete(
+    cluster: &Cluster,
+    request: &DeleteRequest,
+    deadline: Instant,
+) -> Result<(Vec<i32>, Vec<Unavailable>), RecordsError> {
+    let topic = request.topic.as_str();
+    let need = Need {
+        partition: request.partition,
+        // "Every record of the topic" includes partitions added a moment ago.
+        current_count: request.partition.is_none(),
+        any_partition: false,
+    };
+    let info = cluster.topic_for(topic, need, false, deadline).await?;
+    if let Some(p) = request.partition {
+        return Ok((vec![info.partition(p)?.id], Vec::new()));
+    }
+    let ids: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
+    let checked = cluster.check_partitions(topic, &ids, deadline).await?;
+    let unavailable = Unavailable::from_errors(checked.unavailable);
+    if checked.available.is_empty() {
+        return Err(Unavailable::all(topic, unavailable));
+    }
+    Ok((checked.available, unavailable))
 }

@@ -30,11 +30,11 @@ mod turns;
 
 pub use turns::{GroupTurns, Turn};
 
-use super::RecordsError;
+use super::{RecordsError, Unavailable};
 use crate::codec::Format;
 use crate::kafka::{
-    decode_records, Cluster, ErrorKind, FetchedPartition, FetchedRecord, KafkaError, OffsetQuery,
-    Refusal,
+    decode_records, Cluster, ErrorKind, FetchedPartition, FetchedRecord, KafkaError, Need,
+    OffsetQuery, Refusal,
 };
 
 /// The read timeout when the request gives none.
@@ -115,6 +115,9 @@ pub struct Page {
     /// The group's turn, held until its commit is done (or the page is
     /// dropped): no other GET of the group in this instance reads meanwhile.
     pub turn: Option<Turn>,
+    /// Partitions of a read of every partition that could not be read now,
+    /// and why (the records of the others are in the page).
+    pub unavailable: Vec<Unavailable>,
 }
 
 /// The offsets a GET with a consumer group commits once its response is out.
@@ -191,6 +194,9 @@ struct Reading<'a> {
     max_bytes: usize,
     partition_max_bytes: i32,
     deadline: Instant,
+    /// Partitions that became unavailable while being read, and why: left
+    /// out of the next fetches until a fetch after a wait finds them again.
+    lost: Vec<(i32, KafkaError)>,
 }
 
 /// Reads records as `request` asks; a GET with a group first waits for the
@@ -205,11 +211,8 @@ pub async fn run(
     let wait_until = Instant::now() + request.timeout;
     let deadline = wait_until.max(Instant::now() + MIN_KAFKA_TIME);
     let topic = request.topic.as_str();
-    let info = cluster.topic(topic, false, deadline).await?;
-    let ids: Vec<i32> = match request.partition {
-        Some(p) => vec![info.partition(p)?.id],
-        None => info.partitions.iter().map(|p| p.id).collect(),
-    };
+    let (ids, unavailable) =
+        partitions_to_read(cluster, topic, request.partition, deadline).await?;
     // With `partition`, groupId is ignored: nothing is read from or committed to the group.
     let group = request
         .group_id
@@ -238,9 +241,13 @@ pub async fn run(
         partition_max_bytes: (request.limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024)
             as i32,
         deadline,
+        lost: Vec::new(),
     };
     loop {
         reading.fetch_round(&mut parts).await?;
+        if reading.lost.len() == parts.len() {
+            break;
+        }
         let total: usize = parts.iter().map(|p| p.records.len()).sum();
         // Enough records, unless a partition still owes its big batch: fair
         // selection needs every partition's records.
@@ -266,6 +273,7 @@ pub async fn run(
         }
     }
     let starts: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.start)).collect();
+    let unavailable = still_unavailable(topic, unavailable, reading.lost, &parts)?;
     Ok(Page {
         topic: request.topic.clone(),
         key: request.key,
@@ -274,6 +282,7 @@ pub async fn run(
         group: group.map(str::to_string),
         starts,
         turn,
+        unavailable,
     })
 }
 
@@ -289,8 +298,56 @@ impl Page {
             group: None,
             starts: Vec::new(),
             turn: None,
+            unavailable: Vec::new(),
         }
     }
+}
+
+/// The partitions to read: the one named (refreshing cached metadata that
+/// does not know it, as partitions may have been added), else every
+/// partition that can be read now, with the others and why. None that can
+/// be read is a failure.
+async fn partitions_to_read(
+    cluster: &Cluster,
+    topic: &str,
+    partition: Option<i32>,
+    deadline: Instant,
+) -> Result<(Vec<i32>, Vec<Unavailable>), RecordsError> {
+    let need = Need {
+        partition,
+        ..Need::default()
+    };
+    let info = cluster.topic_for(topic, need, false, deadline).await?;
+    if let Some(p) = partition {
+        return Ok((vec![info.partition(p)?.id], Vec::new()));
+    }
+    let ids: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
+    let checked = cluster.check_partitions(topic, &ids, deadline).await?;
+    let unavailable = Unavailable::from_errors(checked.unavailable);
+    if checked.available.is_empty() {
+        return Err(Unavailable::all(topic, unavailable));
+    }
+    Ok((checked.available, unavailable))
+}
+
+/// The partitions a read leaves out: those unavailable from the start and
+/// those lost while reading. When no partition could be read and no record
+/// came, the read fails.
+fn still_unavailable(
+    topic: &str,
+    mut unavailable: Vec<Unavailable>,
+    lost: Vec<(i32, KafkaError)>,
+    parts: &[PartitionRead],
+) -> Result<Vec<Unavailable>, RecordsError> {
+    let nothing_read = parts.iter().all(|p| p.records.is_empty());
+    if !parts.is_empty() && lost.len() == parts.len() && nothing_read {
+        unavailable.extend(Unavailable::from_errors(lost));
+        unavailable.sort_by_key(|u| u.partition);
+        return Err(Unavailable::all(topic, unavailable));
+    }
+    unavailable.extend(Unavailable::from_errors(lost));
+    unavailable.sort_by_key(|u| u.partition);
+    Ok(unavailable)
 }
 
 /// Step 1: where each partition's read starts, after checking that the
@@ -381,8 +438,12 @@ impl Reading<'_> {
                 continue;
             };
             match result {
-                Ok(fetched) => self.take(part, fetched)?,
+                Ok(fetched) => {
+                    self.lost.retain(|(p, _)| *p != id);
+                    self.take(part, fetched)?
+                }
                 Err(KafkaError::Timeout(_)) => part.at_end = true,
+                Err(e) if e.kind() == ErrorKind::PartitionUnavailable => self.lose(part, e),
                 Err(e) if e.kind() == ErrorKind::Broker(Refusal::OffsetOutOfRange) => {
                     self.clamp(part).await?
                 }
@@ -390,6 +451,15 @@ impl Reading<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A partition that cannot be read now: the read goes on without it,
+    /// and reports it.
+    fn lose(&mut self, part: &mut PartitionRead, error: KafkaError) {
+        part.at_end = true;
+        part.needs_own_fetch = false;
+        self.lost.retain(|(p, _)| *p != part.id);
+        self.lost.push((part.id, error));
     }
 
     /// Keeps a partition's fetched records (up to the limit) and moves its

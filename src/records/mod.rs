@@ -100,6 +100,67 @@ impl TxnOutcome {
     }
 }
 
+/// A partition a request over every partition of a topic left out because
+/// it cannot be served now (see [`KafkaError::PartitionUnavailable`]).
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// The partition.
+    pub partition: i32,
+    /// Why.
+    pub error: KafkaError,
+}
+
+impl Unavailable {
+    /// Partitions that could not be served, from each one's error.
+    pub fn from_errors(errors: Vec<(i32, KafkaError)>) -> Vec<Unavailable> {
+        errors
+            .into_iter()
+            .map(|(partition, error)| Unavailable { partition, error })
+            .collect()
+    }
+
+    /// Why the partition cannot be served, without its topic and number.
+    pub fn reason(&self) -> String {
+        match &self.error {
+            KafkaError::PartitionUnavailable { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The error of a request none of whose partitions could be served:
+    /// the first partition's, naming the others.
+    pub fn all(topic: &str, mut unavailable: Vec<Unavailable>) -> RecordsError {
+        if unavailable.is_empty() {
+            return RecordsError::Kafka(KafkaError::UnknownTopic(topic.to_string()));
+        }
+        let first = unavailable.remove(0);
+        let error = match first.error {
+            KafkaError::PartitionUnavailable {
+                topic,
+                partition,
+                reason,
+            } if !unavailable.is_empty() => {
+                let others: Vec<String> = unavailable
+                    .iter()
+                    .map(|u| u.partition.to_string())
+                    .collect();
+                KafkaError::PartitionUnavailable {
+                    topic,
+                    partition,
+                    reason: format!(
+                        "{reason}; partition{} {} {} unavailable too",
+                        if others.len() > 1 { "s" } else { "" },
+                        others.join(", "),
+                        if others.len() > 1 { "are" } else { "is" }
+                    ),
+                }
+            }
+            other => other,
+        };
+        RecordsError::Kafka(error)
+    }
+}
+
 /// Kafka's rules for a topic name: 1 to 249 characters of `[a-zA-Z0-9._-]`,
 /// and not `.` or `..`.
 pub fn check_topic_name(topic: &str) -> Result<(), String> {

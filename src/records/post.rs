@@ -13,13 +13,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use rand::Rng as _;
 use tokio::time::Instant;
 
 use super::{RecordsError, TxnOutcome};
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
-    encode_records, record_size, Cluster, EndFailure, Header, KafkaError, ProduceRecord,
+    encode_records, record_size, Cluster, EndFailure, Header, KafkaError, Need, ProduceRecord,
     ProducerState, TopicInfo, Transaction, BATCH_OVERHEAD,
 };
 
@@ -317,18 +316,16 @@ impl Posted {
 }
 
 /// Step 1: every topic's metadata, creating topics where the broker allows,
-/// and its `max.message.bytes` (cached beside the metadata: no request on
-/// the way of a write to a topic written lately).
+/// as current as its records need it ([`needs`]), and its
+/// `max.message.bytes` (cached beside the metadata: no request on the way of
+/// a write to a topic written lately).
 async fn look_up_topics(
     cluster: &Cluster,
     records: &[PostRecord],
     deadline: Instant,
 ) -> HashMap<String, TopicLookup> {
-    let mut topics: Vec<&str> = records.iter().map(|r| &*r.topic).collect();
-    topics.sort_unstable();
-    topics.dedup();
-    join_all(topics.iter().map(|t| async move {
-        let found = match cluster.topic(t, true, deadline).await {
+    join_all(needs(records).into_iter().map(|(t, need)| async move {
+        let found = match cluster.topic_for(t, need, true, deadline).await {
             Ok(info) => Ok((info, cluster.max_message_bytes(t, deadline).await)),
             Err(e) => Err(Arc::new(e.into())),
         };
@@ -339,9 +336,40 @@ async fn look_up_topics(
     .collect()
 }
 
+/// What each topic's records need of its metadata: the highest partition
+/// named (partitions may have been added since it was cached), the current
+/// partition count for keys (placed as the Java client places them with
+/// fresh metadata), and reachable leaders for records placed by the service.
+fn needs(records: &[PostRecord]) -> BTreeMap<&str, Need> {
+    let mut needs: BTreeMap<&str, Need> = BTreeMap::new();
+    // Records mostly share their topic (and its Arc): look it up once per run of them.
+    let mut run: Option<(&Arc<str>, Need)> = None;
+    for r in records {
+        let need = match &mut run {
+            Some((topic, need)) if Arc::ptr_eq(topic, &r.topic) => need,
+            _ => {
+                if let Some((topic, need)) = run.take() {
+                    needs.insert(topic, need);
+                }
+                let need = needs.remove(&*r.topic).unwrap_or_default();
+                &mut run.insert((&r.topic, need)).1
+            }
+        };
+        match (r.partition, &r.key) {
+            (Some(p), _) => need.partition = need.partition.max(Some(p)),
+            (None, Some(_)) => need.current_count = true,
+            (None, None) => need.any_partition = true,
+        }
+    }
+    if let Some((topic, need)) = run {
+        needs.insert(topic, need);
+    }
+    needs
+}
+
 /// Step 2: each record's partition (given, by key as the Java client's
-/// partitioner, else one random partition per topic), and the records that
-/// cannot be placed with their failure.
+/// partitioner, else one random partition with a reachable leader per
+/// topic), and the records that cannot be placed with their failure.
 fn choose_partitions(
     records: &[PostRecord],
     topics: &HashMap<String, TopicLookup>,
@@ -379,7 +407,7 @@ fn choose_partitions(
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => *sticky
                 .entry(&*r.topic)
-                .or_insert_with(|| rand::rng().random_range(0..count)),
+                .or_insert_with(|| info.sticky_partition()),
         };
         if !plan.contains_key(&*r.topic) {
             let topic_plan = TopicPlan {

@@ -15,7 +15,7 @@ use crate::http::response::{json_bytes_response, Body};
 use crate::http::router::App;
 use crate::kafka::FetchedRecord;
 use crate::records::get::{self, GroupCommit, Page};
-use crate::records::RecordsError;
+use crate::records::{RecordsError, Unavailable};
 
 /// GET /records/{topic}.
 pub(crate) async fn get_records(
@@ -27,7 +27,13 @@ pub(crate) async fn get_records(
     let mut page = get::run(&app.cluster, &app.group_turns, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
-    let rendered = render(&page, app.limits.response_bytes)?;
+    let mut rendered = render(&page, app.limits.response_bytes)?;
+    if !page.unavailable.is_empty() {
+        for u in &page.unavailable {
+            app.metrics.kafka_error(&u.error);
+        }
+        rendered.body = with_unavailable(std::mem::take(&mut rendered.body), &page.unavailable);
+    }
     // The group's turn lasts until its commit is done, or the body is dropped.
     let turn = page.turn.take();
     drop(page);
@@ -167,6 +173,33 @@ fn in_partition_order(mut buf: Vec<u8>, mut written: Vec<Written>) -> Vec<u8> {
     body
 }
 
+/// One partition a read of every partition left out.
+#[derive(Debug, Serialize)]
+struct UnavailableOut {
+    partition: i32,
+    reason: String,
+}
+
+/// `{"records":[...]}` with `"unavailablePartitions":[{"partition", "reason"}, ...]`
+/// added after the records.
+fn with_unavailable(mut body: Vec<u8>, unavailable: &[Unavailable]) -> Vec<u8> {
+    let out: Vec<UnavailableOut> = unavailable
+        .iter()
+        .map(|u| UnavailableOut {
+            partition: u.partition,
+            reason: u.reason(),
+        })
+        .collect();
+    if body.last() == Some(&b'}') {
+        body.pop();
+        body.extend_from_slice(b",\"unavailablePartitions\":");
+        // Serializing plain strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, &out);
+        body.push(b'}');
+    }
+    body
+}
+
 /// One record as the response shows it, decoded as the request asked.
 fn record_out<'a>(
     page: &'a Page,
@@ -225,6 +258,7 @@ mod tests {
             records,
             group: group.map(str::to_string),
             turn: None,
+            unavailable: Vec::new(),
         }
     }
 
@@ -237,6 +271,27 @@ mod tests {
             headers: vec![],
             leader_epoch: None,
         }
+    }
+
+    #[test]
+    fn unavailable_partitions_follow_the_records() {
+        let p = page(vec![(0, record(5, "b"))], None);
+        let body = render(&p, usize::MAX).unwrap().body;
+        let unavailable = [Unavailable {
+            partition: 2,
+            error: crate::kafka::KafkaError::PartitionUnavailable {
+                topic: "t".into(),
+                partition: 2,
+                reason: "it has no leader".into(),
+            },
+        }];
+        let json: serde_json::Value =
+            serde_json::from_slice(&with_unavailable(body, &unavailable)).unwrap();
+        assert_eq!(json["records"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            json["unavailablePartitions"],
+            serde_json::json!([{"partition": 2, "reason": "it has no leader"}])
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::http::query::Query;
 use crate::http::response::{empty_response, json_bytes_response, json_response, Permit};
 use crate::http::router::App;
 use crate::http::BoxError;
+use crate::kafka::{KafkaError, WriteFate};
 use crate::metrics::Route;
 use crate::records::post::{self, RecordResult};
 use crate::records::{RecordsError, TxnOutcome};
@@ -78,6 +79,7 @@ where
         });
         return Ok(with_records(empty_response(StatusCode::ACCEPTED), accepted));
     }
+    let transactional = request.transaction_id.is_some();
     let posted = post::run(&app.cluster, request).await;
     let results = &posted.results;
     let errors = || results.iter().filter_map(RecordResult::error);
@@ -86,7 +88,7 @@ where
     app.metrics
         .records_errors(errors().chain(posted.notice.as_ref()));
     log_failures(results);
-    Ok(with_records(post_response(&posted), written))
+    Ok(with_records(post_response(&posted, transactional), written))
 }
 
 /// A write's `timeout` must leave time for a produce to be answered: a
@@ -224,7 +226,7 @@ fn written_body(results: &[RecordResult]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn post_response(posted: &post::Posted) -> HttpResponse {
+fn post_response(posted: &post::Posted, transactional: bool) -> HttpResponse {
     let results = &posted.results[..];
     if let Some(notice) = &posted.notice {
         // Every record was written: only their visibility is not confirmed.
@@ -245,7 +247,7 @@ fn post_response(posted: &post::Posted) -> HttpResponse {
         .iter()
         .map(|r| {
             r.error()
-                .map(|e| ApiError::new(status_of(e), e.to_string()))
+                .map(|e| ApiError::new(status_of(e), record_message(e, transactional)))
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -278,7 +280,6 @@ fn post_response(posted: &post::Posted) -> HttpResponse {
             },
         );
     };
-    let written = results.len() - errors.len();
     let transaction = results
         .iter()
         .find_map(RecordResult::error)
@@ -299,10 +300,7 @@ fn post_response(posted: &post::Posted) -> HttpResponse {
             }
         }
     } else if first.status == StatusCode::GATEWAY_TIMEOUT {
-        format!(
-            "the timeout passed: {written} of {} records are confirmed written (those with an offset); the others may or may not have been written",
-            results.len()
-        )
+        timeout_message(results, transactional)
     } else {
         format!(
             "{} of {} records failed; see each record's error (first: {})",
@@ -318,6 +316,53 @@ fn post_response(posted: &post::Posted) -> HttpResponse {
             message: Some(message),
             results: out,
         },
+    )
+}
+
+/// A failed record's message: its error, and whether its records were
+/// written. A plain write says "not sent" when nothing left the service,
+/// "not written" when the broker refused it, and "may or may not have been
+/// written" only when the request may have reached the broker; a
+/// transaction's error already says how it ended.
+fn record_message(e: &RecordsError, transactional: bool) -> String {
+    let RecordsError::Kafka(k) = e else {
+        return e.to_string();
+    };
+    if transactional {
+        return e.to_string();
+    }
+    match k.write_fate() {
+        WriteFate::NotSent => format!("{e}; not sent: these records were not written"),
+        WriteFate::NotWritten => format!("{e}; these records were not written"),
+        WriteFate::Unknown if matches!(k, KafkaError::MaybeWritten(_)) => e.to_string(),
+        WriteFate::Unknown => format!("{e}; these records may or may not have been written"),
+    }
+}
+
+/// The message of a POST whose time ran out: which records are written,
+/// and whether the others may be.
+fn timeout_message(results: &[RecordResult], transactional: bool) -> String {
+    let failed: Vec<&RecordsError> = results.iter().filter_map(RecordResult::error).collect();
+    let written = results.len() - failed.len();
+    let unknown = failed
+        .iter()
+        .filter(|e| match e {
+            RecordsError::Kafka(k) => transactional || k.write_fate() == WriteFate::Unknown,
+            _ => false,
+        })
+        .count();
+    let others = if unknown == 0 {
+        "the others were not written".to_string()
+    } else if unknown == failed.len() {
+        "the others may or may not have been written".to_string()
+    } else {
+        format!(
+            "{unknown} of the others may or may not have been written, the rest were not written (see each record's error)"
+        )
+    };
+    format!(
+        "the timeout passed: {written} of {} records are confirmed written (those with an offset); {others}",
+        results.len()
     )
 }
 

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::super::cluster::Cluster;
-use super::super::error::{check, Context, KafkaError, Operation};
+use super::super::error::{check, Context, KafkaError, Operation, ResponseError};
 use super::super::leader::{ms_until, timeout};
 use super::super::versions;
 use super::topic_name;
@@ -49,6 +49,39 @@ pub(super) fn build_create_topic_request(
             .with_num_partitions(partitions)
             .with_replication_factor(replication_factor)
             .with_configs(configs)])
+}
+
+/// A request asking whether `topic` could be created with the brokers'
+/// defaults, without creating it (`validate_only`).
+pub(super) fn build_validate_topic_request(topic: &str, timeout_ms: i32) -> CreateTopicsRequest {
+    build_create_topic_request(topic, -1, -1, &[], timeout_ms).with_validate_only(true)
+}
+
+/// What a validation of `topic`'s creation says: an error only when Kafka
+/// will never create it (its name collides with an existing topic's, or is
+/// invalid). Anything else (created meanwhile, not allowed to ask, not the
+/// controller) says nothing about the broker's own auto-creation.
+pub(super) fn read_validate_topic_response(
+    topic: &str,
+    response: CreateTopicsResponse,
+) -> Result<(), KafkaError> {
+    for t in response.topics {
+        let message = t.error_message.as_ref().map(|m| m.as_str()).unwrap_or("");
+        match ResponseError::try_from_code(t.error_code) {
+            Some(ResponseError::InvalidTopicException) if message.contains("collides") => {
+                return Err(KafkaError::TopicCollision {
+                    topic: topic.to_string(),
+                    message: message.to_string(),
+                });
+            }
+            Some(error @ ResponseError::InvalidTopicException) => {
+                let context = Context::of(Operation::CreateTopic).topic(topic);
+                return Err(KafkaError::broker(error, context, Some(message)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The broker's refusal, with its own message, if it refused.
@@ -172,19 +205,48 @@ impl Cluster {
         self.wait_for_leaders(topic, deadline).await
     }
 
-    /// Waits until `topic` has leaders, so the caller can use it at once.
-    /// Brokers learn of a new topic a moment after the controller created
-    /// it, so "unknown" is retried here until the deadline.
+    /// Waits until every partition of `topic` has a leader, so the caller
+    /// can use it at once. Brokers learn of a new topic a moment after the
+    /// controller created it, so "unknown" is retried here until the deadline.
     async fn wait_for_leaders(&self, topic: &str, deadline: Instant) -> Result<(), KafkaError> {
         let mut backoff = Duration::from_millis(20);
         loop {
             self.invalidate(topic);
+            let in_time = Instant::now() + backoff < deadline;
             match self.topic(topic, false, deadline).await {
-                Err(KafkaError::UnknownTopic(_)) if Instant::now() + backoff < deadline => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                Err(KafkaError::UnknownTopic(_)) if in_time => {}
+                Ok(info) if info.partitions.iter().any(|p| p.leader < 0) => {
+                    if !in_time {
+                        return Err(KafkaError::broker(
+                            ResponseError::LeaderNotAvailable,
+                            Context::of(Operation::Leaders).topic(topic),
+                            Some("a partition has no leader yet"),
+                        ));
+                    }
                 }
                 other => return other.map(|_| ()),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Asks Kafka whether `topic` could be created (see
+    /// [`read_validate_topic_response`]); a failure to ask says nothing.
+    pub(in super::super) async fn check_creatable(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<(), KafkaError> {
+        let request = build_validate_topic_request(topic, ms_until(deadline));
+        match self
+            .ask_any_broker(deadline, request, versions::CREATE_TOPICS)
+            .await
+        {
+            Ok(response) => read_validate_topic_response(topic, response),
+            Err(e) => {
+                tracing::debug!(topic, error = %e, "cannot ask whether the topic can be created");
+                Ok(())
             }
         }
     }
@@ -267,6 +329,40 @@ mod tests {
         let refused = ResponseError::TopicAuthorizationFailed.code();
         let e = read_max_message_bytes("t", answer(refused, None)).unwrap_err();
         assert!(e.to_string().starts_with("describing topic 't': "), "{e}");
+    }
+
+    #[test]
+    fn a_validation_refuses_only_names_kafka_will_never_create() {
+        let request = build_validate_topic_request("a_b", 1000);
+        assert!(request.validate_only);
+        let topic = &request.topics[0];
+        assert_eq!((topic.num_partitions, topic.replication_factor), (-1, -1));
+        let answer = |code: ResponseError, message: &'static str| {
+            CreateTopicsResponse::default().with_topics(vec![CreatableTopicResult::default()
+                .with_error_code(code.code())
+                .with_error_message(Some(StrBytes::from_static_str(message)))])
+        };
+        let e = read_validate_topic_response(
+            "a_b",
+            answer(
+                ResponseError::InvalidTopicException,
+                "Topic 'a_b' collides with existing topic: a.b",
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(e, KafkaError::TopicCollision { .. }), "{e}");
+        assert!(
+            e.to_string().contains("collides with existing topic: a.b"),
+            "{e}"
+        );
+        for fine in [
+            ResponseError::TopicAlreadyExists,
+            ResponseError::TopicAuthorizationFailed,
+            ResponseError::NotController,
+        ] {
+            assert!(read_validate_topic_response("a_b", answer(fine, "")).is_ok());
+        }
+        assert!(read_validate_topic_response("a_b", CreateTopicsResponse::default()).is_ok());
     }
 
     #[test]

@@ -178,7 +178,14 @@ impl Cluster {
         let mut by_leader: HashMap<i32, Vec<(i32, i64)>> = HashMap::new();
         for (p, o) in positions {
             let leader = info.partition(*p)?.leader;
-            by_leader.entry(leader).or_default().push((*p, *o));
+            // An offline partition has no news until it has a leader again.
+            if leader >= 0 {
+                by_leader.entry(leader).or_default().push((*p, *o));
+            }
+        }
+        if by_leader.is_empty() {
+            tokio::time::sleep(max_wait).await;
+            return Ok(Vec::new());
         }
         let size = FetchSize {
             max_wait_ms: max_wait.as_millis() as i32,

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::super::cluster::Cluster;
-use super::super::error::{Context, KafkaError, Operation};
+use super::super::error::{Context, Operation};
 use super::super::leader::{ms_until, ConnectionKind, PerPartition, Resend};
 use super::super::versions;
 use super::{per_partition, topic_name, PartitionAnswer};
@@ -108,26 +108,14 @@ impl Cluster {
                 let request =
                     build_produce_request(topic, batches, transactional_id, ms_until(deadline));
                 async move {
-                    let response = conn.call(request, versions::PRODUCE).await.map_err(sent)?;
+                    // A call that fails after sending is reported by the
+                    // routing as "may or may not have been written".
+                    let response = conn.call(request, versions::PRODUCE).await?;
                     Ok(read_produce_response(topic, response, transactional_id))
                 }
             },
         )
         .await
-    }
-}
-
-/// A produce whose connection broke after sending: say that its records may
-/// be in the log.
-fn sent(e: KafkaError) -> KafkaError {
-    match e {
-        KafkaError::Unreachable { reason, source } => KafkaError::Unreachable {
-            reason: format!(
-                "{reason}; the request may have reached the broker, so these records may or may not have been written"
-            ),
-            source,
-        },
-        other => other,
     }
 }
 
