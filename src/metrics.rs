@@ -66,6 +66,12 @@ pub enum Route {
     CreateTopic,
     /// `DELETE /topics/{topic}`
     DeleteTopic,
+    /// `GET /groups`
+    ListGroups,
+    /// `GET /groups/{group}`
+    GetGroup,
+    /// `POST /groups/{group}/offsets`
+    ResetGroupOffsets,
     /// `GET /healthy`
     Healthy,
     /// `GET /ready`
@@ -90,6 +96,9 @@ impl Route {
             Route::GetTopic => "GET /topics/{topic}",
             Route::CreateTopic => "POST /topics",
             Route::DeleteTopic => "DELETE /topics/{topic}",
+            Route::ListGroups => "GET /groups",
+            Route::GetGroup => "GET /groups/{group}",
+            Route::ResetGroupOffsets => "POST /groups/{group}/offsets",
             Route::Healthy => "GET /healthy",
             Route::Ready => "GET /ready",
             Route::Metrics => "GET /metrics",

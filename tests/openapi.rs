@@ -52,7 +52,7 @@ const PLACEHOLDERS: [&str; 5] = [
 /// Every route the router dispatches on. The match below is exhaustive on
 /// purpose: a new `Route` does not compile here until it is listed, and then
 /// the test fails until it is documented.
-const ROUTES: [Route; 12] = [
+const ROUTES: [Route; 15] = [
     Route::PostRecords,
     Route::GetRecords,
     Route::DeleteRecords,
@@ -60,6 +60,9 @@ const ROUTES: [Route; 12] = [
     Route::GetTopic,
     Route::CreateTopic,
     Route::DeleteTopic,
+    Route::ListGroups,
+    Route::GetGroup,
+    Route::ResetGroupOffsets,
     Route::Healthy,
     Route::Ready,
     Route::Metrics,
@@ -76,6 +79,9 @@ fn served_template(route: Route) -> Option<&'static str> {
         | Route::GetTopic
         | Route::CreateTopic
         | Route::DeleteTopic
+        | Route::ListGroups
+        | Route::GetGroup
+        | Route::ResetGroupOffsets
         | Route::Healthy
         | Route::Ready
         | Route::Metrics

@@ -15,13 +15,13 @@ use super::browsers::Browsers;
 use super::error::ApiError;
 use super::response::{empty_response, Permit, Unflushed};
 use super::routes::{
-    records_delete, records_get, records_post, service, topics, HttpResponse, RecordCount,
+    groups, records_delete, records_get, records_post, service, topics, HttpResponse, RecordCount,
 };
 use super::BoxError;
 use crate::kafka::Cluster;
 use crate::metrics::{Metrics, Route};
-use crate::records::check_topic_name;
 use crate::records::get::GroupTurns;
+use crate::records::{check_id, check_topic_name};
 
 /// What every request handler shares.
 pub struct App {
@@ -134,6 +134,9 @@ enum Resource {
     Topic,
     Topics,
     TopicAdmin,
+    Groups,
+    Group,
+    GroupOffsets,
     Healthy,
     Ready,
     Metrics,
@@ -147,6 +150,7 @@ impl Resource {
             None => match path {
                 "records" => Some(Resource::Records),
                 "topics" => Some(Resource::Topics),
+                "groups" => Some(Resource::Groups),
                 "healthy" => Some(Resource::Healthy),
                 "ready" => Some(Resource::Ready),
                 "metrics" => Some(Resource::Metrics),
@@ -155,6 +159,13 @@ impl Resource {
             },
             Some(("records", topic)) if !topic.contains('/') => Some(Resource::Topic),
             Some(("topics", topic)) if !topic.contains('/') => Some(Resource::TopicAdmin),
+            Some(("groups", group)) if !group.contains('/') => Some(Resource::Group),
+            Some(("groups", rest)) => match rest.strip_suffix("/offsets") {
+                Some(group) if !group.contains('/') && !group.is_empty() => {
+                    Some(Resource::GroupOffsets)
+                }
+                _ => None,
+            },
             Some(_) => None,
         }
     }
@@ -165,6 +176,8 @@ impl Resource {
             Resource::Records => "POST",
             Resource::Topic | Resource::TopicAdmin => "GET, HEAD, DELETE",
             Resource::Topics => "GET, HEAD, POST",
+            Resource::Groups | Resource::Group => "GET, HEAD",
+            Resource::GroupOffsets => "POST",
             Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => {
                 "GET, HEAD"
             }
@@ -191,6 +204,9 @@ fn route_of(method: &Method, path: &str) -> Route {
         (Some(Resource::Topics), &Method::POST) => Route::CreateTopic,
         (Some(Resource::TopicAdmin), &Method::GET) => Route::GetTopic,
         (Some(Resource::TopicAdmin), &Method::DELETE) => Route::DeleteTopic,
+        (Some(Resource::Groups), &Method::GET) => Route::ListGroups,
+        (Some(Resource::Group), &Method::GET) => Route::GetGroup,
+        (Some(Resource::GroupOffsets), &Method::POST) => Route::ResetGroupOffsets,
         (Some(Resource::Healthy), &Method::GET) => Route::Healthy,
         (Some(Resource::Ready), &Method::GET) => Route::Ready,
         (Some(Resource::Metrics), &Method::GET) => Route::Metrics,
@@ -214,7 +230,11 @@ where
     if app.read_only
         && matches!(
             route,
-            Route::PostRecords | Route::DeleteRecords | Route::CreateTopic | Route::DeleteTopic
+            Route::PostRecords
+                | Route::DeleteRecords
+                | Route::CreateTopic
+                | Route::DeleteTopic
+                | Route::ResetGroupOffsets
         )
     {
         return Err(ApiError::new(
@@ -229,7 +249,10 @@ where
         | Route::ListTopics
         | Route::GetTopic
         | Route::CreateTopic
-        | Route::DeleteTopic => match Arc::clone(&app.requests).try_acquire_owned() {
+        | Route::DeleteTopic
+        | Route::ListGroups
+        | Route::GetGroup
+        | Route::ResetGroupOffsets => match Arc::clone(&app.requests).try_acquire_owned() {
             Ok(permit) => Some(Arc::new(permit)),
             Err(_) => return Ok(too_busy()),
         },
@@ -304,6 +327,15 @@ where
             let topic = name_in(request.uri().path(), "topics/")?;
             topics::delete_topic(app, topic, request.uri().query()).await
         }
+        Route::ListGroups => groups::list_groups(app, request.uri().query()).await,
+        Route::GetGroup => {
+            let group = group_in(request.uri().path())?;
+            groups::get_group(app, group, request.uri().query()).await
+        }
+        Route::ResetGroupOffsets => {
+            let group = group_in(request.uri().path())?;
+            groups::reset_offsets(app, group, request).await
+        }
         Route::Healthy => Ok(service::healthy()),
         Route::Ready => service::ready(app).await,
         Route::Metrics => service::metrics(app),
@@ -322,7 +354,7 @@ where
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     format!(
-                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}, GET and POST /topics, GET and DELETE /topics/{{topic}}"
+                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}, GET and POST /topics, GET and DELETE /topics/{{topic}}, GET /groups, GET /groups/{{group}}, POST /groups/{{group}}/offsets"
                     ),
                 )),
             }
@@ -343,6 +375,22 @@ fn name_in(path: &str, prefix: &str) -> Result<String, ApiError> {
         .into_owned();
     check_topic_name(&topic).map_err(|e| ApiError::bad_request(format!("topic: '{topic}' {e}")))?;
     Ok(topic)
+}
+
+/// The group of a `/groups/{group}` or `/groups/{group}/offsets` path,
+/// decoded and checked.
+fn group_in(path: &str) -> Result<String, ApiError> {
+    let raw = path
+        .trim_start_matches('/')
+        .strip_prefix("groups/")
+        .unwrap_or_default();
+    let raw = raw.strip_suffix("/offsets").unwrap_or(raw);
+    let group = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("group: the path is not valid UTF-8"))?
+        .into_owned();
+    check_id(&group).map_err(|e| ApiError::bad_request(format!("group: '{group}' {e}")))?;
+    Ok(group)
 }
 
 fn not_allowed(allow: &'static str) -> HttpResponse {
@@ -381,7 +429,7 @@ mod tests {
     #[test]
     fn unknown_paths_and_wrong_methods_are_other() {
         for (method, path) in [
-            (Method::GET, "/groups/some-group"),
+            (Method::GET, "/groups/some-group/members"),
             (Method::GET, "/records/some-topic/extra"),
             (Method::PUT, "/records/some-topic"),
             (Method::GET, "/records"),

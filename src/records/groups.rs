@@ -46,9 +46,7 @@ impl GroupOffset {
 
 /// Every group of the cluster.
 pub async fn list(cluster: &Cluster) -> Result<Vec<GroupListing>, RecordsError> {
-    Ok(cluster
-        .list_groups(Instant::now() + TOPIC_TIMEOUT)
-        .await?)
+    Ok(cluster.list_groups(Instant::now() + TOPIC_TIMEOUT).await?)
 }
 
 /// The end offset (high watermark) of each partition of `offsets`, by topic:
@@ -148,7 +146,10 @@ pub async fn reset(
     };
     cluster.check_group_unused(group, deadline).await?;
     let query = |q| cluster.list_offsets(topic, &partitions, q, deadline);
-    let (starts, ends) = tokio::join!(query(OffsetQuery::Earliest), query(OffsetQuery::HighWatermark));
+    let (starts, ends) = tokio::join!(
+        query(OffsetQuery::Earliest),
+        query(OffsetQuery::HighWatermark)
+    );
     let wanted = match to {
         ResetTo::Timestamp(t) => Some(query(OffsetQuery::Timestamp(t)).await),
         _ => None,
@@ -176,6 +177,8 @@ pub async fn reset(
         offsets.push((*p, offset));
     }
     offsets.sort();
-    cluster.commit_offsets(group, topic, &offsets, deadline).await?;
+    cluster
+        .commit_offsets(group, topic, &offsets, deadline)
+        .await?;
     Ok(offsets)
 }

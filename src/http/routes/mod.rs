@@ -2,6 +2,7 @@
 //! manner of a command per file: the router picks the route, the route does
 //! the rest.
 
+pub(crate) mod groups;
 pub(crate) mod records_delete;
 pub(crate) mod records_get;
 pub(crate) mod records_post;

@@ -206,7 +206,11 @@ pub(super) fn read_all_offsets(
     for t in response.topics {
         let topic = t.name.0.to_string();
         for p in t.partitions {
-            check(p.error_code, || context().topic(&topic).partition(p.partition_index), None)?;
+            check(
+                p.error_code,
+                || context().topic(&topic).partition(p.partition_index),
+                None,
+            )?;
             if p.committed_offset >= 0 {
                 out.push((topic.clone(), p.partition_index, p.committed_offset));
             }
@@ -227,7 +231,8 @@ impl Cluster {
             } else {
                 versions::LIST_GROUPS_WITHOUT_TYPES
             };
-            let response = timeout(deadline, conn.call(ListGroupsRequest::default(), version)).await?;
+            let response =
+                timeout(deadline, conn.call(ListGroupsRequest::default(), version)).await?;
             read_list_groups_response(response)
         });
         let mut groups = Vec::new();
@@ -302,7 +307,9 @@ impl Cluster {
 mod tests {
     use bytes::BufMut;
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
-    use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+    use kafka_protocol::messages::describe_groups_response::{
+        DescribedGroup, DescribedGroupMember,
+    };
     use kafka_protocol::messages::list_groups_response::ListedGroup;
     use kafka_protocol::protocol::Encodable;
 
@@ -348,7 +355,10 @@ mod tests {
                 .with_protocol_type(StrBytes::from_static_str("consumer"))
                 .with_members(members)])
         };
-        assert_eq!(read_classic_group("g", response("Dead", vec![])).unwrap(), None);
+        assert_eq!(
+            read_classic_group("g", response("Dead", vec![])).unwrap(),
+            None
+        );
         let member = DescribedGroupMember::default()
             .with_member_id(StrBytes::from_static_str("m-1"))
             .with_client_id(StrBytes::from_static_str("c"))

@@ -20,9 +20,9 @@ use super::error::{check, Context};
 use super::leader::PerPartition;
 
 pub use fetch::FetchedPartition;
+pub use group_admin::{GroupDescription, GroupListing, GroupMember};
 pub use offsets::{LastStable, OffsetQuery};
 pub use produce::ProduceAck;
-pub use group_admin::{GroupDescription, GroupListing, GroupMember};
 pub use topics::{PartitionLayout, TopicLayout};
 pub use txn::{EndFailure, Transaction};
 
