@@ -363,9 +363,11 @@ async fn a_transaction_whose_leader_or_coordinator_dies_mid_way_is_all_or_nothin
         .create_topic_assigned(&topic, LED_BY_1_2_3, &["min.insync.replicas=2"])
         .await;
     let svc = Service::on(&cluster.bootstrap).start();
-    // The first transaction creates the transaction log.
+    // The first transaction creates the transaction log: on a fresh cluster
+    // that, and the first commit markers, can take longer than the default
+    // 5 s timeout on a loaded machine.
     let (status, body) = svc
-        .post(json!({"transactionId": "faults-warm-up", "records": [{"topic": topic, "partition": 1, "value": "w"}]}))
+        .post(json!({"transactionId": "faults-warm-up", "timeout": "60s", "records": [{"topic": topic, "partition": 1, "value": "w"}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     let mut leader_killed = String::new();

@@ -80,7 +80,7 @@ async fn every_counter_moves_by_what_the_requests_did() {
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&missing_answer));
 
     // A path the API does not have.
-    let (status, unrouted_answer) = send(&svc, Method::GET, &format!("/topics/{topic}"), "").await;
+    let (status, unrouted_answer) = send(&svc, Method::GET, &format!("/nowhere/{topic}"), "").await;
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&unrouted_answer));
 
     // An async POST to a partition the topic does not have: refused at once.

@@ -120,15 +120,5 @@ async fn partitions_to_delete(
         current_count: request.partition.is_none(),
         any_partition: false,
     };
-    let info = cluster.topic_for(topic, need, false, deadline).await?;
-    if let Some(p) = request.partition {
-        return Ok((vec![info.partition(p)?.id], Vec::new()));
-    }
-    let ids: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
-    let checked = cluster.check_partitions(topic, &ids, deadline).await?;
-    let unavailable = Unavailable::from_errors(checked.unavailable);
-    if checked.available.is_empty() {
-        return Err(Unavailable::all(topic, unavailable));
-    }
-    Ok((checked.available, unavailable))
+    super::partitions_to_serve(cluster, topic, request.partition, need, deadline).await
 }

@@ -317,17 +317,7 @@ async fn partitions_to_read(
         partition,
         ..Need::default()
     };
-    let info = cluster.topic_for(topic, need, false, deadline).await?;
-    if let Some(p) = partition {
-        return Ok((vec![info.partition(p)?.id], Vec::new()));
-    }
-    let ids: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
-    let checked = cluster.check_partitions(topic, &ids, deadline).await?;
-    let unavailable = Unavailable::from_errors(checked.unavailable);
-    if checked.available.is_empty() {
-        return Err(Unavailable::all(topic, unavailable));
-    }
-    Ok((checked.available, unavailable))
+    super::partitions_to_serve(cluster, topic, partition, need, deadline).await
 }
 
 /// The partitions a read leaves out: those unavailable from the start and

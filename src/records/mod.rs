@@ -161,6 +161,30 @@ impl Unavailable {
     }
 }
 
+/// The partitions a request serves: the one named (metadata that does not
+/// know it is refreshed first, as partitions may have been added), else
+/// every partition that can be served now, with the others and why. None
+/// that can be served is a failure.
+pub(crate) async fn partitions_to_serve(
+    cluster: &crate::kafka::Cluster,
+    topic: &str,
+    partition: Option<i32>,
+    need: crate::kafka::Need,
+    deadline: tokio::time::Instant,
+) -> Result<(Vec<i32>, Vec<Unavailable>), RecordsError> {
+    let info = cluster.topic_for(topic, need, false, deadline).await?;
+    if let Some(p) = partition {
+        return Ok((vec![info.partition(p)?.id], Vec::new()));
+    }
+    let ids: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
+    let checked = cluster.check_partitions(topic, &ids, deadline).await?;
+    let unavailable = Unavailable::from_errors(checked.unavailable);
+    if checked.available.is_empty() {
+        return Err(Unavailable::all(topic, unavailable));
+    }
+    Ok((checked.available, unavailable))
+}
+
 /// Kafka's rules for a topic name: 1 to 249 characters of `[a-zA-Z0-9._-]`,
 /// and not `.` or `..`.
 pub fn check_topic_name(topic: &str) -> Result<(), String> {
