@@ -258,7 +258,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// The README's worst-case memory, a formula of the flags.
 fn memory_bound(connections: u64, requests: u64, body_bytes: u64, response_bytes: u64) -> u64 {
-    32 * MIB + connections * 64 * 1024 + requests * 4 * body_bytes.max(response_bytes)
+    32 * MIB + connections * 128 * 1024 + requests * 4 * body_bytes.max(response_bytes)
 }
 
 #[tokio::test]

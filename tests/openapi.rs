@@ -41,11 +41,12 @@ const EXAMPLE_FIELDS: [&str; 8] = [
 ];
 
 /// The placeholders `x-examples` may use (see `x-examples-fixture`).
-const PLACEHOLDERS: [&str; 5] = [
+const PLACEHOLDERS: [&str; 6] = [
     "{topic}",
     "{missingTopic}",
     "{compactedTopic}",
     "{groupId}",
+    "{readGroup}",
     "{transactionId}",
 ];
 
@@ -653,7 +654,7 @@ fn placeholder_values(example: &str) -> Vec<(&'static str, String)> {
         .filter(|p| example.contains(*p))
         .map(|p| {
             let prefix = match *p {
-                "{groupId}" => "openapi-group",
+                "{groupId}" | "{readGroup}" => "openapi-group",
                 "{transactionId}" => "openapi-txn",
                 _ => "openapi",
             };
@@ -716,6 +717,16 @@ async fn run_example(
                 }
             }
             "{compactedTopic}" => create_topic(value, 1, &[("cleanup.policy", "compact")]).await,
+            "{readGroup}" => {
+                // A group with a committed offset on a topic of its own.
+                let topic = unique_topic("openapi-group-topic");
+                create_topic(&topic, 1, &[]).await;
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+                kafka_client(&bootstrap())
+                    .commit_offsets(value, &topic, &[(0, 0)], deadline)
+                    .await
+                    .map_err(|e| fail(format!("committing for {value}: {e}")))?;
+            }
             _ => {}
         }
     }

@@ -53,10 +53,12 @@ async fn every_curl_example_in_the_readme_works() {
     let svc = common::Service::start();
     let host = svc.url.trim_start_matches("http://").to_string();
     // Fresh topics and groups, so the examples run as on a new cluster.
-    let names: Vec<(String, String)> = ["hello", "orders", "audit", "import-1", "fixtures"]
-        .iter()
-        .map(|n| (n.to_string(), common::unique_topic(n)))
-        .collect();
+    let names: Vec<(String, String)> = [
+        "hello", "orders", "audit", "import-1", "fixtures", "billing",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), common::unique_topic(n)))
+    .collect();
     for command in commands {
         let mut command = command.replace("localhost:8001", &host);
         for (name, fresh) in &names {
@@ -64,6 +66,8 @@ async fn every_curl_example_in_the_readme_works() {
                 .replace(&format!("\"{name}\""), &format!("\"{fresh}\""))
                 .replace(&format!("/records/{name}"), &format!("/records/{fresh}"))
                 .replace(&format!("/topics/{name}"), &format!("/topics/{fresh}"))
+                .replace(&format!("/groups/{name}/"), &format!("/groups/{fresh}/"))
+                .replace(&format!("/groups/{name}'"), &format!("/groups/{fresh}'"))
                 .replace(&format!("groupId={name}"), &format!("groupId={fresh}"));
         }
         let out = Command::new("bash")

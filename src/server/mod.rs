@@ -34,8 +34,9 @@ pub struct Server {
 }
 
 /// The largest request head (request line and headers) a client may send;
-/// beyond it, 431. Also what a connection buffers of a request at most.
-const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// beyond it, 431. Also what a connection buffers of a request at most. A
+/// path with the longest group id (4096 bytes), percent-encoded, fits.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 impl Server {
     /// Binds the listen address of `config`. Flags that cannot work (see

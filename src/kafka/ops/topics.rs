@@ -207,14 +207,28 @@ impl Cluster {
         read_topic_configs_response(topic, response)
     }
 
-    /// Deletes `topic` and forgets its cached metadata.
+    /// Deletes `topic`, and returns once the brokers no longer list it (they
+    /// learn of a deletion a moment after the controller), so the next
+    /// request finds it gone.
     pub async fn delete_topic(&self, topic: &str, deadline: Instant) -> Result<(), KafkaError> {
         let request = build_delete_topic_request(topic, ms_until(deadline));
         let response = self
             .ask_any_broker(deadline, request, versions::DELETE_TOPICS)
             .await;
         self.invalidate(topic);
-        read_delete_topic_response(topic, response?)
+        read_delete_topic_response(topic, response?)?;
+        let mut backoff = std::time::Duration::from_millis(20);
+        loop {
+            match self.topic_layouts(Some(&[topic]), deadline).await {
+                Err(KafkaError::UnknownTopic(_)) => break,
+                Ok(_) | Err(_) if Instant::now() + backoff >= deadline => break,
+                _ => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_millis(200));
+        }
+        self.invalidate(topic);
+        Ok(())
     }
 }
 

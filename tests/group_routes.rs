@@ -1,0 +1,320 @@
+//! `GET /groups`, `GET /groups/{group}`, `POST /groups/{group}/offsets`
+//! against the real broker, each checked with Kafka's own
+//! `ConsumerGroupCommand`: a group the service read, a group of a kcat
+//! member (classic protocol) and of a Java consumer (KIP-848 protocol), and
+//! resets.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// One row of `ConsumerGroupCommand --describe`: committed offset, end, lag
+/// and whether a member holds the partition.
+#[derive(Debug, PartialEq)]
+struct Row {
+    committed: Option<i64>,
+    end: i64,
+    lag: Option<i64>,
+    member: Option<String>,
+}
+
+/// `ConsumerGroupCommand --describe --group G`, by (topic, partition).
+fn describe_by_java(group: &str) -> BTreeMap<(String, i64), Row> {
+    let out = kafka_tool(&[
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--describe",
+        "--group",
+        group,
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .expect("scripts/kafka.sh tool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 7 || cols[0] != group {
+                return None;
+            }
+            let num = |s: &str| s.parse::<i64>().ok();
+            Some((
+                (cols[1].to_string(), num(cols[2])?),
+                Row {
+                    committed: num(cols[3]),
+                    end: num(cols[4])?,
+                    lag: num(cols[5]),
+                    member: (cols[6] != "-").then(|| cols[6].to_string()),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The service's view of the same, from `GET /groups/{group}`.
+fn offsets_of(view: &Value) -> BTreeMap<(String, i64), (i64, i64, i64)> {
+    view["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                (
+                    o["topic"].as_str().unwrap().to_string(),
+                    o["partition"].as_i64().unwrap(),
+                ),
+                (
+                    o["committedOffset"].as_i64().unwrap(),
+                    o["endOffset"].as_i64().unwrap(),
+                    o["lag"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn reset(svc: &Client, group: &str, body: Value) -> (u16, Value) {
+    let r = svc
+        .request(Method::POST, &format!("/groups/{group}/offsets"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_group_the_service_read_is_described_as_kafkas_tool_sees_it_and_reset() {
+    let svc = Service::start();
+    let topic = new_topic("grp-routes", 2).await;
+    let group = unique_topic("g-routes");
+    kcat_produce(&topic, 0, &["a", "b", "c", "d"]);
+    kcat_produce(&topic, 1, &["e", "f"]);
+    // The service reads three records for the group and commits them.
+    let (status, _) = svc
+        .get(&format!(
+            "/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=3&timeout=5s"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (status, view) = svc.get(&format!("/groups/{group}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["groupId"], group.as_str());
+    assert_eq!(view["type"], "classic");
+    assert_eq!(view["members"], json!([]));
+    let java = describe_by_java(&group);
+    let ours = offsets_of(&view);
+    assert_eq!(ours.len(), 2, "{view}");
+    for (key, (committed, end, lag)) in &ours {
+        let row = &java[key];
+        assert_eq!(
+            (Some(*committed), *end, Some(*lag)),
+            (row.committed, row.end, row.lag),
+            "{key:?}"
+        );
+    }
+    let total: i64 = ours.values().map(|(_, _, lag)| lag).sum();
+    assert_eq!(view["lag"], total);
+    assert_eq!(total, 3);
+
+    // Listed, with its state and type.
+    let (_, listed) = svc.get("/groups").await;
+    let entry = listed["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["groupId"] == group.as_str())
+        .expect("group not listed");
+    assert_eq!(entry["type"], "classic");
+    assert_eq!(entry["state"], view["state"]);
+
+    // Resets, each checked with Kafka's tool.
+    let (status, body) = reset(&svc, &group, json!({"topic": topic, "to": "earliest"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["offsets"],
+        json!([{"partition": 0, "offset": 0}, {"partition": 1, "offset": 0}])
+    );
+    assert_eq!(
+        describe_by_java(&group)[&(topic.clone(), 1)].committed,
+        Some(0)
+    );
+    let (status, body) = reset(
+        &svc,
+        &group,
+        json!({"topic": topic, "partitions": [0], "to": "latest"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["offsets"], json!([{"partition": 0, "offset": 4}]));
+    let java = describe_by_java(&group);
+    assert_eq!(
+        (
+            java[&(topic.clone(), 0)].committed,
+            java[&(topic.clone(), 1)].committed
+        ),
+        (Some(4), Some(0))
+    );
+    let (status, body) = reset(
+        &svc,
+        &group,
+        json!({"topic": topic, "partitions": [0], "to": {"offset": 2}}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["offsets"]),
+        (200, &json!([{"partition": 0, "offset": 2}])),
+        "{body}"
+    );
+    // An offset past the end is clamped to it, as Kafka's tool does.
+    let (_, body) = reset(
+        &svc,
+        &group,
+        json!({"topic": topic, "partitions": [1], "to": {"offset": 99}}),
+    )
+    .await;
+    assert_eq!(body["offsets"], json!([{"partition": 1, "offset": 2}]));
+    // A time after every record: the end.
+    let (_, body) = reset(
+        &svc,
+        &group,
+        json!({"topic": topic, "partitions": [0], "to": {"timestamp": 32503680000000i64}}),
+    )
+    .await;
+    assert_eq!(body["offsets"], json!([{"partition": 0, "offset": 4}]));
+    assert_eq!(
+        describe_by_java(&group)[&(topic.clone(), 0)].committed,
+        Some(4)
+    );
+    // The service's next read starts where the reset put the group.
+    let records = read(
+        &svc,
+        &format!("/records/{topic}?groupId={group}&limit=10&timeout=1s"),
+    )
+    .await;
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[tokio::test]
+async fn live_members_are_shown_with_their_assignments_and_block_resets() {
+    let svc = Service::start();
+    let topic = new_topic("grp-routes-live", 2).await;
+    let classic = unique_topic("g-routes-classic");
+    let consumer = unique_topic("g-routes-848");
+    kcat_produce(&topic, 0, &["a", "b"]);
+    let _kcat = Kcat::new()
+        .set("auto.offset.reset=earliest")
+        .set("auto.commit.interval.ms=100")
+        .join_group(&classic, &topic);
+    let _java = Background::spawn(&mut kafka_tool(&[
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        "--bootstrap-server",
+        &bootstrap(),
+        "--topic",
+        &topic,
+        "--group",
+        &consumer,
+        "--from-beginning",
+        "--consumer-property",
+        "group.protocol=consumer",
+        "--consumer-property",
+        "auto.commit.interval.ms=100",
+    ]));
+    for (group, kind) in [(&classic, "classic"), (&consumer, "consumer")] {
+        let view = eventually(Duration::from_secs(90), || {
+            let java = describe_by_java(group);
+            (java.len() == 2 && java.values().all(|r| r.member.is_some())).then_some(())
+        })
+        .await;
+        let () = view;
+        let (status, view) = svc.get(&format!("/groups/{group}")).await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["type"], kind, "{view}");
+        assert_eq!(view["state"], "Stable", "{view}");
+        let members = view["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "{view}");
+        let mut assigned: Vec<i64> = members[0]["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                assert_eq!(a["topic"], topic.as_str());
+                a["partition"].as_i64().unwrap()
+            })
+            .collect();
+        assigned.sort();
+        assert_eq!(assigned, vec![0, 1], "{view}");
+        // The member Kafka's tool names holds the partitions.
+        let java = describe_by_java(group);
+        assert_eq!(
+            java[&(topic.clone(), 0)].member.as_deref(),
+            members[0]["memberId"].as_str()
+        );
+        // A reset under live members is refused, and changes nothing.
+        let before: Vec<Option<i64>> = java.values().map(|r| r.committed).collect();
+        let (status, body) = reset(&svc, group, json!({"topic": topic, "to": "earliest"})).await;
+        assert_error(status, &body, 409, &[group]);
+        let after: Vec<Option<i64>> = describe_by_java(group)
+            .values()
+            .map(|r| r.committed)
+            .collect();
+        assert_eq!(before, after);
+        let (_, listed) = svc.get("/groups").await;
+        let entry = listed["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["groupId"] == group.as_str())
+            .cloned()
+            .expect("listed");
+        assert_eq!(entry["type"], kind);
+    }
+}
+
+#[tokio::test]
+async fn unknown_groups_and_bad_resets_are_refused() {
+    let svc = Service::start();
+    let topic = new_topic("grp-routes-bad", 1).await;
+    let group = unique_topic("g-routes-none");
+    let (status, body) = svc.get(&format!("/groups/{group}")).await;
+    assert_error(status, &body, 404, &[&group]);
+    for (body, status, needle) in [
+        (json!({"to": "earliest"}), 400, "topic: missing"),
+        (json!({"topic": topic}), 400, "to: missing"),
+        (json!({"topic": topic, "to": "yesterday"}), 400, "to:"),
+        (
+            json!({"topic": topic, "to": "earliest", "partitions": [7]}),
+            404,
+            "7",
+        ),
+        (
+            json!({"topic": "no-such-topic-x", "to": "earliest"}),
+            404,
+            "no-such-topic-x",
+        ),
+    ] {
+        let (got, answer) = reset(&svc, &group, body.clone()).await;
+        assert_error(got, &answer, status, &[needle]);
+    }
+    // Nothing was committed by the refused resets.
+    let (status, _) = svc.get(&format!("/groups/{group}")).await;
+    assert_eq!(status, 404);
+    let read_only = Service::start_with(&["--read-only"], &[]);
+    let (status, body) = reset(
+        &read_only,
+        &group,
+        json!({"topic": topic, "to": "earliest"}),
+    )
+    .await;
+    assert_error(status, &body, 403, &["read-only"]);
+}
