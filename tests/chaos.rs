@@ -154,10 +154,13 @@ async fn acknowledged_writes_survive_brokers_killed_and_restarted() {
         .await
         .expect("create the topic");
     let svc = Service::on(&cluster.bootstrap).start();
-    // The transaction log is created by the first transaction: before the faults.
+    // The transaction log is created by the first transaction: before the
+    // faults, with time for a fresh, loaded cluster to create it.
     let (status, body) = svc
-        .post(json!({"transactionId": format!("{topic}-warm-up"),
-                     "records": [{"topic": topic, "partition": 0, "value": "warm-up"}]}))
+        .post(
+            json!({"transactionId": format!("{topic}-warm-up"), "timeout": "60s",
+                     "records": [{"topic": topic, "partition": 0, "value": "warm-up"}]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 

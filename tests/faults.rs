@@ -95,7 +95,8 @@ async fn with_kafka_down_at_start_requests_fail_fast_and_all_recover_once_it_is_
     assert_eq!(status, 200, "{body}");
     let values: Vec<Value> = read(
         &svc,
-        &format!("/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=10"),
+        // The group coordinator of a restarted broker may still be loading.
+        &format!("/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=10&timeout=60s"),
     )
     .await
     .iter()

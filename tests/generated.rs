@@ -1,6 +1,7 @@
 //! Generated requests: schemathesis (PyPI) reads `/openapi.json` from the
 //! running service and sends a bounded number of generated requests per
-//! operation, valid and invalid, against the real broker. No response may be
+//! operation, valid and invalid, against a real broker of its own (it
+//! deletes what it finds listed). No response may be
 //! a 5xx, and every response must match the schema documented for it.
 //!
 //! Checks: all of schemathesis's, except `positive_data_acceptance`: a
@@ -23,8 +24,13 @@ async fn generated_requests_get_no_5xx_and_documented_responses() {
     let examples =
         std::env::var("KAFKA_RECORDS_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "30".into());
     let seed = std::env::var("KAFKA_RECORDS_SCHEMATHESIS_SEED").unwrap_or_else(|_| "7".into());
+    // A cluster of its own: generated requests delete topics and groups'
+    // offsets they find listed, which must not be another test's.
+    let cluster = OwnCluster::start("generated", 1, &[]);
     // Short waits: a generated long poll must not hold the run.
-    let svc = Service::start_with(&["--max-timeout", "3s"], &[]);
+    let svc = Service::on(&cluster.bootstrap)
+        .args(["--max-timeout", "3s"])
+        .start();
     let url = format!("{}/openapi.json", svc.url);
     let out = Command::new("schemathesis")
         .args(["run", &url, "--checks", "all", "--exclude-checks", "positive_data_acceptance"])
