@@ -204,14 +204,17 @@ async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
 async fn topics_are_listed_by_name_and_internal_ones_on_request() {
     let svc = Service::start();
     let topic = new_topic("listed", 2).await;
-    // A group commit makes sure Kafka's internal offsets topic exists.
-    let (status, _) = svc
-        .get(&format!(
-            "/records/{topic}?groupId={}&timeout=0s",
-            unique_topic("g")
-        ))
-        .await;
-    assert_eq!(status, 200);
+    // A group commit makes sure Kafka's internal offsets topic exists (on a
+    // fresh broker its creation can take a while).
+    kafka_client(&bootstrap())
+        .commit_offsets(
+            &unique_topic("g"),
+            &topic,
+            &[(0, 0)],
+            tokio::time::Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .expect("a group commit");
     let (status, listed) = svc.get("/topics").await;
     assert_eq!(status, 200, "{listed}");
     let topics = listed["topics"].as_array().unwrap();
