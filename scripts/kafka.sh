@@ -63,7 +63,7 @@ DEFAULT_VERSION=4.1.1 # keep in sync with kafka.version in scripts/kafka/pom.xml
 TESTED_VERSIONS="4.1.1 3.9.1 2.8.2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KDIR="$ROOT/.kafka"
-READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-60}" # seconds to wait for the brokers
+READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-180}" # seconds to wait for the brokers (a loaded machine, several clusters at once)
 
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
