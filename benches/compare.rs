@@ -1413,7 +1413,7 @@ impl Described {
             );
         }
         println!(
-            "(GET /topics/{{topic}} through one kept-alive connection; kcat and TopicCommand timed as whole processes, \
+            "(GET /topics/{{topic}} sequential, through a kept-alive connection; kcat and TopicCommand timed as whole processes, \
              from spawn to exit; round trips counted from what the code sends, 1 Metadata + 1 DescribeConfigs + \
              3 ListOffsets per leader broker, as /metrics counts no Kafka requests)"
         );
@@ -1424,13 +1424,15 @@ impl Described {
 /// Kafka's TopicCommand, then on topics of 1, 64 and 1,024 partitions.
 async fn topics(o: &Options, cluster: &Cluster, service: &Service) -> Described {
     let n = if o.quick { 100 } else { 1000 };
-    let mut http = Http::connect(&service.url).await;
     let mut scaling = Vec::new();
     let mut compared = Vec::new();
     for partitions in [1usize, 64, 1024] {
         let topic = new_topic(cluster, &format!("topics-{partitions}"), partitions as i32).await;
         // Some records in each partition, so every offset is one to read.
         fill(cluster, &topic, partitions as i32, 10, 100).await;
+        // A connection per topic: the service closes one left idle
+        // (--client-timeout) while the tools below run.
+        let mut http = Http::connect(&service.url).await;
         let leaders = settled(&mut http, &topic, partitions).await;
         let mut latencies = describes(&mut http, &topic, n).await;
         let p50 = percentile(&mut latencies, 0.5).expect("latencies");
