@@ -476,8 +476,16 @@ async fn main() {
     if run("long-polls") {
         long_polls(&o, &cluster, &service, &mut rows).await;
     }
+    let described = if run("topics") {
+        Some(topics(&o, &cluster, &service).await)
+    } else {
+        None
+    };
 
     print_table(&rows);
+    if let Some(d) = described {
+        d.print();
+    }
 }
 
 /// `GET ?partition=0&seekTo=N&limit=1`, sequential, on a warm service.
@@ -1309,4 +1317,247 @@ async fn long_polls(o: &Options, cluster: &Cluster, service: &Service, rows: &mu
         "all 200, seconds",
         elapsed.as_secs_f64(),
     ));
+}
+
+/// What the `topics` workload measured: `GET /topics/{topic}` beside the
+/// tools that describe a topic, and its scaling with the partition count.
+struct Described {
+    compared: Vec<Compared>,
+    scaling: Vec<Scale>,
+}
+
+/// One metric of the service beside another way's (its name and figure).
+struct Compared {
+    metric: &'static str,
+    service: f64,
+    other: Option<(&'static str, f64)>,
+}
+
+/// `GET /topics/{topic}` on a topic of `partitions` partitions.
+struct Scale {
+    partitions: usize,
+    p50: f64,
+    p90: f64,
+    /// Brokers leading its partitions.
+    leaders: usize,
+}
+
+impl Scale {
+    /// Kafka requests per describe, from what the code sends: one Metadata,
+    /// one DescribeConfigs and three ListOffsets (earliest, high watermark,
+    /// last stable) per leader broker, all at once.
+    fn round_trips(&self) -> usize {
+        2 + 3 * self.leaders
+    }
+}
+
+impl Described {
+    fn print(&self) {
+        println!();
+        println!(
+            "| {:<28} | {:<8} | {:>13} | {:<30} | {:>10} | {:>13} |",
+            "describe a topic",
+            "metric",
+            "kafka-records",
+            "compared with",
+            "its value",
+            "it/service"
+        );
+        println!(
+            "|{}|{}|{}|{}|{}|{}|",
+            "-".repeat(30),
+            "-".repeat(10),
+            "-".repeat(15),
+            "-".repeat(32),
+            "-".repeat(12),
+            "-".repeat(15)
+        );
+        for c in &self.compared {
+            let (name, value, ratio) = match c.other {
+                Some((name, v)) => (name, format!("{v:.3}"), format!("{:.1}x", v / c.service)),
+                None => ("-", "-".to_string(), "-".to_string()),
+            };
+            println!(
+                "| {:<28} | {:<8} | {:>13.3} | {name:<30} | {value:>10} | {ratio:>13} |",
+                "describe, 64 partitions", c.metric, c.service
+            );
+        }
+        println!();
+        println!(
+            "| {:>10} | {:>8} | {:>8} | {:>19} | {:>14} | {:>25} |",
+            "partitions",
+            "p50 ms",
+            "p90 ms",
+            "p50 us per partition",
+            "leader brokers",
+            "Kafka round trips/request"
+        );
+        println!(
+            "|{}|{}|{}|{}|{}|{}|",
+            "-".repeat(12),
+            "-".repeat(10),
+            "-".repeat(10),
+            "-".repeat(22),
+            "-".repeat(16),
+            "-".repeat(27)
+        );
+        for s in &self.scaling {
+            println!(
+                "| {:>10} | {:>8.3} | {:>8.3} | {:>20.1} | {:>14} | {:>25} |",
+                s.partitions,
+                s.p50,
+                s.p90,
+                s.p50 * 1000.0 / s.partitions as f64,
+                s.leaders,
+                s.round_trips()
+            );
+        }
+        println!(
+            "(GET /topics/{{topic}} sequential, through a kept-alive connection; kcat and TopicCommand timed as whole processes, \
+             from spawn to exit; round trips counted from what the code sends, 1 Metadata + 1 DescribeConfigs + \
+             3 ListOffsets per leader broker, as /metrics counts no Kafka requests)"
+        );
+    }
+}
+
+/// `GET /topics/{topic}` on a 64-partition topic beside `kcat -L` and
+/// Kafka's TopicCommand, then on topics of 1, 64 and 1,024 partitions.
+async fn topics(o: &Options, cluster: &Cluster, service: &Service) -> Described {
+    let n = if o.quick { 100 } else { 1000 };
+    let mut scaling = Vec::new();
+    let mut compared = Vec::new();
+    for partitions in [1usize, 64, 1024] {
+        let topic = new_topic(cluster, &format!("topics-{partitions}"), partitions as i32).await;
+        // Some records in each partition, so every offset is one to read.
+        fill(cluster, &topic, partitions as i32, 10, 100).await;
+        // A connection per topic: the service closes one left idle
+        // (--client-timeout) while the tools below run.
+        let mut http = Http::connect(&service.url).await;
+        let leaders = settled(&mut http, &topic, partitions).await;
+        let mut latencies = describes(&mut http, &topic, n).await;
+        let p50 = percentile(&mut latencies, 0.5).expect("latencies");
+        let p90 = percentile(&mut latencies, 0.9).expect("latencies");
+        eprintln!("GET /topics/{topic}: {partitions} partitions, p50 {p50:.3} ms, p90 {p90:.3} ms");
+        scaling.push(Scale {
+            partitions,
+            p50,
+            p90,
+            leaders,
+        });
+        if partitions != 64 {
+            continue;
+        }
+        let runs = if o.quick { 5 } else { 20 };
+        let mut kcat = processes(runs, "with 64 partitions", || {
+            let mut c = std::process::Command::new("kcat");
+            c.args(["-b", &o.bootstrap, "-L", "-t", &topic]);
+            c
+        });
+        let runs = if o.quick { 2 } else { 5 };
+        let mut tool = processes(runs, "PartitionCount: 64", || {
+            let mut c = std::process::Command::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/kafka.sh"
+            ));
+            c.args([
+                "tool",
+                "org.apache.kafka.tools.TopicCommand",
+                "--bootstrap-server",
+                &o.bootstrap,
+                "--describe",
+                "--topic",
+                &topic,
+            ]);
+            c
+        });
+        compared.push(Compared {
+            metric: "p50 ms",
+            service: p50,
+            other: percentile(&mut kcat, 0.5).map(|v| ("kcat -L -t (process)", v)),
+        });
+        compared.push(Compared {
+            metric: "p50 ms",
+            service: p50,
+            other: percentile(&mut tool, 0.5).map(|v| ("TopicCommand --describe (JVM)", v)),
+        });
+        compared.push(Compared {
+            metric: "p90 ms",
+            service: p90,
+            other: percentile(&mut kcat, 0.9).map(|v| ("kcat -L -t (process)", v)),
+        });
+    }
+    Described { compared, scaling }
+}
+
+/// Waits until `GET /topics/{topic}` shows `partitions` partitions, each
+/// with a leader and its offsets; how many brokers lead them.
+async fn settled(http: &mut Http, topic: &str, partitions: usize) -> usize {
+    let t = Instant::now();
+    loop {
+        let (status, body) = http.get(&format!("/topics/{topic}")).await;
+        if status == 200 {
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            let parts = v["partitions"].as_array().cloned().unwrap_or_default();
+            let ready = parts.len() == partitions
+                && parts
+                    .iter()
+                    .all(|p| p["leader"].is_i64() && p["lastStableOffset"].as_i64() == Some(10));
+            if ready {
+                let mut leaders: Vec<i64> =
+                    parts.iter().filter_map(|p| p["leader"].as_i64()).collect();
+                leaders.sort_unstable();
+                leaders.dedup();
+                return leaders.len();
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{topic} not described with {partitions} led partitions after 60 s: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `n` sequential `GET /topics/{topic}`; the latencies after the first
+/// tenth (the warm-up).
+async fn describes(http: &mut Http, topic: &str, n: usize) -> Vec<Duration> {
+    let path = format!("/topics/{topic}");
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let (status, body) = http.get(&path).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        if i >= n / 10 {
+            latencies.push(t.elapsed());
+        }
+    }
+    latencies
+}
+
+/// `runs` runs of the process `command` makes, each from spawn to exit,
+/// after one unmeasured run (the warm-up: binaries and jars into the page
+/// cache); each must succeed and print `expect`.
+fn processes(
+    runs: usize,
+    expect: &str,
+    command: impl Fn() -> std::process::Command,
+) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let t = Instant::now();
+        let out = command().output().expect("spawn");
+        let elapsed = t.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(expect),
+            "{:?} did not print {expect:?}: {stdout} {}",
+            command(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i > 0 {
+            latencies.push(elapsed);
+        }
+    }
+    latencies
 }

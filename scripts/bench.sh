@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: direct Kafka layer, kafka-records, and (when one
 # runs) the Strimzi Kafka Bridge, against one local broker, in one run.
-#   scripts/bench.sh [--quick] [--only read|write|paging|long-polls] [--bridge-url URL]
+#   scripts/bench.sh [--quick] [--only read|write|paging|long-polls|topics] [--bridge-url URL]
 # KAFKA_RECORDS_BENCH_BRIDGE_URL works as --bridge-url. Prints a table of
 # medians and ratios.
 set -euo pipefail

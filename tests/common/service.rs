@@ -191,8 +191,11 @@ impl Service {
         let addr = self.url.trim_start_matches("http://");
         let ready = || {
             let mut s = std::net::TcpStream::connect(addr).ok()?;
-            s.write_all(b"GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                .ok()?;
+            // The service's own address as the host: it answers 421 to
+            // hosts that are not its own (see src/http/browsers.rs).
+            let request =
+                format!("GET /ready HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+            s.write_all(request.as_bytes()).ok()?;
             let mut status_line = [0u8; 12];
             s.read_exact(&mut status_line).ok()?;
             Some(status_line.ends_with(b"204"))
