@@ -70,3 +70,32 @@ where
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
+
+/// A JSON body that must be an object of `known` fields only, each key
+/// given once; the error names what is wrong (`example` shows the shape).
+pub(crate) fn strict_object(
+    body: &[u8],
+    known: &[&str],
+    example: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    check_unique_keys(body).map_err(ApiError::bad_request)?;
+    let serde_json::Value::Object(fields) = json else {
+        return Err(ApiError::bad_request(format!(
+            "the body must be a JSON object: {example}"
+        )));
+    };
+    let unknown: Vec<&String> = fields
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{}; known fields: {}",
+            super::error::unknown_names("field", &unknown),
+            known.join(", ")
+        )));
+    }
+    Ok(fields)
+}

@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::HttpResponse;
-use crate::http::body::{check_unique_keys, read_body};
-use crate::http::error::{unknown_names, ApiError};
+use crate::http::body::{read_body, strict_object};
+use crate::http::error::ApiError;
 use crate::http::query::Query;
 use crate::http::response::json_response;
 use crate::http::router::App;
@@ -157,25 +157,7 @@ struct Reset {
 
 /// Reads a `POST /groups/{group}/offsets` body, naming the field that is wrong.
 fn reset_request(body: &[u8]) -> Result<Reset, ApiError> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    check_unique_keys(body).map_err(ApiError::bad_request)?;
-    let Value::Object(fields) = json else {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object: {\"topic\": \"t\", \"to\": \"earliest\"}",
-        ));
-    };
-    let unknown: Vec<&String> = fields
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{}; known fields: {}",
-            unknown_names("field", &unknown),
-            FIELDS.join(", ")
-        )));
-    }
+    let fields = strict_object(body, &FIELDS, "{\"topic\": \"t\", \"to\": \"earliest\"}")?;
     let topic = match fields.get("topic") {
         Some(Value::String(t)) => t.clone(),
         Some(other) => {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::HttpResponse;
-use crate::http::body::{check_unique_keys, read_body};
-use crate::http::error::{unknown_names, ApiError};
+use crate::http::body::{read_body, strict_object};
+use crate::http::error::ApiError;
 use crate::http::query::Query;
 use crate::http::response::{empty_response, json_response};
 use crate::http::router::App;
@@ -146,25 +146,7 @@ const FIELDS: [&str; 4] = ["name", "partitions", "replicationFactor", "configs"]
 
 /// Reads a `POST /topics` body, naming the field that is wrong.
 fn new_topic(body: &[u8]) -> Result<NewTopic, ApiError> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    check_unique_keys(body).map_err(ApiError::bad_request)?;
-    let Value::Object(fields) = json else {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object: {\"name\": \"t\", \"partitions\": 3}",
-        ));
-    };
-    let unknown: Vec<&String> = fields
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{}; known fields: {}",
-            unknown_names("field", &unknown),
-            FIELDS.join(", ")
-        )));
-    }
+    let fields = strict_object(body, &FIELDS, "{\"name\": \"t\", \"partitions\": 3}")?;
     let name = match fields.get("name") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => {
