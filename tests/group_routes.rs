@@ -103,7 +103,7 @@ async fn a_group_the_service_read_is_described_as_kafkas_tool_sees_it_and_reset(
     // The service reads three records for the group and commits them.
     let (status, _) = svc
         .get(&format!(
-            "/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=3&timeout=5s"
+            "/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=3&timeout=60s"
         ))
         .await;
     assert_eq!(status, 200);
