@@ -31,29 +31,7 @@ async fn generated_requests_get_no_5xx_and_documented_responses() {
     let svc = Service::on(&cluster.bootstrap)
         .args(["--max-timeout", "3s"])
         .start();
-    // Kafka creates its offsets and transaction logs on first use, which on
-    // a fresh, small machine can outlast a generated request's timeout:
-    // create both first, so what is measured is the service.
-    let warm = kafka_records::kafka::Cluster::new(kafka_records::kafka::ClusterConfig {
-        bootstrap: vec![cluster.bootstrap.clone()],
-    });
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    let topic = unique_topic("generated-warm");
-    warm.create_topic(&topic, 1, 1, &[], deadline)
-        .await
-        .expect("a warm-up topic");
-    warm.commit_offsets(&unique_topic("generated-warm"), &topic, &[(0, 0)], deadline)
-        .await
-        .expect("a warm-up group commit");
-    let warm_svc = Service::on(&cluster.bootstrap).start();
-    let (status, body) = warm_svc
-        .post(
-            serde_json::json!({"transactionId": unique_topic("generated-warm"), "timeout": "120s",
-                                 "records": [{"topic": topic, "value": "warm"}]}),
-        )
-        .await;
-    assert_eq!(status, 200, "warm-up transaction: {body}");
-    drop(warm_svc);
+    warm_up_coordinators(&cluster.bootstrap).await;
     let url = format!("{}/openapi.json", svc.url);
     let out = Command::new("schemathesis")
         .args(["run", &url, "--checks", "all", "--exclude-checks", "positive_data_acceptance"])

@@ -51,15 +51,7 @@ async fn every_curl_example_in_the_readme_works() {
         commands.len()
     );
     let svc = common::Service::start();
-    // On a fresh broker the first transaction also creates Kafka's
-    // transaction log, which can outlast the examples' default 5 s timeout
-    // when other suites share the broker: create it first.
-    let warm = common::unique_topic("readme-warm");
-    let (status, body) = svc
-        .post(serde_json::json!({"transactionId": warm, "timeout": "60s",
-                                 "records": [{"topic": warm, "value": "warm"}]}))
-        .await;
-    assert_eq!(status, 200, "warm-up transaction: {body}");
+    common::warm_up_coordinators(&common::bootstrap()).await;
     let host = svc.url.trim_start_matches("http://").to_string();
     // Fresh topics and groups, so the examples run as on a new cluster.
     let names: Vec<(String, String)> = [

@@ -45,6 +45,32 @@ pub fn unique_topic(prefix: &str) -> String {
     )
 }
 
+/// Kafka creates its offsets and transaction logs on first use, which on a
+/// fresh, small machine can outlast a request's few seconds: a test whose
+/// examples use groups or transactions with short timeouts creates both
+/// first, so what it measures is the service. Quick when they exist.
+pub async fn warm_up_coordinators(bootstrap: &str) {
+    let kafka = kafka_client(bootstrap);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let topic = unique_topic("warm-up");
+    kafka
+        .create_topic(&topic, 1, 1, &[], deadline)
+        .await
+        .expect("a warm-up topic");
+    kafka
+        .commit_offsets(&unique_topic("warm-up"), &topic, &[(0, 0)], deadline)
+        .await
+        .expect("a warm-up group commit");
+    let svc = Service::on(bootstrap).start();
+    let (status, body) = svc
+        .post(
+            json!({"transactionId": unique_topic("warm-up"), "timeout": "120s",
+                     "records": [{"topic": topic, "value": "warm"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "warm-up transaction: {body}");
+}
+
 /// Creates a topic with `partitions` partitions (and optional configs).
 pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     kafka_records::kafka::create_topic(&bootstrap(), topic, partitions, configs)
