@@ -71,6 +71,16 @@ pub struct Config {
     #[arg(long, env = "KAFKA_RECORDS_MAX_RESPONSE_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = at_least_one)]
     pub max_response_bytes: usize,
 
+    /// Most records a GET with a `filter` scans; it then answers with what it
+    /// found and a `next` cursor to go on from.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_SCAN_RECORDS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_scan_records: u64,
+
+    /// Longest a stream (NDJSON or Server-Sent Events) may last; a stream's
+    /// `timeout` may ask for less.
+    #[arg(long, env = "KAFKA_RECORDS_MAX_STREAM_DURATION", default_value = "24h", value_parser = positive_duration)]
+    pub max_stream_duration: Duration,
+
     /// Refuse writes: POST and DELETE of records answer 403.
     #[arg(long, env = "KAFKA_RECORDS_READ_ONLY")]
     pub read_only: bool,

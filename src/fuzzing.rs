@@ -81,12 +81,15 @@ pub fn query_string(data: &[u8]) {
         timeout: MAX_DURATION,
         response_bytes: usize::MAX,
         client_timeout: Duration::from_secs(10),
+        scan_records: crate::records::get::DEFAULT_MAX_SCAN,
+        stream_duration: MAX_DURATION,
     };
-    match query::get_request("t".into(), raw, &limits) {
-        Ok(r) => {
+    match query::get_request("t".into(), raw, &limits, Default::default()) {
+        Ok((r, output)) => {
             assert!(only_known(&GET_PARAMS), "accepted {names:?}");
             assert!(r.partition.is_none_or(|p| p >= 0));
-            assert!((1..=u32::MAX as usize).contains(&r.limit));
+            // A stream's limit is unbounded by default.
+            assert!(r.limit >= 1 && (output.is_stream() || r.limit <= u32::MAX as usize));
             assert!(r.timeout <= MAX_DURATION);
             if let Some(id) = &r.group_id {
                 assert_eq!(check_id(id), Ok(()));

@@ -29,7 +29,7 @@ async fn generated_requests_get_no_5xx_and_documented_responses() {
     let cluster = OwnCluster::start("generated", 1, &[]);
     // Short waits: a generated long poll must not hold the run.
     let svc = Service::on(&cluster.bootstrap)
-        .args(["--max-timeout", "3s"])
+        .args(["--max-timeout", "3s", "--max-stream-duration", "3s"])
         .start();
     warm_up_coordinators(&cluster.bootstrap).await;
     let url = format!("{}/openapi.json", svc.url);

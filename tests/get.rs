@@ -124,7 +124,7 @@ async fn an_idle_topic_answers_an_empty_list_after_the_timeout() {
     let (status, body) = svc
         .get(&format!("/records/{topic}?timeout=1s&limit=10"))
         .await;
-    assert_eq!((status, body), (200, json!({"records": []})));
+    assert_eq!((status, records_only(body)), (200, json!({"records": []})));
     // It waited: the request's own deadline is one second after it arrived.
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -668,7 +668,7 @@ async fn waiting_reads_on_one_partition_share_their_broker_fetches() {
     .expect("the waiting GETs did not return");
     for result in results {
         let (status, body) = result.expect("GET task");
-        assert_eq!((status, body), (200, json!({"records": []})));
+        assert_eq!((status, records_only(body)), (200, json!({"records": []})));
     }
     let shared = cluster.shared_fetches_started();
     // One per round of up to 2 s, renewed while anyone waits: a handful, not one per GET.
@@ -770,7 +770,10 @@ impl Classic {
     /// not somewhere past it.
     async fn starts_at_the_end(&self, seek: &str) {
         let answer = self.get(&format!("{seek}&limit=100&timeout=1s")).await;
-        assert_eq!(answer, (200, json!({"records": []})));
+        assert_eq!(
+            (answer.0, records_only(answer.1)),
+            (200, json!({"records": []}))
+        );
         let records = self.read_while_writing(seek).await;
         assert_only_live(&records);
     }

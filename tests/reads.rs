@@ -83,7 +83,7 @@ async fn a_get_waiting_for_its_groups_turn_answers_empty_at_its_own_timeout() {
         ))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({"records": []}));
+    assert_eq!(records_only(body), json!({"records": []}));
     assert!(
         !first.is_finished(),
         "the first GET ended before any record was written"
@@ -362,7 +362,11 @@ async fn distances_count_visible_records_around_transactions() {
                 "/records/{topic}?distanceFromBeginning={n}&timeout=0s"
             ))
             .await;
-        assert_eq!((status, body), (200, json!({"records": []})), "{n}");
+        assert_eq!(
+            (status, records_only(body)),
+            (200, json!({"records": []})),
+            "{n}"
+        );
     }
 }
 

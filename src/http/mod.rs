@@ -5,6 +5,7 @@
 mod auth;
 pub mod body;
 mod browsers;
+pub mod compress;
 pub mod error;
 pub mod openapi;
 pub mod query;

@@ -3,17 +3,20 @@
 //! typed requests of GET and DELETE /records/{topic} built from it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{unknown_names, ApiError};
 use super::Limits;
 use crate::codec::Format;
+use crate::records::cursor::Cursor;
 use crate::records::delete::DeleteRequest;
-use crate::records::get::{self, GetRequest, OffsetReset, Seek};
+use crate::records::filter::Filter;
+use crate::records::get::{self, GetRequest, OffsetReset, Seek, Until};
 use crate::records::{check_id, parse_duration};
 
 /// The parameters of GET /records/{topic}.
-pub const GET_PARAMS: [&str; 11] = [
+pub const GET_PARAMS: [&str; 16] = [
     "partition",
     "groupId",
     "keyDeserializer",
@@ -25,18 +28,78 @@ pub const GET_PARAMS: [&str; 11] = [
     "seekTo",
     "seekToTimestamp",
     "autoOffsetReset",
+    "cursor",
+    "untilOffset",
+    "untilTimestamp",
+    "filter",
+    "format",
 ];
 
 /// The parameters of DELETE /records/{topic}.
 pub const DELETE_PARAMS: [&str; 2] = ["partition", "offset"];
 
-/// The typed request of `GET /records/{topic}?{raw}`.
+/// How a GET answers: one JSON page, or a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `{"records": [...], "next": cursor}`.
+    Page,
+    /// One JSON object per line.
+    Ndjson,
+    /// Server-Sent Events.
+    Sse,
+}
+
+impl Output {
+    /// From `format`, else from the `Accept` header.
+    fn choose(format: Option<&str>, accept: Option<&str>) -> Result<Output, ApiError> {
+        match format.map(str::to_ascii_lowercase).as_deref() {
+            Some("json") => return Ok(Output::Page),
+            Some("ndjson") => return Ok(Output::Ndjson),
+            Some("sse") => return Ok(Output::Sse),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "format: unknown value '{}'; known: json, ndjson, sse",
+                    format.unwrap_or_default()
+                )))
+            }
+            None => {}
+        }
+        let accept = accept.unwrap_or("").to_ascii_lowercase();
+        Ok(if accept.contains("text/event-stream") {
+            Output::Sse
+        } else if accept.contains("application/x-ndjson") {
+            Output::Ndjson
+        } else {
+            Output::Page
+        })
+    }
+
+    /// Whether records are written as they are read.
+    pub fn is_stream(self) -> bool {
+        self != Output::Page
+    }
+}
+
+/// What a GET's headers add to its query: the `Accept` header and an SSE
+/// client's `Last-Event-ID`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GetHeaders<'a> {
+    /// `Accept`.
+    pub accept: Option<&'a str>,
+    /// `Last-Event-ID`: resumes like `cursor`, and wins over it and over
+    /// the seek parameters (a reconnecting client sends its first URL).
+    pub last_event_id: Option<&'a str>,
+}
+
+/// The typed request of `GET /records/{topic}?{raw}`, and how to answer it.
 pub fn get_request(
     topic: String,
     raw: Option<&str>,
     limits: &Limits,
-) -> Result<GetRequest, ApiError> {
+    headers: GetHeaders<'_>,
+) -> Result<(GetRequest, Output), ApiError> {
     let q = Query::parse(raw, &GET_PARAMS)?;
+    let output = Output::choose(q.str("format"), headers.accept)?;
     let seeks: Vec<Seek> = [
         q.int("distanceFromLatest", 0, i64::MAX)?
             .map(Seek::FromLatest),
@@ -54,6 +117,45 @@ pub fn get_request(
             "give at most one of distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
         ));
     }
+    let resume = match (headers.last_event_id, q.str("cursor")) {
+        (Some(id), _) => Some(
+            Cursor::decode(id, &topic)
+                .map_err(|e| ApiError::bad_request(format!("Last-Event-ID: {e}")))?,
+        ),
+        (None, Some(text)) => {
+            if !seeks.is_empty() {
+                return Err(ApiError::bad_request(
+                    "cursor: a cursor says where the read starts; leave out distanceFromLatest, distanceFromBeginning, seekTo and seekToTimestamp",
+                ));
+            }
+            Some(
+                Cursor::decode(text, &topic)
+                    .map_err(|e| ApiError::bad_request(format!("cursor: {e}")))?,
+            )
+        }
+        (None, None) => None,
+    };
+    let until = match (
+        q.int("untilOffset", 0, i64::MAX)?,
+        q.int("untilTimestamp", 0, i64::MAX)?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "untilOffset: give at most one of untilOffset and untilTimestamp",
+            ))
+        }
+        (Some(o), None) => Some(Until::Offset(o)),
+        (None, Some(t)) => Some(Until::Timestamp(t)),
+        (None, None) => None,
+    };
+    let filter = q
+        .str("filter")
+        .map(|program| {
+            Filter::compile(program).map(Arc::new).map_err(|e| {
+                ApiError::bad_request(format!("filter: the jq program does not compile: {e}"))
+            })
+        })
+        .transpose()?;
     let group_id = q
         .str("groupId")
         .map(|id| {
@@ -65,18 +167,51 @@ pub fn get_request(
         })
         .transpose()?;
     let reset = q.offset_reset(group_id.is_some())?;
-    Ok(GetRequest {
+    let (limit, timeout) = if output.is_stream() {
+        // A stream runs until its limit, its bounds, its duration or its
+        // client ends it; it holds one round of records at a time.
+        let limit = q
+            .int("limit", 1, i64::MAX)?
+            .map_or(usize::MAX, |l| l as usize);
+        let timeout = match q.duration("timeout")? {
+            Some(t) if t > limits.stream_duration => {
+                return Err(ApiError::bad_request(format!(
+                    "timeout: {} is longer than a stream may last, {} (--max-stream-duration)",
+                    humantime::format_duration(t),
+                    humantime::format_duration(limits.stream_duration)
+                )))
+            }
+            Some(t) => t,
+            None => limits.stream_duration,
+        };
+        (limit, timeout)
+    } else {
+        (
+            q.int("limit", 1, limits.limit as i64)?.unwrap_or(1) as usize,
+            limits.check_timeout(q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
+        )
+    };
+    let request = GetRequest {
         topic,
         partition: q.partition()?,
         group_id,
         key: q.format("keyDeserializer")?,
         value: q.format("valueDeserializer")?,
-        limit: q.int("limit", 1, limits.limit as i64)?.unwrap_or(1) as usize,
-        timeout: limits.check_timeout(q.duration("timeout")?.unwrap_or(get::DEFAULT_TIMEOUT))?,
-        seek: seeks.first().copied(),
+        limit,
+        timeout,
+        seek: if headers.last_event_id.is_some() {
+            None
+        } else {
+            seeks.first().copied()
+        },
+        resume,
+        until,
+        filter,
+        max_scan: limits.scan_records,
         reset,
         max_bytes: limits.response_bytes,
-    })
+    };
+    Ok((request, output))
 }
 
 /// The typed request of `DELETE /records/{topic}?{raw}`.
@@ -213,9 +348,19 @@ mod tests {
         timeout: Duration::from_secs(60),
         response_bytes: 1 << 20,
         client_timeout: Duration::from_secs(10),
+        scan_records: 1000,
+        stream_duration: Duration::from_secs(3600),
     };
 
     const KNOWN: [&str; 3] = ["limit", "timeout", "valueDeserializer"];
+
+    fn page_request(
+        topic: String,
+        raw: Option<&str>,
+        limits: &Limits,
+    ) -> Result<GetRequest, ApiError> {
+        get_request(topic, raw, limits, GetHeaders::default()).map(|(r, _)| r)
+    }
 
     fn message(raw: &str) -> String {
         Query::parse(Some(raw), &KNOWN).unwrap_err().message
@@ -276,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_get_query_becomes_a_typed_request() {
-        let r = get_request(
+        let r = page_request(
             "t".into(),
             Some("partition=2&groupId=g&keyDeserializer=long&limit=7&timeout=1500ms&seekTo=9"),
             &LIMITS,
@@ -289,7 +434,7 @@ mod tests {
         assert_eq!(r.timeout, Duration::from_millis(1500));
         assert_eq!(r.seek, Some(Seek::To(9)));
         assert_eq!(r.reset, OffsetReset::Latest);
-        let r = get_request("t".into(), None, &LIMITS).unwrap();
+        let r = page_request("t".into(), None, &LIMITS).unwrap();
         assert_eq!((r.partition, r.limit, r.seek), (None, 1, None));
         assert_eq!(r.reset, OffsetReset::Latest);
         assert_eq!(r.timeout, get::DEFAULT_TIMEOUT);
@@ -297,12 +442,12 @@ mod tests {
 
     #[test]
     fn a_group_id_is_neither_empty_nor_longer_than_kafka_can_carry() {
-        let m = get_request("t".into(), Some("groupId="), &LIMITS)
+        let m = page_request("t".into(), Some("groupId="), &LIMITS)
             .unwrap_err()
             .message;
         assert!(m.starts_with("groupId: must not be empty"), "{m}");
         let long = format!("groupId={}", "g".repeat(crate::records::MAX_ID_BYTES + 1));
-        let m = get_request("t".into(), Some(&long), &LIMITS)
+        let m = page_request("t".into(), Some(&long), &LIMITS)
             .unwrap_err()
             .message;
         assert!(m.starts_with("groupId: is 4097 bytes long"), "{m}");
@@ -310,18 +455,18 @@ mod tests {
 
     #[test]
     fn a_get_takes_one_seek_and_only_its_own_parameters() {
-        let m = get_request("t".into(), Some("seekTo=1&distanceFromLatest=2"), &LIMITS)
+        let m = page_request("t".into(), Some("seekTo=1&distanceFromLatest=2"), &LIMITS)
             .unwrap_err()
             .message;
         assert!(m.starts_with("give at most one of"), "{m}");
-        let m = get_request("t".into(), Some("offset=1"), &LIMITS)
+        let m = page_request("t".into(), Some("offset=1"), &LIMITS)
             .unwrap_err()
             .message;
         assert!(
             m.contains("'offset'") && m.contains("seekToTimestamp"),
             "{m}"
         );
-        let m = get_request("t".into(), Some("timeout=400days"), &LIMITS)
+        let m = page_request("t".into(), Some("timeout=400days"), &LIMITS)
             .unwrap_err()
             .message;
         assert!(m.starts_with("timeout: '400days' is longer"), "{m}");
@@ -335,10 +480,10 @@ mod tests {
             ("groupId=g&autoOffsetReset=Latest", OffsetReset::Latest),
             ("groupId=g", OffsetReset::Latest),
         ] {
-            let r = get_request("t".into(), Some(raw), &LIMITS).unwrap();
+            let r = page_request("t".into(), Some(raw), &LIMITS).unwrap();
             assert_eq!(r.reset, reset, "{raw}");
         }
-        let m = get_request(
+        let m = page_request(
             "t".into(),
             Some("groupId=g&autoOffsetReset=oldest"),
             &LIMITS,
@@ -349,7 +494,7 @@ mod tests {
             m.starts_with("autoOffsetReset: unknown value 'oldest'; known: earliest, latest"),
             "{m}"
         );
-        let m = get_request("t".into(), Some("autoOffsetReset=earliest"), &LIMITS)
+        let m = page_request("t".into(), Some("autoOffsetReset=earliest"), &LIMITS)
             .unwrap_err()
             .message;
         assert!(

@@ -26,6 +26,8 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use super::compress::Encoder;
+
 /// A request's share of `--max-concurrent-requests`, held by whatever
 /// still needs memory for it: the response body until it is written, an
 /// async write until it ends.
@@ -69,10 +71,19 @@ enum After {
     Flushing(AfterWrite),
 }
 
+/// Bytes written as they are produced: a stream of records. The stream is
+/// polled only when hyper wants more to write, so it produces no faster
+/// than the client reads.
+pub type ByteStream = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, BodyError>> + Send>>;
+
 /// The body of every response.
 pub struct Body {
     data: Option<Bytes>,
     len: u64,
+    /// Bytes still to come after `data`, then `after`.
+    stream: Option<ByteStream>,
+    /// Compresses `stream`'s chunks (and `data`, already compressed when set).
+    encoder: Option<Encoder>,
     after: Option<After>,
     /// Released once the body's bytes have left (see [`Unflushed`]).
     held: Option<(Permit, Option<Unflushed>)>,
@@ -92,9 +103,50 @@ impl Body {
         Body {
             len: data.len() as u64,
             data: (!data.is_empty()).then_some(data),
+            stream: None,
+            encoder: None,
             after: None,
             held: None,
         }
+    }
+
+    /// A body of the chunks `stream` produces, as the client reads them.
+    pub fn stream(stream: ByteStream) -> Body {
+        Body {
+            len: 0,
+            data: None,
+            stream: Some(stream),
+            encoder: None,
+            after: None,
+            held: None,
+        }
+    }
+
+    /// Whether the body is a stream of unknown length.
+    pub fn is_stream(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Compresses the body with `encoder`: its data at once, a stream chunk
+    /// by chunk. False when compressing failed (the body is then unchanged).
+    pub fn compress(&mut self, mut encoder: Encoder) -> bool {
+        if let Some(data) = &self.data {
+            let Ok(mut compressed) = encoder.chunk(data).map(Vec::from) else {
+                return false;
+            };
+            if self.stream.is_none() {
+                let Ok(end) = encoder.finish() else {
+                    return false;
+                };
+                compressed.extend_from_slice(&end);
+                self.len = compressed.len() as u64;
+                self.data = Some(Bytes::from(compressed));
+                return true;
+            }
+            self.data = Some(Bytes::from(compressed));
+        }
+        self.encoder = Some(encoder);
+        true
     }
 
     /// Holds `permit` until the body's bytes have left through the
@@ -119,6 +171,8 @@ impl Body {
         Body {
             len: data.len() as u64,
             data: Some(data),
+            stream: None,
+            encoder: None,
             after: Some(After::Pending(after)),
             held: None,
         }
@@ -135,6 +189,41 @@ impl hyper::body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         if let Some(data) = self.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            match futures_util::Stream::poll_next(stream.as_mut(), cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let chunk = match self.encoder.as_mut() {
+                        Some(encoder) => match encoder.chunk(&chunk) {
+                            Ok(compressed) => compressed,
+                            Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                        },
+                        None => chunk,
+                    };
+                    if chunk.is_empty() {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.stream = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    self.stream = None;
+                    if let Some(encoder) = self.encoder.take() {
+                        match encoder.finish() {
+                            Ok(end) if !end.is_empty() => {
+                                return Poll::Ready(Some(Ok(Frame::data(end))))
+                            }
+                            Ok(_) => {}
+                            Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                        }
+                    }
+                }
+            }
         }
         match self.after.take() {
             None => Poll::Ready(None),
@@ -156,14 +245,15 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.after.is_none()
+        self.data.is_none() && self.after.is_none() && self.stream.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.after {
+        if self.after.is_some() || self.stream.is_some() {
             // Unknown length: chunked, so the client sees the end only after the work.
-            Some(_) => SizeHint::default(),
-            None => SizeHint::with_exact(self.len),
+            SizeHint::default()
+        } else {
+            SizeHint::with_exact(self.len)
         }
     }
 }

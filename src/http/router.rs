@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::auth::BearerToken;
 use super::browsers::Browsers;
+use super::compress::{compress, Encoding};
 use super::error::ApiError;
 use super::response::{empty_response, Permit, Unflushed};
 use super::routes::{
@@ -43,6 +44,8 @@ pub struct App {
     pub browsers: Browsers,
     /// Consumer groups being read: GETs of one group take turns.
     pub group_turns: GroupTurns,
+    /// Cancelled when the service shuts down: streams end cleanly.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// What one request may ask for, each bound protecting the process.
@@ -60,6 +63,10 @@ pub struct Limits {
     pub response_bytes: usize,
     /// Longest a client may take to send a request body (408 beyond).
     pub client_timeout: Duration,
+    /// Most records a GET with a filter scans (it answers with a cursor beyond).
+    pub scan_records: u64,
+    /// Longest a stream may last.
+    pub stream_duration: Duration,
 }
 
 impl Limits {
@@ -93,6 +100,8 @@ where
     let path = request.uri().path().to_string();
     let route = route_of(&method, &path);
     let measured = app.metrics.request(route);
+    let encoding = (method == Method::GET || method == Method::HEAD)
+        .then(|| Encoding::negotiate(request.headers().get(ACCEPT_ENCODING)));
     let (response, origin) = match app.browsers.check(request.headers()) {
         Err(e) => (Err(e), None),
         Ok(origin) => {
@@ -116,6 +125,11 @@ where
     // Errors too: a listed page reads why its request failed.
     Browsers::cors(&mut response, origin.as_ref());
     measured.finish(response.status().as_u16(), response.body().data_len());
+    if let Some(encoding) = encoding {
+        if response.status() == StatusCode::OK {
+            compress(&mut response, encoding);
+        }
+    }
     tracing::info!(
         method = %method,
         path = %path,
@@ -311,7 +325,7 @@ where
         Route::PostRecords => records_post::post_records(app, request).await,
         Route::GetRecords => {
             let topic = name_in(request.uri().path(), "records/")?;
-            records_get::get_records(app, topic, request.uri().query()).await
+            records_get::get_records(app, topic, request.uri().query(), request.headers()).await
         }
         Route::DeleteRecords => {
             let topic = name_in(request.uri().path(), "records/")?;
@@ -453,6 +467,8 @@ mod tests {
                 timeout: Duration::from_secs(60),
                 response_bytes: 1 << 20,
                 client_timeout: Duration::from_secs(10),
+                scan_records: crate::records::get::DEFAULT_MAX_SCAN,
+                stream_duration: Duration::from_secs(3600),
             },
             read_only: false,
             token: None,
@@ -461,6 +477,7 @@ mod tests {
             background: tokio_util::task::TaskTracker::new(),
             browsers: Browsers::new(true, &[], &[]),
             group_turns: GroupTurns::default(),
+            shutdown: Default::default(),
         };
         configure(&mut app);
         Arc::new(app)

@@ -1,25 +1,34 @@
-//! GET /records/{topic}: read committed records from one or all partitions.
+//! GET /records/{topic}: read committed records from one or all partitions,
+//! as one page or as a stream.
 //!
-//! 1. Resolve each partition's start from the seek parameter (ListOffsets,
-//!    read_committed, so the end is the last stable offset; distances are
-//!    counted in visible records, see `distance`), or from the group's
-//!    committed offsets after checking it has no live members.
+//! 1. Resolve each partition's start from the seek parameter or the cursor
+//!    (ListOffsets, read_committed, so the end is the last stable offset;
+//!    distances are counted in visible records, see `distance`), or from
+//!    the group's committed offsets after checking it has no live members;
+//!    and its bound, from `untilOffset` or `untilTimestamp`.
 //! 2. Fetch every partition that is behind its end, all at once (one request
-//!    per leader), without waiting on the broker.
+//!    per leader), without waiting on the broker; a `filter` keeps only the
+//!    records its program selects, scanning at most `max_scan` records.
 //! 3. Stop at `limit` records, or with at least one record once every
-//!    partition is read to its end; with none, wait (sharing one long poll
+//!    partition is read to its end (a bounded read: at its bounds or ends,
+//!    with or without records); with none, wait (sharing one long poll
 //!    with every other GET on the same partitions) until records arrive or
 //!    the timeout passes.
 //! 4. Take at most `limit` records fairly: round-robin over the partitions
 //!    that have records, so a backlog on one never starves the others.
 //!
-//! The HTTP layer writes the page, and commits for the group what it wrote
-//! ([`Page::commit_for`]).
+//! A page ([`run`]) does this once; a stream ([`Reader::next_round`]) does
+//! steps 2 to 4 again and again, holding one round of records at a time.
+//!
+//! The HTTP layer writes the records, then commits for the group exactly
+//! what it wrote ([`Page::commit_for`]) and answers where a next read goes
+//! on ([`Page::next_cursor`]).
 //!
 //! A GET with a group first takes the group's turn ([`GroupTurns`]), so GETs
 //! of one group in this instance read and commit one after another.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -30,6 +39,9 @@ mod turns;
 
 pub use turns::{GroupTurns, Turn};
 
+use super::cursor::Cursor;
+use super::filter::Filter;
+use super::view::View;
 use super::{RecordsError, Unavailable};
 use crate::codec::Format;
 use crate::kafka::{
@@ -40,11 +52,18 @@ use crate::kafka::{
 /// The read timeout when the request gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most records a search scans when the service is not told otherwise.
+pub const DEFAULT_MAX_SCAN: u64 = 1_000_000;
+
 /// The least time Kafka calls get, whatever the request's timeout.
 const MIN_KAFKA_TIME: Duration = Duration::from_secs(2);
 
 /// How long a commit may take once the response is written.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most bytes one round of a stream fetches: what a stream holds at a
+/// time, whatever its length.
+pub const STREAM_ROUND_BYTES: usize = 256 * 1024;
 
 /// Where each partition's read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +76,15 @@ pub enum Seek {
     To(i64),
     /// At the first record whose timestamp is at or after this (ms).
     ToTimestamp(i64),
+}
+
+/// Where each partition's read ends (not included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Before this offset.
+    Offset(i64),
+    /// Before the first record whose timestamp is at or after this (ms).
+    Timestamp(i64),
 }
 
 /// Where a consumer group with no committed offset for a partition starts
@@ -87,8 +115,16 @@ pub struct GetRequest {
     pub limit: usize,
     /// The longest the read waits for records.
     pub timeout: Duration,
-    /// Where to start; `None` is the end (or the group's offsets).
+    /// Where to start; `None` is the end (or the group's offsets, or the cursor).
     pub seek: Option<Seek>,
+    /// Where an earlier read left off; excludes `seek`.
+    pub resume: Option<Cursor>,
+    /// Where the read ends.
+    pub until: Option<Until>,
+    /// Which records to keep.
+    pub filter: Option<Arc<Filter>>,
+    /// The most records a read with a filter scans.
+    pub max_scan: u64,
     /// Where a group starts on partitions it has no committed offset for.
     pub reset: OffsetReset,
     /// The most bytes the response may hold; records are fetched only up to
@@ -110,8 +146,17 @@ pub struct Page {
     pub records: Vec<(i32, FetchedRecord)>,
     /// The consumer group to commit to, if any.
     pub group: Option<String>,
-    /// Where each partition's read started.
-    pub starts: Vec<(i32, i64)>,
+    /// For each partition read, where a next read goes on when none of its
+    /// records in `records` is written: past every record scanned.
+    pub resume: Vec<(i32, i64)>,
+    /// Where partitions the read could not serve go on, from the cursor it
+    /// resumed (the next cursor keeps them).
+    pub carried: Vec<(i32, i64)>,
+    /// Whether the read covered every partition of the topic.
+    pub every_partition: bool,
+    /// Whether there is a next read at all: a read that waited in vain for
+    /// its group's turn read nothing and knows no positions.
+    pub resumable: bool,
     /// The group's turn, held until its commit is done (or the page is
     /// dropped): no other GET of the group in this instance reads meanwhile.
     pub turn: Option<Turn>,
@@ -132,28 +177,53 @@ pub struct GroupCommit {
 }
 
 impl Page {
-    /// For a GET with a group, the commit that covers exactly the records
-    /// `written` (partition, offset): past the last record written of each
-    /// partition, or where its read started.
-    pub fn commit_for(&self, written: &[(i32, i64)]) -> Option<GroupCommit> {
-        let group = self.group.as_ref()?;
-        let offsets = self
-            .starts
+    /// Where each partition read goes on once exactly the records `written`
+    /// (partition, offset) are out: at its first record not written, else
+    /// past every record scanned (records a filter left out included).
+    pub fn next_positions(&self, written: &[(i32, i64)]) -> Vec<(i32, i64)> {
+        self.resume
             .iter()
-            .map(|(id, start)| {
+            .map(|(id, resume)| {
                 let last = written
                     .iter()
                     .filter(|(p, _)| p == id)
-                    .map(|(_, o)| o + 1)
+                    .map(|(_, o)| *o)
                     .max();
-                (*id, last.unwrap_or(*start))
+                let unwritten = self
+                    .records
+                    .iter()
+                    .filter(|(p, r)| p == id && last.is_none_or(|l| r.offset > l))
+                    .map(|(_, r)| r.offset)
+                    .min();
+                (*id, unwritten.unwrap_or(*resume))
             })
-            .collect();
+            .collect()
+    }
+
+    /// For a GET with a group, the commit that covers exactly the records
+    /// `written`: see [`Page::next_positions`].
+    pub fn commit_for(&self, written: &[(i32, i64)]) -> Option<GroupCommit> {
+        let group = self.group.as_ref()?;
         Some(GroupCommit {
             group: group.clone(),
             topic: self.topic.clone(),
-            offsets,
+            offsets: self.next_positions(written),
         })
+    }
+
+    /// The cursor of a next read once exactly the records `written` are
+    /// out; `None` when the read knows no positions.
+    pub fn next_cursor(&self, written: &[(i32, i64)]) -> Option<Cursor> {
+        if !self.resumable {
+            return None;
+        }
+        let mut positions = self.next_positions(written);
+        positions.extend(
+            self.carried
+                .iter()
+                .filter(|(p, _)| !self.resume.iter().any(|(q, _)| q == p)),
+        );
+        Some(Cursor::new(positions, self.every_partition))
     }
 }
 
@@ -180,14 +250,25 @@ struct PartitionRead {
     position: i64,
     /// The last stable offset, as last seen.
     end: i64,
+    /// Where the read of this partition ends, if bounded.
+    until: Option<i64>,
     at_end: bool,
     records: Vec<FetchedRecord>,
 }
 
-/// What every fetch of one GET shares.
-struct Reading<'a> {
-    cluster: &'a Cluster,
-    topic: &'a str,
+impl PartitionRead {
+    /// Whether the partition is read up to its bound.
+    fn at_bound(&self) -> bool {
+        self.until.is_some_and(|u| self.position >= u)
+    }
+}
+
+/// What every fetch of one read shares.
+struct Reading {
+    cluster: Cluster,
+    topic: String,
+    key: Format,
+    value: Format,
     limit: usize,
     /// Bytes of the records held so far: fetching stops at the response's bound.
     bytes_held: usize,
@@ -197,6 +278,31 @@ struct Reading<'a> {
     /// Partitions that became unavailable while being read, and why: left
     /// out of the next fetches until a fetch after a wait finds them again.
     lost: Vec<(i32, KafkaError)>,
+    filter: Option<Arc<Filter>>,
+    /// Records a filter looked at, and the most it may.
+    scanned: u64,
+    max_scan: u64,
+    /// A record's JSON, for the filter (reused).
+    scratch: Vec<u8>,
+}
+
+impl Reading {
+    /// Whether a filter has scanned all it may.
+    fn scan_exhausted(&self) -> bool {
+        self.filter.is_some() && self.scanned >= self.max_scan
+    }
+}
+
+/// A read in progress: where each partition stands, and what it shares.
+pub struct Reader {
+    parts: Vec<PartitionRead>,
+    reading: Reading,
+    group: Option<String>,
+    turn: Option<Turn>,
+    unavailable: Vec<Unavailable>,
+    carried: Vec<(i32, i64)>,
+    every_partition: bool,
+    bounded: bool,
 }
 
 /// Reads records as `request` asks; a GET with a group first waits for the
@@ -209,94 +315,291 @@ pub async fn run(
     // `timeout` bounds the wait for records; Kafka calls get at least a
     // moment, so `timeout=0s` still answers with what is already there.
     let wait_until = Instant::now() + request.timeout;
-    let deadline = wait_until.max(Instant::now() + MIN_KAFKA_TIME);
-    let topic = request.topic.as_str();
-    let (ids, unavailable) =
-        partitions_to_read(cluster, topic, request.partition, deadline).await?;
-    // With `partition`, groupId is ignored: nothing is read from or committed to the group.
-    let group = request
-        .group_id
-        .as_deref()
-        .filter(|_| request.partition.is_none());
-    let turn = match group {
-        Some(group) => match turns.take(group, topic, wait_until).await {
-            Some(turn) => Some(turn),
-            None => return Ok(Page::waited_in_vain(request)),
-        },
-        None => None,
+    let Some(mut reader) = Reader::open(cluster, turns, request, wait_until, None).await? else {
+        return Ok(Page::waited_in_vain(request));
     };
-    // Waiting for the turn took part of the time.
-    let deadline = deadline.max(Instant::now() + MIN_KAFKA_TIME);
-    let start = match (request.seek, group) {
-        (None, Some(group)) => Start::Group(group, request.reset),
-        (seek, _) => Start::Seek(seek),
-    };
-    let mut parts = start_reads(cluster, topic, &ids, start, group, deadline).await?;
-    let mut reading = Reading {
-        cluster,
-        topic,
-        limit: request.limit,
-        bytes_held: 0,
-        max_bytes: request.max_bytes,
-        partition_max_bytes: (request.limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024)
-            as i32,
-        deadline,
-        lost: Vec::new(),
-    };
-    loop {
-        reading.fetch_round(&mut parts).await?;
-        if reading.lost.len() == parts.len() {
-            break;
-        }
-        let total: usize = parts.iter().map(|p| p.records.len()).sum();
-        // Enough records, unless a partition still owes its big batch: fair
-        // selection needs every partition's records.
-        let big_batch_pending = parts.iter().any(|p| p.needs_own_fetch && !p.at_end);
-        if (total >= reading.limit && !big_batch_pending)
-            || reading.bytes_held >= reading.max_bytes
-            || Instant::now() >= wait_until
-        {
-            break;
-        }
-        if parts.iter().all(|p| p.at_end) {
-            if total > 0 {
-                break;
-            }
-            let positions: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.position)).collect();
-            cluster.wait_for_data(topic, &positions, wait_until).await;
-            if Instant::now() >= wait_until {
-                break;
-            }
-            for p in &mut parts {
-                p.at_end = false;
-            }
-        }
+    reader.fill(wait_until).await?;
+    reader.into_page(request)
+}
+
+impl Reader {
+    /// Starts a read: the partitions, the group's turn (`None` when
+    /// `wait_until` passed before it came), each partition's start and bound.
+    /// Its Kafka calls may take until `wait_until` (at least a moment), or
+    /// `kafka_time` when given (a stream's `wait_until` is far off).
+    pub async fn open(
+        cluster: &Cluster,
+        turns: &GroupTurns,
+        request: &GetRequest,
+        wait_until: Instant,
+        kafka_time: Option<Duration>,
+    ) -> Result<Option<Reader>, RecordsError> {
+        let kafka_deadline = || match kafka_time {
+            Some(t) => Instant::now() + t,
+            None => wait_until.max(Instant::now() + MIN_KAFKA_TIME),
+        };
+        let deadline = kafka_deadline();
+        let topic = request.topic.as_str();
+        let (ids, unavailable) = partitions_to_read(
+            cluster,
+            topic,
+            request.partition,
+            request.resume.as_ref(),
+            deadline,
+        )
+        .await?;
+        // With `partition`, groupId is ignored: nothing is read from or committed to the group.
+        let group = request
+            .group_id
+            .as_deref()
+            .filter(|_| request.partition.is_none());
+        let turn = match group {
+            Some(group) => match turns.take(group, topic, wait_until).await {
+                Some(turn) => Some(turn),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        // Waiting for the turn took part of the time.
+        let deadline = deadline.max(kafka_deadline());
+        let start = match (&request.resume, request.seek, group) {
+            (Some(cursor), _, _) => Start::Cursor(cursor),
+            (None, None, Some(group)) => Start::Group(group, request.reset),
+            (None, seek, _) => Start::Seek(seek),
+        };
+        let parts =
+            start_reads(cluster, topic, &ids, start, request.until, group, deadline).await?;
+        let carried = match &request.resume {
+            Some(cursor) => unavailable
+                .iter()
+                .filter_map(|u| cursor.position(u.partition).map(|o| (u.partition, o)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let every_partition = request.partition.is_none()
+            && request.resume.as_ref().is_none_or(|c| c.every_partition);
+        let partition_max_bytes = if request.filter.is_some() {
+            1024 * 1024
+        } else {
+            (request.limit.saturating_mul(1024)).clamp(64 * 1024, 1024 * 1024)
+        };
+        Ok(Some(Reader {
+            parts,
+            reading: Reading {
+                cluster: cluster.clone(),
+                topic: request.topic.clone(),
+                key: request.key,
+                value: request.value,
+                limit: request.limit,
+                bytes_held: 0,
+                max_bytes: request.max_bytes,
+                partition_max_bytes: partition_max_bytes as i32,
+                deadline,
+                lost: Vec::new(),
+                filter: request.filter.clone(),
+                scanned: 0,
+                max_scan: request.max_scan,
+                scratch: Vec::new(),
+            },
+            group: group.map(str::to_string),
+            turn,
+            unavailable,
+            carried,
+            every_partition,
+            bounded: request.until.is_some(),
+        }))
     }
-    let starts: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.start)).collect();
-    let unavailable = still_unavailable(topic, unavailable, reading.lost, &parts)?;
-    Ok(Page {
-        topic: request.topic.clone(),
-        key: request.key,
-        value: request.value,
-        records: select_fairly(parts, request.limit),
-        group: group.map(str::to_string),
-        starts,
-        turn,
-        unavailable,
-    })
+
+    /// Steps 2 and 3 for a page: fetches until the page is full, every
+    /// partition is read to its end with records found (or to its bound),
+    /// or `wait_until` passes.
+    async fn fill(&mut self, wait_until: Instant) -> Result<(), RecordsError> {
+        let parts = &mut self.parts;
+        let reading = &mut self.reading;
+        loop {
+            reading.fetch_round(parts).await?;
+            if reading.lost.len() == parts.len() {
+                break;
+            }
+            let total: usize = parts.iter().map(|p| p.records.len()).sum();
+            // Enough records, unless a partition still owes its big batch: fair
+            // selection needs every partition's records.
+            let big_batch_pending = parts.iter().any(|p| p.needs_own_fetch && !p.at_end);
+            if (total >= reading.limit && !big_batch_pending)
+                || reading.bytes_held >= reading.max_bytes
+                || reading.scan_exhausted()
+                || Instant::now() >= wait_until
+            {
+                break;
+            }
+            if parts.iter().all(|p| p.at_end) {
+                // A bounded read never waits.
+                if total > 0 || self.bounded || parts.iter().all(PartitionRead::at_bound) {
+                    break;
+                }
+                let positions: Vec<(i32, i64)> = parts.iter().map(|p| (p.id, p.position)).collect();
+                reading
+                    .cluster
+                    .wait_for_data(&reading.topic, &positions, wait_until)
+                    .await;
+                if Instant::now() >= wait_until {
+                    break;
+                }
+                for p in parts.iter_mut() {
+                    p.at_end = p.at_bound();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The page of what was read.
+    fn into_page(mut self, request: &GetRequest) -> Result<Page, RecordsError> {
+        let unavailable = still_unavailable(
+            &request.topic,
+            std::mem::take(&mut self.unavailable),
+            std::mem::take(&mut self.reading.lost),
+            &self.parts,
+        )?;
+        let (records, resume) = select_fairly(&mut self.parts, request.limit);
+        Ok(Page {
+            topic: request.topic.clone(),
+            key: request.key,
+            value: request.value,
+            records,
+            group: self.group,
+            resume,
+            carried: self.carried,
+            every_partition: self.every_partition,
+            resumable: true,
+            turn: self.turn,
+            unavailable,
+        })
+    }
+
+    /// Where each partition's read stands now: the next offset to read.
+    pub fn positions(&self) -> Vec<(i32, i64)> {
+        self.parts.iter().map(|p| (p.id, p.position)).collect()
+    }
+
+    /// Partitions the read could not serve, and where the cursor it resumed
+    /// left them.
+    pub fn carried(&self) -> &[(i32, i64)] {
+        &self.carried
+    }
+
+    /// Whether a cursor of this read covers every partition.
+    pub fn every_partition(&self) -> bool {
+        self.every_partition
+    }
+
+    /// The group this read commits to, if any.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// Whether a bounded read has reached every bound or end: nothing more
+    /// will come.
+    pub fn finished(&self) -> bool {
+        self.bounded && self.parts.iter().all(|p| p.at_end || p.at_bound())
+    }
+
+    /// One round of a stream: the records fetched now (at most `limit`, at
+    /// most about [`STREAM_ROUND_BYTES`]), by partition then offset; when
+    /// there are none, it waits for some until `wait_until`, and returns
+    /// none if none came. Each partition's position then stands past the
+    /// records returned (and any a filter left out).
+    pub async fn next_round(
+        &mut self,
+        limit: usize,
+        wait_until: Instant,
+    ) -> Result<Vec<(i32, FetchedRecord)>, RecordsError> {
+        let reading = &mut self.reading;
+        reading.limit = limit.max(1);
+        reading.max_bytes = STREAM_ROUND_BYTES;
+        reading.bytes_held = 0;
+        reading.scanned = 0;
+        reading.deadline = Instant::now() + MIN_KAFKA_TIME.max(Duration::from_secs(10));
+        loop {
+            reading.fetch_round(&mut self.parts).await?;
+            let total: usize = self.parts.iter().map(|p| p.records.len()).sum();
+            let all_at_end = self.parts.iter().all(|p| p.at_end);
+            if total > 0 && (all_at_end || total >= reading.limit) {
+                break;
+            }
+            if total > 0 && reading.bytes_held >= reading.max_bytes {
+                break;
+            }
+            if reading.scan_exhausted() {
+                // A stream scans on, one round at a time.
+                reading.scanned = 0;
+                if total > 0 {
+                    break;
+                }
+                continue;
+            }
+            if !all_at_end {
+                continue;
+            }
+            if self.bounded || Instant::now() >= wait_until {
+                break;
+            }
+            let positions: Vec<(i32, i64)> = self
+                .parts
+                .iter()
+                .filter(|p| !p.at_bound())
+                .map(|p| (p.id, p.position))
+                .collect();
+            if positions.is_empty() {
+                break;
+            }
+            reading
+                .cluster
+                .wait_for_data(&reading.topic, &positions, wait_until)
+                .await;
+            reading.lost.clear();
+            for p in &mut self.parts {
+                p.at_end = p.at_bound();
+            }
+            if Instant::now() >= wait_until {
+                // One last look, then the caller decides.
+                reading.fetch_round(&mut self.parts).await?;
+                break;
+            }
+        }
+        let limit = reading.limit;
+        let (mut records, _) = select_fairly(&mut self.parts, limit);
+        records.sort_unstable_by_key(|(p, r)| (*p, r.offset));
+        // A round never leaves records behind unless the stream's limit
+        // cut it, and then the stream ends with it.
+        for (p, r) in &records {
+            if let Some(part) = self.parts.iter_mut().find(|q| q.id == *p) {
+                part.position = part.position.max(r.offset + 1);
+            }
+        }
+        Ok(records)
+    }
 }
 
 impl Page {
     /// The answer of a GET whose timeout passed while another GET of its
-    /// group held the turn: no records, and nothing to commit.
+    /// group held the turn: no records, nothing to commit, and no cursor
+    /// unless it was given one.
     fn waited_in_vain(request: &GetRequest) -> Page {
+        let (carried, every_partition) = match &request.resume {
+            Some(c) => (c.positions.clone(), c.every_partition),
+            None => (Vec::new(), true),
+        };
         Page {
             topic: request.topic.clone(),
             key: request.key,
             value: request.value,
             records: Vec::new(),
             group: None,
-            starts: Vec::new(),
+            resume: Vec::new(),
+            resumable: request.resume.is_some(),
+            carried,
+            every_partition,
             turn: None,
             unavailable: Vec::new(),
         }
@@ -304,20 +607,45 @@ impl Page {
 }
 
 /// The partitions to read: the one named (refreshing cached metadata that
-/// does not know it, as partitions may have been added), else every
-/// partition that can be read now, with the others and why. None that can
-/// be read is a failure.
+/// does not know it, as partitions may have been added), else those of a
+/// cursor of some partitions, else every partition that can be read now,
+/// with the others and why. None that can be read is a failure.
 async fn partitions_to_read(
     cluster: &Cluster,
     topic: &str,
     partition: Option<i32>,
+    cursor: Option<&Cursor>,
     deadline: Instant,
 ) -> Result<(Vec<i32>, Vec<Unavailable>), RecordsError> {
+    let some = cursor.filter(|c| !c.every_partition);
+    if let (Some(p), Some(c)) = (partition, some) {
+        if c.position(p).is_none() {
+            return Err(RecordsError::Invalid(format!(
+                "cursor: it resumes a read of partition(s) {} and not partition {p}; leave partition out, or use a cursor of partition {p}",
+                c.positions.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
     let need = Need {
         partition,
         ..Need::default()
     };
-    super::partitions_to_serve(cluster, topic, partition, need, deadline).await
+    let (mut ids, mut unavailable) =
+        super::partitions_to_serve(cluster, topic, partition, need, deadline).await?;
+    if let (None, Some(c)) = (partition, some) {
+        if let Some((missing, _)) = c
+            .positions
+            .iter()
+            .find(|(p, _)| !ids.contains(p) && !unavailable.iter().any(|u| u.partition == *p))
+        {
+            return Err(RecordsError::Invalid(format!(
+                "cursor: it resumes partition {missing}, which topic '{topic}' does not have (was the topic deleted and created again?)"
+            )));
+        }
+        ids.retain(|p| c.position(*p).is_some());
+        unavailable.retain(|u| c.position(u.partition).is_some());
+    }
+    Ok((ids, unavailable))
 }
 
 /// The partitions a read leaves out: those unavailable from the start and
@@ -340,13 +668,14 @@ fn still_unavailable(
     Ok(unavailable)
 }
 
-/// Step 1: where each partition's read starts, after checking that the
-/// group, if any, has no live members.
+/// Step 1: where each partition's read starts and ends, after checking
+/// that the group, if any, has no live members.
 async fn start_reads(
     cluster: &Cluster,
     topic: &str,
     ids: &[i32],
     start: Start<'_>,
+    until: Option<Until>,
     group: Option<&str>,
     deadline: Instant,
 ) -> Result<Vec<PartitionRead>, RecordsError> {
@@ -357,19 +686,20 @@ async fn start_reads(
         }
     };
     let starts = async {
-        match start {
+        match (start, until) {
             // The fetch itself tells where the log starts and ends, so an
             // offset to seek to is tried at once and clamped by the answer:
             // one round trip instead of two for the commonest one-shot read.
-            Start::Seek(Some(Seek::To(offset))) => Ok(ids
+            (Start::Seek(Some(Seek::To(offset))), None | Some(Until::Offset(_))) => Ok(ids
                 .iter()
                 .map(|id| StartPosition {
                     id: *id,
                     position: offset,
                     end: i64::MAX,
+                    until: None,
                 })
                 .collect()),
-            start => start_positions(cluster, topic, ids, start, deadline).await,
+            (start, until) => start_positions(cluster, topic, ids, start, until, deadline).await,
         }
     };
     let (unused, starts) = tokio::join!(unused, starts);
@@ -377,20 +707,27 @@ async fn start_reads(
     let start_unclamped = matches!(start, Start::Seek(Some(Seek::To(_))));
     Ok(starts?
         .into_iter()
-        .map(|s| PartitionRead {
-            id: s.id,
-            start: s.position,
-            start_unclamped,
-            needs_own_fetch: false,
-            position: s.position,
-            end: s.end,
-            at_end: s.position >= s.end,
-            records: Vec::new(),
+        .map(|s| {
+            let until = match until {
+                Some(Until::Offset(o)) => Some(o),
+                _ => s.until,
+            };
+            PartitionRead {
+                id: s.id,
+                start: s.position,
+                start_unclamped,
+                needs_own_fetch: false,
+                position: s.position,
+                end: s.end,
+                until,
+                at_end: s.position >= s.end || until.is_some_and(|u| s.position >= u),
+                records: Vec::new(),
+            }
         })
         .collect())
 }
 
-impl Reading<'_> {
+impl Reading {
     /// Step 2: one round of fetches: the partitions behind their end
     /// together, one request per leader, and each partition whose next batch
     /// is over the size limit alone (the first partition of a fetch always
@@ -415,7 +752,7 @@ impl Reading<'_> {
             .clamp(1, i32::MAX as usize) as i32;
         let answers = join_all(fetches.iter().map(|f| {
             self.cluster.fetch(
-                self.topic,
+                &self.topic,
                 f,
                 self.partition_max_bytes,
                 max_bytes,
@@ -452,8 +789,8 @@ impl Reading<'_> {
         self.lost.push((part.id, error));
     }
 
-    /// Keeps a partition's fetched records (up to the limit) and moves its
-    /// position past them.
+    /// Keeps a partition's fetched records (up to the limit, before its
+    /// bound, those the filter keeps) and moves its position past them.
     fn take(
         &mut self,
         part: &mut PartitionRead,
@@ -464,22 +801,48 @@ impl Reading<'_> {
             part.position = part.position.min(fetched.last_stable_offset);
             part.start = part.position;
             part.start_unclamped = false;
+            part.at_end |= part.at_bound();
+            if part.at_bound() {
+                part.end = fetched.last_stable_offset;
+                return Ok(());
+            }
         }
         let room = self.limit - part.records.len();
         let before = part.records.len();
-        let decoded = decode_records(
-            fetched.records,
-            part.position,
-            &fetched.aborted,
-            room,
-            &mut part.records,
-        )?;
+        let next = if self.filter.is_some() {
+            let mut scanned = Vec::new();
+            let decoded = decode_records(
+                fetched.records,
+                part.position,
+                &fetched.aborted,
+                usize::MAX,
+                &mut scanned,
+            )?;
+            self.sift(part, scanned, room, decoded.next_offset)?
+        } else {
+            let decoded = decode_records(
+                fetched.records,
+                part.position,
+                &fetched.aborted,
+                room,
+                &mut part.records,
+            )?;
+            decoded.next_offset
+        };
+        if let Some(until) = part.until {
+            let beyond = part.records[before..]
+                .iter()
+                .position(|r| r.offset >= until);
+            if let Some(i) = beyond {
+                part.records.truncate(before + i);
+            }
+        }
         self.bytes_held += part.records[before..]
             .iter()
             .map(record_bytes)
             .sum::<usize>();
         part.end = fetched.last_stable_offset;
-        match decoded.next_offset {
+        match next {
             Some(next) => {
                 part.position = part.position.max(next);
                 part.needs_own_fetch = false;
@@ -495,20 +858,72 @@ impl Reading<'_> {
         if part.position < fetched.log_start_offset {
             part.position = fetched.log_start_offset;
         }
-        part.at_end |= part.position >= part.end;
+        if let Some(until) = part.until {
+            part.position = part.position.min(until.max(part.start));
+        }
+        part.at_end |= part.position >= part.end || part.at_bound();
         Ok(())
+    }
+
+    /// Keeps the `scanned` records the filter selects, at most `room`,
+    /// within the partition's bound and the scan bound; returns the next
+    /// offset to read: past the last record looked at, or past every batch
+    /// (`next`) when all were looked at.
+    fn sift(
+        &mut self,
+        part: &mut PartitionRead,
+        scanned: Vec<FetchedRecord>,
+        room: usize,
+        next: Option<i64>,
+    ) -> Result<Option<i64>, RecordsError> {
+        let Some(filter) = self.filter.clone() else {
+            return Ok(next);
+        };
+        let view = View {
+            topic: &self.topic,
+            key: self.key,
+            value: self.value,
+        };
+        let mut kept = 0;
+        for record in scanned {
+            if part.until.is_some_and(|u| record.offset >= u) {
+                return Ok(Some(record.offset));
+            }
+            if self.scanned >= self.max_scan {
+                return Ok(Some(record.offset));
+            }
+            self.scanned += 1;
+            self.scratch.clear();
+            view.write(&mut self.scratch, part.id, &record)?;
+            if filter.keeps(&self.scratch) {
+                let offset = record.offset;
+                part.records.push(record);
+                kept += 1;
+                if kept == room {
+                    return Ok(Some(offset + 1));
+                }
+            }
+        }
+        Ok(next)
     }
 
     /// A position outside the log (records deleted under the read, or a seek
     /// past either end): clamps it into the log.
     async fn clamp(&self, part: &mut PartitionRead) -> Result<(), RecordsError> {
         let seek = Start::Seek(Some(Seek::To(part.position)));
-        let start =
-            start_positions(self.cluster, self.topic, &[part.id], seek, self.deadline).await?;
+        let start = start_positions(
+            &self.cluster,
+            &self.topic,
+            &[part.id],
+            seek,
+            None,
+            self.deadline,
+        )
+        .await?;
         if let Some(s) = start.first() {
             part.position = s.position;
             part.end = s.end;
-            part.at_end = s.position >= s.end;
+            part.at_end = s.position >= s.end || part.at_bound();
             if part.start_unclamped {
                 part.start = s.position;
                 part.start_unclamped = false;
@@ -518,28 +933,32 @@ impl Reading<'_> {
     }
 }
 
-/// A partition's start position and its last stable offset.
+/// A partition's start position, its last stable offset, and its bound
+/// by time.
 #[derive(Debug, Clone, Copy)]
 struct StartPosition {
     id: i32,
     position: i64,
     end: i64,
+    until: Option<i64>,
 }
 
-/// Where reads start: a seek (or the end), or a group's committed offsets
-/// (and where it starts without one).
+/// Where reads start: a seek (or the end), a cursor, or a group's
+/// committed offsets (and where it starts without one).
 #[derive(Debug, Clone, Copy)]
 enum Start<'a> {
     Seek(Option<Seek>),
+    Cursor(&'a Cursor),
     Group(&'a str, OffsetReset),
 }
 
-/// Start offset and last stable offset of each partition.
+/// Start offset, last stable offset and bound of each partition.
 async fn start_positions(
     cluster: &Cluster,
     topic: &str,
     ids: &[i32],
     start: Start<'_>,
+    until: Option<Until>,
     deadline: Instant,
 ) -> Result<Vec<StartPosition>, RecordsError> {
     let offsets = |query| async move {
@@ -550,25 +969,35 @@ async fn start_positions(
             .map(|(p, r)| r.map(|o| (p, o)))
             .collect::<Result<Vec<_>, KafkaError>>()
     };
-    let by_time = async {
-        match start {
-            Start::Seek(Some(Seek::ToTimestamp(t))) => offsets(OffsetQuery::Timestamp(t)).await,
-            _ => Ok(Vec::new()),
+    let at_time = |time: Option<i64>| async move {
+        match time {
+            Some(t) => offsets(OffsetQuery::Timestamp(t)).await,
+            None => Ok(Vec::new()),
         }
+    };
+    let start_time = match start {
+        Start::Seek(Some(Seek::ToTimestamp(t))) => Some(t),
+        _ => None,
+    };
+    let until_time = match until {
+        Some(Until::Timestamp(t)) => Some(t),
+        _ => None,
     };
     let committed = async {
         match start {
             Start::Group(group, _) => cluster.committed_offsets(group, topic, ids, deadline).await,
-            Start::Seek(_) => Ok(Vec::new()),
+            _ => Ok(Vec::new()),
         }
     };
-    let (ends, starts, by_time, committed) = tokio::join!(
+    let (ends, starts, by_time, until_by_time, committed) = tokio::join!(
         offsets(OffsetQuery::LastStable),
         offsets(OffsetQuery::Earliest),
-        by_time,
+        at_time(start_time),
+        at_time(until_time),
         committed
     );
-    let (ends, starts, by_time, committed) = (ends?, starts?, by_time?, committed?);
+    let (ends, starts, by_time, until_by_time, committed) =
+        (ends?, starts?, by_time?, until_by_time?, committed?);
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let find =
@@ -589,6 +1018,9 @@ async fn start_positions(
                 },
                 |o| o.clamp(first, end),
             ),
+            // A partition a cursor of every partition does not name was
+            // added since: all of it is new.
+            Start::Cursor(cursor) => cursor.position(*id).map_or(first, |o| o.clamp(first, end)),
             Start::Seek(None) => end,
             // Counted in visible records below, from the log start.
             Start::Seek(Some(Seek::FromLatest(_) | Seek::FromBeginning(_))) => first,
@@ -597,10 +1029,13 @@ async fn start_positions(
                 find(&by_time).map_or(end, |o| o.clamp(first, end))
             }
         };
+        // No record at or after the time: the bound is the end as it is now.
+        let until = until_time.map(|_| find(&until_by_time).map_or(end, |o| o.clamp(first, end)));
         out.push(StartPosition {
             id: *id,
             position,
             end,
+            until,
         });
     }
     if let Start::Seek(Some(seek @ (Seek::FromLatest(_) | Seek::FromBeginning(_)))) = start {
@@ -608,6 +1043,9 @@ async fn start_positions(
     }
     Ok(out)
 }
+
+/// Partitions and offsets.
+type Positions = Vec<(i32, i64)>;
 
 /// The bytes a fetched record holds (key, value, headers).
 fn record_bytes(r: &FetchedRecord) -> usize {
@@ -630,19 +1068,26 @@ fn record_bytes(r: &FetchedRecord) -> usize {
 /// drains partitions evenly. Records come out in the order taken: any first
 /// part of the result is a fair page too, and holds a first part of each
 /// partition's records.
-fn select_fairly(parts: Vec<PartitionRead>, limit: usize) -> Vec<(i32, FetchedRecord)> {
+///
+/// Also returns, for each partition, where a next read goes on: at its
+/// first record not taken, else at its position.
+fn select_fairly(
+    parts: &mut [PartitionRead],
+    limit: usize,
+) -> (Vec<(i32, FetchedRecord)>, Positions) {
     let total: usize = parts.iter().map(|p| p.records.len()).sum();
     let mut sources: Vec<(i64, u32, i32, std::vec::IntoIter<FetchedRecord>)> = parts
-        .into_iter()
+        .iter_mut()
         .filter(|p| !p.records.is_empty())
         .map(|p| {
-            let left = (p.end.max(p.position) - p.records[0].offset).max(p.records.len() as i64);
-            (left, rand::random::<u32>(), p.id, p.records.into_iter())
+            let records = std::mem::take(&mut p.records);
+            let left = (p.end.max(p.position) - records[0].offset).max(records.len() as i64);
+            (left, rand::random::<u32>(), p.id, records.into_iter())
         })
         .collect();
     sources.sort_unstable_by_key(|(left, tie, _, _)| (Reverse(*left), *tie));
     let mut taken = Vec::with_capacity(total.min(limit));
-    while taken.len() < limit && !sources.is_empty() {
+    while taken.len() < limit && sources.iter().any(|(_, _, _, r)| r.len() > 0) {
         for (_, _, id, records) in &mut sources {
             if taken.len() == limit {
                 break;
@@ -651,9 +1096,19 @@ fn select_fairly(parts: Vec<PartitionRead>, limit: usize) -> Vec<(i32, FetchedRe
                 taken.push((*id, record));
             }
         }
-        sources.retain(|(_, _, _, records)| records.len() > 0);
     }
-    taken
+    let resume = parts
+        .iter()
+        .map(|p| {
+            let untaken = sources
+                .iter_mut()
+                .find(|(_, _, id, _)| *id == p.id)
+                .and_then(|(_, _, _, records)| records.next())
+                .map(|r| r.offset);
+            (p.id, untaken.unwrap_or(p.position))
+        })
+        .collect();
+    (taken, resume)
 }
 
 #[cfg(test)]
@@ -668,6 +1123,7 @@ mod tests {
             needs_own_fetch: false,
             position: first + count as i64,
             end,
+            until: None,
             at_end: false,
             records: (0..count)
                 .map(|i| FetchedRecord {
@@ -690,8 +1146,8 @@ mod tests {
 
     #[test]
     fn the_limit_is_never_exceeded_and_shared_evenly() {
-        let parts = vec![part(0, 0, 7, 7), part(1, 0, 7, 7), part(2, 0, 7, 7)];
-        let selected = select_fairly(parts, 6);
+        let mut parts = vec![part(0, 0, 7, 7), part(1, 0, 7, 7), part(2, 0, 7, 7)];
+        let (selected, _) = select_fairly(&mut parts, 6);
         assert_eq!(counts(&selected, 3), vec![2, 2, 2]);
     }
 
@@ -699,19 +1155,19 @@ mod tests {
     fn a_backlog_on_one_partition_never_starves_the_others() {
         // Partition 1 has 100 records left; the others have a few.
         for _ in 0..20 {
-            let parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
-            let selected = select_fairly(parts, 3);
+            let mut parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
+            let (selected, _) = select_fairly(&mut parts, 3);
             assert_eq!(counts(&selected, 3), vec![1, 1, 1]);
-            let parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
-            let selected = select_fairly(parts, 10);
+            let mut parts = vec![part(0, 0, 2, 2), part(1, 0, 50, 100), part(2, 0, 1, 1)];
+            let (selected, _) = select_fairly(&mut parts, 10);
             assert_eq!(counts(&selected, 3), vec![2, 7, 1]);
         }
     }
 
     #[test]
     fn each_partition_comes_out_in_offset_order_and_every_first_part_is_fair() {
-        let parts = vec![part(2, 10, 3, 13), part(0, 5, 3, 8)];
-        let selected = select_fairly(parts, 10);
+        let mut parts = vec![part(2, 10, 3, 13), part(0, 5, 3, 8)];
+        let (selected, _) = select_fairly(&mut parts, 10);
         for p in [0, 2] {
             let offsets: Vec<i64> = selected
                 .iter()
@@ -732,11 +1188,11 @@ mod tests {
         let mut left = [7i64, 7, 7];
         let mut seen = [0usize; 3];
         for _ in 0..6 {
-            let parts: Vec<PartitionRead> = (0..3)
+            let mut parts: Vec<PartitionRead> = (0..3)
                 .filter(|p| left[*p] > 0)
                 .map(|p| part(p as i32, 7 - left[p], left[p] as usize, 7))
                 .collect();
-            let selected = select_fairly(parts, 4);
+            let (selected, _) = select_fairly(&mut parts, 4);
             for (p, _) in &selected {
                 left[*p as usize] -= 1;
                 seen[*p as usize] += 1;

@@ -1,11 +1,14 @@
 //! The three use cases of the API, one file each, free of HTTP types:
 //! [`post`] writes records, [`get`] reads them, [`delete`] truncates.
 
+pub mod cursor;
 pub mod delete;
+pub mod filter;
 pub mod get;
 pub mod groups;
 pub mod post;
 pub mod topics;
+pub mod view;
 
 use std::time::Duration;
 

@@ -69,6 +69,8 @@ impl Server {
                     timeout: config.max_timeout,
                     response_bytes: config.max_response_bytes,
                     client_timeout: config.client_timeout,
+                    scan_records: config.max_scan_records,
+                    stream_duration: config.max_stream_duration,
                 },
                 read_only: config.read_only,
                 token: config.auth_token().map(BearerToken::new),
@@ -81,6 +83,7 @@ impl Server {
                     &config.allowed_hosts,
                 ),
                 group_turns: GroupTurns::default(),
+                shutdown: Default::default(),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown_timeout: config.shutdown_timeout,
@@ -148,6 +151,8 @@ impl Server {
             });
         }
         tracing::info!("shutting down: finishing requests in flight and async writes");
+        // Streams end now (with their last event), so their clients can resume elsewhere.
+        self.app.shutdown.cancel();
         // Requests first, then the async writes they started (a request may
         // still be starting one), all within the one bound.
         let background = self.app.background.clone();

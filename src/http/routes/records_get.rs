@@ -1,20 +1,21 @@
 //! `GET /records/{topic}`: query → [`get::run`] → the page as JSON, then the
-//! group commit of exactly what the page holds, once it is written.
+//! group commit of exactly what the page holds, once it is written; or, for
+//! NDJSON and Server-Sent Events, a stream ([`records_stream`]).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
+use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use super::records_stream;
 use super::{with_records, HttpResponse};
-use crate::codec::{Decoded, Format};
 use crate::http::error::ApiError;
-use crate::http::query;
+use crate::http::query::{self, GetHeaders};
 use crate::http::response::{json_bytes_response, Body};
 use crate::http::router::App;
-use crate::kafka::FetchedRecord;
 use crate::records::get::{self, GroupCommit, Page};
+use crate::records::view::View;
 use crate::records::{RecordsError, Unavailable};
 
 /// GET /records/{topic}.
@@ -22,17 +23,23 @@ pub(crate) async fn get_records(
     app: &App,
     topic: String,
     raw_query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<HttpResponse, ApiError> {
-    let request = query::get_request(topic, raw_query, &app.limits)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let found = GetHeaders {
+        accept: header("accept"),
+        last_event_id: header("last-event-id").filter(|id| !id.is_empty()),
+    };
+    let (request, output) = query::get_request(topic, raw_query, &app.limits, found)?;
+    if output.is_stream() {
+        return records_stream::stream_records(app, request, output).await;
+    }
     let mut page = get::run(&app.cluster, &app.group_turns, &request)
         .await
         .inspect_err(|e| app.metrics.records_error(e))?;
-    let mut rendered = render(&page, app.limits.response_bytes)?;
-    if !page.unavailable.is_empty() {
-        for u in &page.unavailable {
-            app.metrics.kafka_error(&u.error);
-        }
-        rendered.body = with_unavailable(std::mem::take(&mut rendered.body), &page.unavailable);
+    let rendered = render(&page, app.limits.response_bytes)?;
+    for u in &page.unavailable {
+        app.metrics.kafka_error(&u.error);
     }
     // The group's turn lasts until its commit is done, or the body is dropped.
     let turn = page.turn.take();
@@ -66,7 +73,7 @@ pub(crate) async fn get_records(
 /// A page as its JSON response body.
 #[derive(Debug)]
 struct Rendered {
-    /// `{"records":[...]}`, records ordered by partition, then offset.
+    /// `{"records":[...],"next":"..."}`, records ordered by partition, then offset.
     body: Vec<u8>,
     /// How many records the body holds.
     count: usize,
@@ -74,31 +81,10 @@ struct Rendered {
     commit: Option<GroupCommit>,
 }
 
-/// One record of a response, borrowing the fetched bytes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordOut<'a> {
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
-    timestamp: i64,
-    serialized_key_size: i64,
-    serialized_value_size: i64,
-    headers: Vec<HeaderOut<'a>>,
-    key: Decoded<'a>,
-    value: Decoded<'a>,
-    leader_epoch: Option<i32>,
-}
-
-/// One header of a response record.
-#[derive(Debug, Serialize)]
-struct HeaderOut<'a> {
-    key: Cow<'a, str>,
-    value: Decoded<'a>,
-}
-
 const HEAD: &[u8] = b"{\"records\":[";
-const TAIL: &[u8] = b"]}";
+/// What follows the records at most, besides the cursor and unavailable
+/// partitions: `],"next":""}`.
+const TAIL_BYTES: usize = 12;
 
 /// A record's place in the page and the span of its JSON in the buffer.
 struct Written {
@@ -110,14 +96,19 @@ struct Written {
 /// Writes the page as JSON, taking records in the order they were selected
 /// until the next would take the body past `max_bytes` (the first record is
 /// kept whatever its size, so a big record cannot stall a reader). What is
-/// left out is left for the next page: the group commit covers exactly the
-/// records written.
+/// left out is left for the next page: the group commit and the `next`
+/// cursor cover exactly the records written.
 ///
 /// A record that does not decode as asked fails the page (422), so nothing
 /// is skipped silently.
 fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
-    let budget = max_bytes.saturating_sub(HEAD.len() + TAIL.len());
-    let mut buf = Vec::with_capacity(HEAD.len() + TAIL.len() + 256 * page.records.len());
+    let view = View {
+        topic: &page.topic,
+        key: page.key,
+        value: page.value,
+    };
+    let budget = max_bytes.saturating_sub(HEAD.len() + TAIL_BYTES);
+    let mut buf = Vec::with_capacity(HEAD.len() + TAIL_BYTES + 256 * page.records.len());
     buf.extend_from_slice(HEAD);
     let mut written: Vec<Written> = Vec::with_capacity(page.records.len());
     for (partition, r) in &page.records {
@@ -126,12 +117,7 @@ fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
             buf.push(b',');
         }
         let start = buf.len();
-        serde_json::to_writer(&mut buf, &record_out(page, *partition, r)?).map_err(|e| {
-            RecordsError::Undecodable(format!(
-                "topic '{}' partition {partition} offset {}: cannot write the record as JSON: {e}",
-                page.topic, r.offset
-            ))
-        })?;
+        view.write(&mut buf, *partition, r)?;
         if !written.is_empty() && buf.len() - HEAD.len() > budget {
             buf.truncate(mark);
             break;
@@ -143,25 +129,36 @@ fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
         });
     }
     let positions: Vec<(i32, i64)> = written.iter().map(|w| (w.partition, w.offset)).collect();
+    let mut body = in_partition_order(buf, written);
+    body.push(b']');
+    if let Some(cursor) = page.next_cursor(&positions) {
+        body.extend_from_slice(b",\"next\":\"");
+        body.extend_from_slice(cursor.encode(&page.topic).as_bytes());
+        body.push(b'"');
+    }
+    if !page.unavailable.is_empty() {
+        body.extend_from_slice(b",\"unavailablePartitions\":");
+        body.extend_from_slice(&unavailable_json(&page.unavailable));
+    }
+    body.push(b'}');
     Ok(Rendered {
-        count: written.len(),
+        count: positions.len(),
         commit: page.commit_for(&positions),
-        body: in_partition_order(buf, written),
+        body,
     })
 }
 
-/// The body with its records ordered by partition, then offset (they were
-/// written in the order fair selection took them).
-fn in_partition_order(mut buf: Vec<u8>, mut written: Vec<Written>) -> Vec<u8> {
+/// The records of the body ordered by partition, then offset (they were
+/// written in the order fair selection took them), without the closing `]`.
+fn in_partition_order(buf: Vec<u8>, mut written: Vec<Written>) -> Vec<u8> {
     let in_order = written
         .windows(2)
         .all(|w| (w[0].partition, w[0].offset) < (w[1].partition, w[1].offset));
     if in_order {
-        buf.extend_from_slice(TAIL);
         return buf;
     }
     written.sort_unstable_by_key(|w| (w.partition, w.offset));
-    let mut body = Vec::with_capacity(buf.len() + TAIL.len());
+    let mut body = Vec::with_capacity(buf.len() + TAIL_BYTES);
     body.extend_from_slice(HEAD);
     for (i, w) in written.iter().enumerate() {
         if i > 0 {
@@ -169,7 +166,6 @@ fn in_partition_order(mut buf: Vec<u8>, mut written: Vec<Written>) -> Vec<u8> {
         }
         body.extend_from_slice(&buf[w.span.clone()]);
     }
-    body.extend_from_slice(TAIL);
     body
 }
 
@@ -180,9 +176,8 @@ struct UnavailableOut {
     reason: String,
 }
 
-/// `{"records":[...]}` with `"unavailablePartitions":[{"partition", "reason"}, ...]`
-/// added after the records.
-fn with_unavailable(mut body: Vec<u8>, unavailable: &[Unavailable]) -> Vec<u8> {
+/// `[{"partition", "reason"}, ...]`.
+fn unavailable_json(unavailable: &[Unavailable]) -> Vec<u8> {
     let out: Vec<UnavailableOut> = unavailable
         .iter()
         .map(|u| UnavailableOut {
@@ -190,71 +185,39 @@ fn with_unavailable(mut body: Vec<u8>, unavailable: &[Unavailable]) -> Vec<u8> {
             reason: u.reason(),
         })
         .collect();
-    if body.last() == Some(&b'}') {
-        body.pop();
-        body.extend_from_slice(b",\"unavailablePartitions\":");
-        // Serializing plain strings and numbers into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut body, &out);
-        body.push(b'}');
-    }
-    body
-}
-
-/// One record as the response shows it, decoded as the request asked.
-fn record_out<'a>(
-    page: &'a Page,
-    partition: i32,
-    r: &'a FetchedRecord,
-) -> Result<RecordOut<'a>, RecordsError> {
-    let field =
-        |name, format, bytes| decode_field(&page.topic, partition, r.offset, name, format, bytes);
-    Ok(RecordOut {
-        topic: &page.topic,
-        partition,
-        offset: r.offset,
-        timestamp: r.timestamp,
-        serialized_key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
-        serialized_value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),
-        headers: r
-            .headers
-            .iter()
-            .map(|h| HeaderOut {
-                key: String::from_utf8_lossy(&h.key),
-                value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
-            })
-            .collect(),
-        key: field("key", page.key, r.key.as_deref())?,
-        value: field("value", page.value, r.value.as_deref())?,
-        leader_epoch: r.leader_epoch,
-    })
-}
-
-fn decode_field<'a>(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    name: &str,
-    format: Format,
-    bytes: Option<&'a [u8]>,
-) -> Result<Decoded<'a>, RecordsError> {
-    format.deserialize(bytes).map_err(|e| {
-        RecordsError::Undecodable(format!(
-            "topic '{topic}' partition {partition} offset {offset}: the {name} cannot be read with the {} deserializer: {e}; choose another {name}Deserializer",
-            format.name()
-        ))
-    })
+    // Serializing plain strings and numbers cannot fail.
+    serde_json::to_vec(&out).unwrap_or_else(|_| b"[]".to_vec())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Format;
+    use crate::kafka::FetchedRecord;
+    use crate::records::cursor::Cursor;
 
+    /// A page that started partitions 0, 1 and 2 at 5, 0 and 10 and read
+    /// `records` (each partition's position past its last one).
     fn page(records: Vec<(i32, FetchedRecord)>, group: Option<&str>) -> Page {
+        let resume = [(0, 5), (1, 0), (2, 10)]
+            .into_iter()
+            .map(|(p, start)| {
+                let past = records
+                    .iter()
+                    .filter(|(q, _)| *q == p)
+                    .map(|(_, r)| r.offset + 1)
+                    .max();
+                (p, past.unwrap_or(start))
+            })
+            .collect();
         Page {
             topic: "t".into(),
             key: Format::String,
             value: Format::String,
-            starts: vec![(0, 5), (1, 0), (2, 10)],
+            resume,
+            carried: Vec::new(),
+            every_partition: true,
+            resumable: true,
             records,
             group: group.map(str::to_string),
             turn: None,
@@ -274,10 +237,11 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_partitions_follow_the_records() {
-        let p = page(vec![(0, record(5, "b"))], None);
-        let body = render(&p, usize::MAX).unwrap().body;
-        let unavailable = [Unavailable {
+    fn unavailable_partitions_follow_the_records_and_the_cursor_keeps_them() {
+        let mut p = page(vec![(0, record(5, "b"))], None);
+        p.resume.retain(|(q, _)| *q != 2);
+        p.carried = vec![(2, 40)];
+        p.unavailable = vec![Unavailable {
             partition: 2,
             error: crate::kafka::KafkaError::PartitionUnavailable {
                 topic: "t".into(),
@@ -285,9 +249,11 @@ mod tests {
                 reason: "it has no leader".into(),
             },
         }];
-        let json: serde_json::Value =
-            serde_json::from_slice(&with_unavailable(body, &unavailable)).unwrap();
+        let body = render(&p, usize::MAX).unwrap().body;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["records"].as_array().unwrap().len(), 1);
+        let next = Cursor::decode(json["next"].as_str().unwrap(), "t").unwrap();
+        assert_eq!(next.positions, vec![(0, 6), (1, 0), (2, 40)]);
         assert_eq!(
             json["unavailablePartitions"],
             serde_json::json!([{"partition": 2, "reason": "it has no leader"}])
