@@ -155,7 +155,11 @@ mod tests {
         assert_eq!(c.position(1), Some(i64::MAX));
         assert_eq!(c.position(2), None);
         let one = Cursor::new(vec![(2, 9)], false);
-        assert!(!Cursor::decode(&one.encode("t"), "t").unwrap().every_partition);
+        assert!(
+            !Cursor::decode(&one.encode("t"), "t")
+                .unwrap()
+                .every_partition
+        );
     }
 
     #[test]

@@ -568,13 +568,16 @@ impl Reader {
             }
         }
         let limit = reading.limit;
-        let (mut records, _) = select_fairly(&mut self.parts, limit);
+        let (mut records, resume) = select_fairly(&mut self.parts, limit);
         records.sort_unstable_by_key(|(p, r)| (*p, r.offset));
-        // A round never leaves records behind unless the stream's limit
-        // cut it, and then the stream ends with it.
-        for (p, r) in &records {
-            if let Some(part) = self.parts.iter_mut().find(|q| q.id == *p) {
-                part.position = part.position.max(r.offset + 1);
+        // Records the limit left out are read again by the next round (or
+        // a next read, from the cursor).
+        for (id, position) in resume {
+            if let Some(part) = self.parts.iter_mut().find(|q| q.id == id) {
+                if position < part.position {
+                    part.position = position;
+                    part.at_end = false;
+                }
             }
         }
         Ok(records)

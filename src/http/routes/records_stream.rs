@@ -53,6 +53,9 @@ const ROUND_RECORDS: usize = 10_000;
 /// How often a stream with a group commits at most.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
+/// The shortest wait for records between two rounds that found none.
+const MIN_WAIT: Duration = Duration::from_millis(100);
+
 /// Starts the stream: errors before the first record (a bad cursor, an
 /// unknown topic, a group with live members) are plain error responses.
 pub(crate) async fn stream_records(
@@ -97,6 +100,7 @@ pub(crate) async fn stream_records(
         pending: VecDeque::new(),
         handed: None,
         committed_at: Instant::now(),
+        last_output: Instant::now(),
     };
     let stream = futures_util::stream::unfold(state, Streaming::step);
     let mut response = Response::new(Body::stream(Box::pin(stream)));
@@ -152,6 +156,9 @@ struct Streaming {
     /// What was last committed, and when.
     committed: Vec<(i32, i64)>,
     committed_at: Instant,
+    /// When the last bytes were handed out: a quiet SSE stream sends a
+    /// keep-alive comment every [`KEEP_ALIVE`].
+    last_output: Instant,
     phase: Phase,
 }
 
@@ -162,6 +169,7 @@ impl Streaming {
             self.commit_now_and_then().await;
             if let Some((chunk, after)) = self.pending.pop_front() {
                 self.handed = Some(after);
+                self.last_output = Instant::now();
                 return Some((Ok(chunk), self));
             }
             match std::mem::replace(&mut self.phase, Phase::Reading) {
@@ -196,7 +204,17 @@ impl Streaming {
                 self.phase = Phase::Ending;
                 continue;
             }
-            let wait_until = (now + KEEP_ALIVE).min(self.ends_at);
+            // Wake for the next keep-alive (SSE), or for the commit of what
+            // was handed out while the topic is quiet.
+            let mut wake = now + KEEP_ALIVE;
+            if self.output == Output::Sse {
+                wake = wake.min(self.last_output + KEEP_ALIVE);
+            }
+            if reader.group().is_some() && self.handed.as_ref() != Some(&self.committed) {
+                wake = wake.min(self.committed_at + COMMIT_EVERY);
+            }
+            // Never a busy loop, whatever is due.
+            let wait_until = wake.max(now + MIN_WAIT).min(self.ends_at);
             let limit = self.remaining.min(ROUND_RECORDS);
             let round = tokio::select! {
                 biased;
@@ -209,8 +227,9 @@ impl Streaming {
             let rendered = round.and_then(|records| self.render(records));
             match rendered {
                 Ok(0) => {
-                    let quiet = Instant::now() >= wait_until && wait_until < self.ends_at;
-                    if self.output == Output::Sse && quiet {
+                    let quiet = self.last_output.elapsed() >= KEEP_ALIVE;
+                    if self.output == Output::Sse && quiet && Instant::now() < self.ends_at {
+                        self.last_output = Instant::now();
                         return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
                     }
                 }
