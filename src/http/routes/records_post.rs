@@ -6,7 +6,7 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 
 use super::{with_records, HttpResponse};
-use crate::http::body::{read_body, read_post_body};
+use crate::http::body::{read_decoded_body, read_post_body};
 use crate::http::error::{status_of, ApiError, ErrorBody};
 use crate::http::query::Query;
 use crate::http::response::{empty_response, json_bytes_response, json_response, Permit};
@@ -29,8 +29,9 @@ where
 {
     Query::parse(request.uri().query(), &[])?;
     let permit = request.extensions().get::<Permit>().cloned();
-    let body = read_body(&app.limits, request).await?;
-    app.metrics.request_body(Route::PostRecords, body.len());
+    let (body, wire_bytes) = read_decoded_body(&app.limits, request).await?;
+    app.metrics
+        .request_body(Route::PostRecords, wire_bytes as usize);
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
     let request = read_post_body(&body)?;
     let records = request.records.len();
