@@ -7,10 +7,12 @@
 //! what is wrong, so both paths accept exactly the same bodies.
 //!
 //! Bodies are read as they arrive and decoded as they are read
-//! ([`encoding`]: as sent, or gzip).
+//! ([`encoding`]: as sent, or gzip); an NDJSON body is cut into lines
+//! ([`ndjson`]) whose records the checking parser reads one by one.
 
 pub(crate) mod checked;
 pub(crate) mod encoding;
+pub(crate) mod ndjson;
 pub(crate) mod quick;
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +26,7 @@ use super::BoxError;
 use crate::records::post::PostRequest;
 use crate::records::RecordsError;
 
-pub use checked::check_unique_keys;
+pub use checked::{check_unique_keys, parse_line, LineDefaults};
 use encoding::{BodyReader, Encoding, Piece};
 
 /// Validates a POST body (JSON bytes) and serializes every key, value and
