@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the request parsers with cargo-fuzz (libFuzzer): the POST body parser
-# and the GET/DELETE query parsers, the targets under fuzz/fuzz_targets (their
-# properties are in src/fuzzing.rs). Fails when any target finds a crash.
+# Fuzzes the request parsers with cargo-fuzz (libFuzzer): the POST body parser,
+# the NDJSON line reader and the GET/DELETE query parsers, the targets under
+# fuzz/fuzz_targets (their properties are in src/fuzzing.rs). Fails when any
+# target finds a crash.
 #   scripts/fuzz.sh [SECONDS]    each target runs SECONDS (default 60)
 #
 # - Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when missing.

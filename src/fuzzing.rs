@@ -3,7 +3,8 @@
 //! panics when a property of the parser does not hold; the parsers
 //! themselves must never panic.
 
-use crate::http::body::{checked, quick, read_post_body};
+use crate::http::body::ndjson::{is_blank, LineTooLong, Lines};
+use crate::http::body::{checked, parse_line, quick, read_post_body, LineDefaults};
 use crate::http::query::{self, Query, DELETE_PARAMS, GET_PARAMS};
 use crate::http::Limits;
 use crate::records::get::{OffsetReset, Seek};
@@ -50,6 +51,85 @@ fn check_post(request: &PostRequest) {
         assert!(r.partition.is_none_or(|p| p >= 0));
         assert!(r.timestamp.is_none_or(|t| t >= 0));
     }
+}
+
+/// The most bytes a line of [`ndjson_body`] may have: small, so that the
+/// limit is hit often.
+const FUZZ_LINE_LIMIT: usize = 64;
+
+/// An NDJSON body, its first byte saying where its pieces are cut, read as
+/// a load reads it: cut into lines as the pieces arrive, then each line
+/// checked as a record.
+///
+/// - the lines are the body's lines (`\n` or `\r\n` ends), numbered from 1,
+///   wherever the pieces were cut;
+/// - a line over the limit is an error naming the first such line, and no
+///   line over it is ever given;
+/// - a line that is not blank is a record valid as the checking parser
+///   demands, or a 400 whose message starts with its line number.
+pub fn ndjson_body(data: &[u8]) {
+    let Some((&cut, body)) = data.split_first() else {
+        return;
+    };
+    let defaults = LineDefaults::default();
+    let mut lines = Lines::new(FUZZ_LINE_LIMIT);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut too_long = None;
+    let take = |number: u64, line: &[u8], got: &mut Vec<Vec<u8>>| {
+        assert_eq!(number, got.len() as u64 + 1, "lines numbered in order");
+        assert!(line.len() <= FUZZ_LINE_LIMIT, "a line over the limit");
+        got.push(line.to_vec());
+        if is_blank(line) {
+            return;
+        }
+        match parse_line(number, line, &defaults) {
+            Ok(r) => {
+                assert_eq!(check_topic_name(&r.topic), Ok(()));
+                assert!(r.partition.is_none_or(|p| p >= 0));
+                assert!(r.timestamp.is_none_or(|t| t >= 0));
+            }
+            Err(RecordsError::Invalid(m)) => {
+                assert!(m.starts_with(&format!("line {number}")), "{m}")
+            }
+            Err(other) => panic!("a line's error that is not a 400: {other:?}"),
+        }
+    };
+    'pieces: for piece in body.chunks(usize::from(cut).max(1)) {
+        lines.push(bytes::Bytes::copy_from_slice(piece));
+        loop {
+            match lines.next_line() {
+                Ok(Some((number, line))) => take(number, &line, &mut got),
+                Ok(None) => break,
+                Err(LineTooLong(number)) => {
+                    too_long = Some(number);
+                    break 'pieces;
+                }
+            }
+        }
+    }
+    if too_long.is_none() {
+        match lines.last_line() {
+            Ok(Some((number, line))) => take(number, &line, &mut got),
+            Ok(None) => {}
+            Err(LineTooLong(number)) => too_long = Some(number),
+        }
+    }
+    // The body's own lines, cut at once.
+    let mut expected: Vec<&[u8]> = body
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
+    if body.is_empty() || body.ends_with(b"\n") {
+        expected.pop();
+    }
+    let first_too_long = expected.iter().position(|l| l.len() > FUZZ_LINE_LIMIT);
+    assert_eq!(
+        too_long,
+        first_too_long.map(|i| i as u64 + 1),
+        "the line named too long"
+    );
+    let whole = first_too_long.unwrap_or(expected.len());
+    assert_eq!(got, expected[..whole].to_vec(), "the lines read");
 }
 
 /// A query string of GET and DELETE /records/{topic} (and of POST, which
@@ -151,6 +231,15 @@ mod tests {
             b"",
         ] {
             post_body(body);
+        }
+        for body in [
+            &b""[..],
+            b"\x03{\"topic\": \"t\"}\n\r\n\n{\"topic\": \"t\", \"offset\": 1}",
+            b"\x01{\"value\": 1}\r\n[1]\nnot json",
+            b"\x07short\nthis line is much longer than the sixty-four bytes one line may have\nx",
+            b"\x00\r\n\r",
+        ] {
+            ndjson_body(body);
         }
         for query in [
             &b""[..],

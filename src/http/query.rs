@@ -1,11 +1,13 @@
 //! Strict query-string parsing: an unknown or repeated parameter is a 400,
 //! so a typo never silently reads from, or deletes, the wrong place; and the
-//! typed requests of GET and DELETE /records/{topic} built from it.
+//! typed requests of GET and DELETE /records/{topic}, and the options of an
+//! NDJSON POST /records, built from it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body::LineDefaults;
 use super::error::{unknown_names, ApiError};
 use super::Limits;
 use crate::codec::Format;
@@ -13,7 +15,7 @@ use crate::records::cursor::Cursor;
 use crate::records::delete::DeleteRequest;
 use crate::records::filter::Filter;
 use crate::records::get::{self, GetRequest, OffsetReset, Seek, Until};
-use crate::records::{check_id, parse_duration};
+use crate::records::{check_id, check_topic_name, parse_duration, post};
 
 /// The parameters of GET /records/{topic}.
 pub const GET_PARAMS: [&str; 16] = [
@@ -89,6 +91,72 @@ pub struct GetHeaders<'a> {
     /// `Last-Event-ID`: resumes like `cursor`, and wins over it and over
     /// the seek parameters (a reconnecting client sends its first URL).
     pub last_event_id: Option<&'a str>,
+}
+
+/// The parameters of POST /records with an NDJSON body (a JSON body takes
+/// none: its fields say it all).
+pub const NDJSON_POST_PARAMS: [&str; 6] = [
+    "transactionId",
+    "async",
+    "timeout",
+    "topic",
+    "keySerializer",
+    "valueSerializer",
+];
+
+/// What the query of an NDJSON POST /records says.
+#[derive(Debug)]
+pub struct LoadOptions {
+    /// Write the whole load in one transaction with this transactional id.
+    pub transaction_id: Option<String>,
+    /// Bounds each batch's write; with a transaction, the whole load.
+    pub timeout: Duration,
+    /// What applies to every line.
+    pub defaults: LineDefaults,
+}
+
+/// The options of `POST /records?{raw}` with an NDJSON body.
+pub fn load_options(raw: Option<&str>, limits: &Limits) -> Result<LoadOptions, ApiError> {
+    let q = Query::parse(raw, &NDJSON_POST_PARAMS)?;
+    match q.str("async").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => {}
+        Some("true") => {
+            return Err(ApiError::bad_request(
+                "async: is for JSON bodies; an NDJSON load streams and answers when its records are written, so leave async out (nothing was written)",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "async: must be true or false, got '{}'",
+                q.str("async").unwrap_or_default()
+            )))
+        }
+    }
+    let transaction_id = q
+        .str("transactionId")
+        .map(|id| {
+            check_id(id)
+                .map(|()| id.to_string())
+                .map_err(|e| ApiError::bad_request(format!("transactionId: {e}")))
+        })
+        .transpose()?;
+    let topic = q
+        .str("topic")
+        .map(|topic| {
+            check_topic_name(topic)
+                .map(|()| Arc::<str>::from(topic))
+                .map_err(|e| ApiError::bad_request(format!("topic: '{topic}' {e}")))
+        })
+        .transpose()?;
+    Ok(LoadOptions {
+        transaction_id,
+        timeout: limits.check_timeout(q.duration("timeout")?.unwrap_or(post::DEFAULT_TIMEOUT))?,
+        defaults: LineDefaults {
+            topic,
+            key_serializer: q.serializer("keySerializer")?,
+            value_serializer: q.serializer("valueSerializer")?,
+        },
+    })
 }
 
 /// The typed request of `GET /records/{topic}?{raw}`, and how to answer it.
@@ -323,6 +391,20 @@ impl Query {
         Ok(reset)
     }
 
+    /// A serializer name, if given.
+    pub fn serializer(&self, name: &str) -> Result<Option<Format>, ApiError> {
+        self.str(name)
+            .map(|text| {
+                Format::parse(text).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{name}: unknown serializer '{text}'; known: {}",
+                        Format::NAMES.join(", ")
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// A deserializer name, `string` when not given.
     pub fn format(&self, name: &str) -> Result<Format, ApiError> {
         match self.str(name) {
@@ -521,6 +603,35 @@ mod tests {
             .unwrap_err()
             .message;
         assert!(m.starts_with("offset: '-1' is not"), "{m}");
+    }
+
+    #[test]
+    fn an_ndjson_query_gives_the_load_its_options_and_the_lines_their_defaults() {
+        let o = load_options(
+            Some("transactionId=tx&timeout=30s&topic=copy&keySerializer=BYTEARRAY&valueSerializer=json&async=false"),
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(o.transaction_id.as_deref(), Some("tx"));
+        assert_eq!(o.timeout, Duration::from_secs(30));
+        assert_eq!(o.defaults.topic.as_deref(), Some("copy"));
+        assert_eq!(o.defaults.key_serializer, Some(Format::ByteArray));
+        assert_eq!(o.defaults.value_serializer, Some(Format::Json));
+        let o = load_options(None, &LIMITS).unwrap();
+        assert_eq!((o.transaction_id, o.timeout), (None, post::DEFAULT_TIMEOUT));
+        assert!(o.defaults.topic.is_none() && o.defaults.key_serializer.is_none());
+        for (raw, start) in [
+            ("async=true", "async: is for JSON bodies"),
+            ("async=yes", "async: must be true or false, got 'yes'"),
+            ("topic=a%2Fb", "topic: 'a/b' contains '/'"),
+            ("keySerializer=lng", "keySerializer: unknown serializer 'lng'; known: string,"),
+            ("transactionId=", "transactionId: must not be empty"),
+            ("timeout=2h", "timeout: 2h is longer than the longest allowed"),
+            ("partition=1", "unknown query parameter 'partition'; known parameters: transactionId, async, timeout, topic, keySerializer, valueSerializer"),
+        ] {
+            let m = load_options(Some(raw), &LIMITS).unwrap_err().message;
+            assert!(m.starts_with(start), "{raw}: {m}");
+        }
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! out in one produce request per leader broker, concurrently. A
 //! transactional write answers once its records are visible to
 //! read_committed readers.
+//!
+//! A JSON body is one write ([`run`]); an NDJSON body is a [`Load`]: its
+//! records arrive in batches, each written before the next is read, with
+//! the same steps, and with a `transactionId` all of them in one Kafka
+//! transaction that stays open from the first batch to the last.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -153,23 +158,104 @@ struct Sent {
     result: Result<Appended, Arc<RecordsError>>,
 }
 
-/// The producer a transaction writes as.
-#[derive(Debug, Clone, Copy)]
-struct TransactionalProducer {
-    id: i64,
-    epoch: i16,
+/// A transaction open across the writes of one request, with what its
+/// next write needs: the partitions already added to it, and the sequence
+/// number of the next record sent to each (a transactional producer counts
+/// the records it sends to a partition from 0, across all its batches).
+struct OpenTransaction {
+    transaction: Transaction,
+    /// The next sequence number, by topic and partition.
+    partitions: BTreeMap<Arc<str>, BTreeMap<i32, i32>>,
 }
 
-/// What every batch of one request shares.
+impl OpenTransaction {
+    /// Opens transaction `id` (fencing an older producer of that id) for
+    /// at most `timeout`.
+    async fn begin(
+        cluster: &Cluster,
+        id: &str,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<OpenTransaction, KafkaError> {
+        let transaction = cluster.begin_transaction(id, timeout, deadline).await?;
+        Ok(OpenTransaction {
+            transaction,
+            partitions: BTreeMap::new(),
+        })
+    }
+
+    /// Registers the partitions of `plan` the transaction does not have yet.
+    async fn add(&mut self, plan: &WritePlan, deadline: Instant) -> Result<(), KafkaError> {
+        let new: Vec<(String, Vec<i32>)> = plan
+            .iter()
+            .filter_map(|(t, p)| {
+                let known = self.partitions.get(t);
+                let ps: Vec<i32> = p
+                    .partitions
+                    .keys()
+                    .copied()
+                    .filter(|p| !known.is_some_and(|k| k.contains_key(p)))
+                    .collect();
+                (!ps.is_empty()).then(|| (t.to_string(), ps))
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.transaction.add_partitions(&new, deadline).await?;
+        for (topic, p) in plan {
+            let known = self.partitions.entry(Arc::clone(topic)).or_default();
+            for partition in p.partitions.keys() {
+                known.entry(*partition).or_insert(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence number of the next record sent to `topic`/`partition`.
+    fn sequence(&self, topic: &str, partition: i32) -> i32 {
+        self.partitions
+            .get(topic)
+            .and_then(|ps| ps.get(&partition))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts the records of `plan`, all written, towards each partition's
+    /// sequence.
+    fn advance(&mut self, plan: &WritePlan) {
+        for (topic, p) in plan {
+            let known = self.partitions.entry(Arc::clone(topic)).or_default();
+            for (partition, idx) in &p.partitions {
+                *known.entry(*partition).or_insert(0) += idx.len() as i32;
+            }
+        }
+    }
+}
+
+/// What every batch of one write shares.
 #[derive(Clone, Copy)]
 struct WriteContext<'a> {
     cluster: &'a Cluster,
     records: &'a [PostRecord],
     /// The CreateTime of records that give none.
     now: i64,
-    producer: Option<TransactionalProducer>,
-    transaction_id: Option<&'a str>,
+    /// The transaction the records are written in, if any.
+    transaction: Option<&'a OpenTransaction>,
     deadline: Instant,
+}
+
+impl WriteContext<'_> {
+    fn transaction_id(&self) -> Option<&str> {
+        self.transaction.map(|t| t.transaction.id())
+    }
+}
+
+/// The last offset a write put in one partition.
+struct LastOffset<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
 }
 
 /// A request whose topics were looked up and whose records were placed
@@ -235,9 +321,7 @@ pub async fn run(cluster: &Cluster, request: PostRequest) -> Posted {
 /// Steps 1 and 2: what can be known before anything is written.
 pub async fn prepare(cluster: &Cluster, request: PostRequest) -> Prepared {
     let deadline = Instant::now() + request.timeout;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = now_millis();
     let topics = look_up_topics(cluster, &request.records, deadline).await;
     let (plan, results) = choose_partitions(&request.records, &topics);
     Prepared {
@@ -272,19 +356,18 @@ pub async fn write(cluster: &Cluster, prepared: Prepared) -> Posted {
         cluster,
         records,
         now,
-        producer: transaction.as_ref().map(|t| TransactionalProducer {
-            id: t.producer_id,
-            epoch: t.producer_epoch,
-        }),
-        transaction_id: request.transaction_id.as_deref(),
+        transaction: transaction.as_ref(),
         deadline,
     };
-    // By topic, in the plan's order: each topic's records as its writes went.
-    let sent: Vec<Vec<Sent>> =
-        join_all(plan.iter().map(|(topic, p)| write_topic(context, topic, p))).await;
+    let sent = send(context, &plan).await;
     let mut notice = None;
-    if let Some(transaction) = transaction {
-        match end_transaction(cluster, &transaction, &plan, &sent, deadline).await {
+    if let Some(open) = transaction {
+        let failure = sent
+            .iter()
+            .flatten()
+            .find_map(|s| s.result.as_ref().err().map(|e| &**e));
+        let written = last_offsets(&plan, &sent);
+        match end_transaction(cluster, &open.transaction, failure, &written, deadline).await {
             Ok(not_visible) => notice = not_visible,
             Err(e) => return Posted::all_failed(records, &plan, e),
         }
@@ -311,6 +394,288 @@ impl Posted {
         Posted {
             results: all_failed(records, plan, error),
             notice: None,
+        }
+    }
+}
+
+/// One topic-partition a [`Load`] wrote to: the offsets of the first and
+/// last records it put there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRange {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// The offset of the first record the load wrote there.
+    pub first_offset: i64,
+    /// The offset of the last.
+    pub last_offset: i64,
+}
+
+/// Why a batch of a [`Load`] was not wholly written.
+#[derive(Debug)]
+pub struct BatchFailure {
+    /// The index in the batch of the first record that failed.
+    pub index: usize,
+    /// Why it failed.
+    pub error: RecordsError,
+}
+
+/// What a [`Load`] came to.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The records written (with a transaction: committed).
+    pub records: usize,
+    /// Where they went: each topic-partition, in first-written order.
+    pub partitions: Vec<PartitionRange>,
+    /// The records written in a transaction that did not commit (or whose
+    /// commit was not confirmed): none of them is known to be visible.
+    pub uncommitted: usize,
+    /// Why the load stopped; or, with `records` committed, that they were
+    /// not yet visible to read_committed readers when the timeout passed
+    /// ([`RecordsError::NotYetVisible`]).
+    pub error: Option<RecordsError>,
+}
+
+/// A write of records that arrive in batches, one after the other, as one
+/// request (an NDJSON body): each batch goes through the steps of [`run`]
+/// before the next is read, so the records never all sit in memory.
+///
+/// Without a transaction each batch is a write of its own, within
+/// `timeout`, and what it wrote stays written whatever comes after. With a
+/// `transactionId` the whole load is one Kafka transaction, opened with the
+/// first batch (InitProducerId), to which each batch adds its partitions and
+/// whose sequence numbers run on from batch to batch; [`Load::finish`]
+/// commits it, [`Load::stop`] aborts it. The whole load, commit included,
+/// must then be done within `timeout`, which is also the transaction's
+/// timeout: a load cut short never holds read_committed readers up longer.
+pub struct Load<'c> {
+    cluster: &'c Cluster,
+    transaction_id: Option<String>,
+    timeout: Duration,
+    /// With a transaction: when the whole load must be done.
+    deadline: Instant,
+    transaction: Option<OpenTransaction>,
+    written: usize,
+    partitions: Vec<PartitionRange>,
+    /// Where each topic-partition is in `partitions`.
+    positions: HashMap<Arc<str>, HashMap<i32, usize>>,
+}
+
+impl<'c> Load<'c> {
+    /// A load that writes nothing until its first batch.
+    pub fn new(
+        cluster: &'c Cluster,
+        transaction_id: Option<String>,
+        timeout: Duration,
+    ) -> Load<'c> {
+        Load {
+            cluster,
+            transaction_id,
+            timeout,
+            deadline: Instant::now() + timeout,
+            transaction: None,
+            written: 0,
+            partitions: Vec::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    /// The records written so far (with a transaction: not yet committed).
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Whether the load is one transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.transaction_id.is_some()
+    }
+
+    /// Writes one batch, in order, as [`run`] writes a request's records.
+    /// A record that cannot be placed (unknown topic or partition) stops the
+    /// batch there: the records before it are written, none after it is
+    /// sent. Any other failure is the first record that failed; records of
+    /// other partitions of the batch may have been written meanwhile. After a
+    /// failure the load must be [stopped](Load::stop).
+    pub async fn write(&mut self, records: Vec<PostRecord>) -> Result<(), BatchFailure> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let deadline = match self.transaction_id {
+            Some(_) => self.deadline,
+            None => Instant::now() + self.timeout,
+        };
+        let now = now_millis();
+        let topics = look_up_topics(self.cluster, &records, deadline).await;
+        let (mut plan, placed) = choose_partitions(&records, &topics);
+        let unplaced = placed.iter().enumerate().find_map(|(index, r)| {
+            let error = r.as_ref().and_then(RecordResult::error)?.clone();
+            Some(BatchFailure { index, error })
+        });
+        let mut to_send = &records[..];
+        if let Some(failure) = unplaced {
+            // A transaction is aborted whole: nothing more need go.
+            if self.transaction_id.is_some() || failure.index == 0 {
+                return Err(failure);
+            }
+            to_send = &records[..failure.index];
+            plan = choose_partitions(to_send, &topics).0;
+            self.send(to_send, &plan, now, deadline).await?;
+            return Err(failure);
+        }
+        self.send(to_send, &plan, now, deadline).await
+    }
+
+    /// Steps 3 and 4 of one batch whose records are all placed.
+    async fn send(
+        &mut self,
+        records: &[PostRecord],
+        plan: &WritePlan,
+        now: i64,
+        deadline: Instant,
+    ) -> Result<(), BatchFailure> {
+        let at_start = |error: KafkaError| BatchFailure {
+            index: 0,
+            error: error.into(),
+        };
+        if let Some(id) = &self.transaction_id {
+            let open = match &mut self.transaction {
+                Some(open) => open,
+                None => {
+                    let open = OpenTransaction::begin(self.cluster, id, self.timeout, deadline)
+                        .await
+                        .map_err(at_start)?;
+                    self.transaction.insert(open)
+                }
+            };
+            open.add(plan, deadline).await.map_err(at_start)?;
+        }
+        let context = WriteContext {
+            cluster: self.cluster,
+            records,
+            now,
+            transaction: self.transaction.as_ref(),
+            deadline,
+        };
+        let mut outcomes: Vec<Option<Sent>> = (0..records.len()).map(|_| None).collect();
+        for s in send(context, plan).await.into_iter().flatten() {
+            let index = s.index;
+            outcomes[index] = Some(s);
+        }
+        let mut failure = None;
+        for (index, (r, outcome)) in records.iter().zip(outcomes).enumerate() {
+            let error = match outcome {
+                Some(Sent {
+                    partition,
+                    result: Ok(appended),
+                    ..
+                }) => {
+                    self.note(&r.topic, partition, appended.offset);
+                    continue;
+                }
+                Some(Sent { result: Err(e), .. }) => (*e).clone(),
+                None => KafkaError::Protocol("record was not sent".into()).into(),
+            };
+            failure.get_or_insert(BatchFailure { index, error });
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        if let Some(open) = &mut self.transaction {
+            open.advance(plan);
+        }
+        Ok(())
+    }
+
+    /// Counts a record written at `offset` of `topic`/`partition`.
+    fn note(&mut self, topic: &Arc<str>, partition: i32, offset: i64) {
+        self.written += 1;
+        if let Some(&at) = self
+            .positions
+            .get(&**topic)
+            .and_then(|ps| ps.get(&partition))
+        {
+            let range = &mut self.partitions[at];
+            range.first_offset = range.first_offset.min(offset);
+            range.last_offset = range.last_offset.max(offset);
+            return;
+        }
+        self.positions
+            .entry(Arc::clone(topic))
+            .or_default()
+            .insert(partition, self.partitions.len());
+        self.partitions.push(PartitionRange {
+            topic: Arc::clone(topic),
+            partition,
+            first_offset: offset,
+            last_offset: offset,
+        });
+    }
+
+    /// Ends a load whose every batch was written: commits its transaction
+    /// and waits until read_committed readers see the records (steps 5 and
+    /// 6), or aborts it when the timeout has passed.
+    pub async fn finish(mut self) -> Loaded {
+        let Some(open) = self.transaction.take() else {
+            return self.loaded(None);
+        };
+        let ended = {
+            let written: Vec<LastOffset<'_>> = self
+                .partitions
+                .iter()
+                .map(|r| LastOffset {
+                    topic: &r.topic,
+                    partition: r.partition,
+                    offset: r.last_offset,
+                })
+                .collect();
+            end_transaction(
+                self.cluster,
+                &open.transaction,
+                None,
+                &written,
+                self.deadline,
+            )
+            .await
+        };
+        match ended {
+            Ok(notice) => self.loaded(notice),
+            Err(e) => self.not_committed(e),
+        }
+    }
+
+    /// Ends a load that stopped with `cause` (a batch failed, a line was
+    /// invalid, the body could not be read): what was written without a
+    /// transaction stays written; a transaction is aborted.
+    pub async fn stop(mut self, cause: RecordsError) -> Loaded {
+        match (self.transaction.take(), &self.transaction_id) {
+            (Some(open), _) => {
+                let error = abandon(&open.transaction, cause).await;
+                self.not_committed(error)
+            }
+            (None, Some(id)) => {
+                let error = transaction_failed(id, TxnOutcome::NothingWritten, cause);
+                self.not_committed(error)
+            }
+            (None, None) => self.loaded(Some(cause)),
+        }
+    }
+
+    fn loaded(self, error: Option<RecordsError>) -> Loaded {
+        Loaded {
+            records: self.written,
+            partitions: self.partitions,
+            uncommitted: 0,
+            error,
+        }
+    }
+
+    fn not_committed(self, error: RecordsError) -> Loaded {
+        Loaded {
+            records: 0,
+            partitions: Vec::new(),
+            uncommitted: self.written,
+            error: Some(error),
         }
     }
 }
@@ -432,7 +797,7 @@ async fn open_transaction(
     placed: &[Option<RecordResult>],
     timeout: Duration,
     deadline: Instant,
-) -> Result<Transaction, RecordsError> {
+) -> Result<OpenTransaction, RecordsError> {
     let nothing_written = |cause| transaction_failed(id, TxnOutcome::NothingWritten, cause);
     if let Some(cause) = placed.iter().flatten().find_map(RecordResult::error) {
         return Err(nothing_written(cause.clone()));
@@ -450,7 +815,35 @@ struct Queue<'a> {
     sequence: i32,
 }
 
-/// Step 4: sends one topic's records, one produce per leader; partitions
+/// Step 4: sends every topic's records, the topics concurrently; by topic,
+/// in the plan's order, each topic's records as its writes went.
+async fn send(context: WriteContext<'_>, plan: &WritePlan) -> Vec<Vec<Sent>> {
+    join_all(plan.iter().map(|(topic, p)| write_topic(context, topic, p))).await
+}
+
+/// The last offset written to each partition.
+fn last_offsets<'a>(plan: &'a WritePlan, sent: &[Vec<Sent>]) -> Vec<LastOffset<'a>> {
+    let mut last: Vec<LastOffset<'a>> = Vec::new();
+    for (topic, sent) in plan.keys().zip(sent) {
+        for s in sent {
+            let Ok(appended) = &s.result else { continue };
+            match last
+                .iter_mut()
+                .find(|l| l.topic == &**topic && l.partition == s.partition)
+            {
+                Some(l) => l.offset = l.offset.max(appended.offset),
+                None => last.push(LastOffset {
+                    topic,
+                    partition: s.partition,
+                    offset: appended.offset,
+                }),
+            }
+        }
+    }
+    last
+}
+
+/// One topic's part of step 4: one produce per leader; partitions
 /// whose records need several batches send them one after the other, in
 /// order. Batches are sized by the topic's `max.message.bytes` (Kafka's
 /// default when it is unknown). A batch the broker refuses as too large
@@ -468,13 +861,8 @@ async fn write_topic(context: WriteContext<'_>, topic: &str, plan: &TopicPlan) -
         .iter()
         .map(|(p, idx)| {
             let batches = split_batches(records, idx, now, batch_limit(limit)).into();
-            (
-                *p,
-                Queue {
-                    batches,
-                    sequence: 0,
-                },
-            )
+            let sequence = context.transaction.map_or(0, |t| t.sequence(topic, *p));
+            (*p, Queue { batches, sequence })
         })
         .collect();
     let mut sent: Vec<Sent> = Vec::new();
@@ -487,7 +875,7 @@ async fn write_topic(context: WriteContext<'_>, topic: &str, plan: &TopicPlan) -
         let mut unanswered: Vec<i32> = batches.iter().map(|(p, _)| *p).collect();
         let answers = context
             .cluster
-            .produce(topic, batches, context.transaction_id, context.deadline)
+            .produce(topic, batches, context.transaction_id(), context.deadline)
             .await;
         for (p, result) in answers {
             let Some(position) = unanswered.iter().position(|u| *u == p) else {
@@ -533,7 +921,7 @@ async fn write_topic(context: WriteContext<'_>, topic: &str, plan: &TopicPlan) -
                         partition: p,
                         result: Err(Arc::clone(&e)),
                     });
-                    if context.producer.is_some() {
+                    if context.transaction.is_some() {
                         // The transaction aborts: the rest need not go.
                         stop_partition(&mut queues, p, &e, &mut sent);
                     }
@@ -562,9 +950,9 @@ fn next_batches(context: WriteContext<'_>, queues: &BTreeMap<i32, Queue<'_>>) ->
         .iter()
         .filter_map(|(p, queue)| {
             queue.batches.front().map(|batch| {
-                let state = context.producer.map(|producer| ProducerState {
-                    id: producer.id,
-                    epoch: producer.epoch,
+                let state = context.transaction.map(|open| ProducerState {
+                    id: open.transaction.producer_id,
+                    epoch: open.transaction.producer_epoch,
                     base_sequence: queue.sequence,
                     transactional: true,
                 });
@@ -612,28 +1000,23 @@ fn record_too_large(
     ))
 }
 
-/// Step 5: commits the transaction when every record was written, else
-/// aborts it. When it did not commit (or its commit was not confirmed), the
-/// error of every record, saying only what is known: "aborted" once an abort
-/// was confirmed, "may or may not" only when a commit was sent unanswered.
-/// After a commit, step 6: `Ok(Some(_))` when the records were not yet
-/// visible to read_committed readers at the deadline.
+/// Step 5: commits the transaction when every record was written (no
+/// `failure`), else aborts it. When it did not commit (or its commit was not
+/// confirmed), the error of every record, saying only what is known:
+/// "aborted" once an abort was confirmed, "may or may not" only when a
+/// commit was sent unanswered. After a commit, step 6: `Ok(Some(_))` when
+/// the records `written` were not yet visible to read_committed readers at
+/// the deadline.
 async fn end_transaction(
     cluster: &Cluster,
     transaction: &Transaction,
-    plan: &WritePlan,
-    sent: &[Vec<Sent>],
+    failure: Option<&RecordsError>,
+    written: &[LastOffset<'_>],
     deadline: Instant,
 ) -> Result<Option<RecordsError>, RecordsError> {
     let id = transaction.id();
-    let failure = sent.iter().flatten().find_map(|s| s.result.as_ref().err());
     if let Some(cause) = failure {
-        // A fenced transaction was already aborted by the newer producer.
-        let outcome = match **cause {
-            RecordsError::Kafka(KafkaError::Fenced(_)) => TxnOutcome::Aborted,
-            _ => abort(transaction).await,
-        };
-        return Err(transaction_failed(id, outcome, (**cause).clone()));
+        return Err(abandon(transaction, cause.clone()).await);
     }
     if Instant::now() >= deadline {
         // No time is left for a commit to be answered: abort rather than
@@ -645,7 +1028,7 @@ async fn end_transaction(
         return Err(transaction_failed(id, outcome, cause.into()));
     }
     match transaction.end(true, deadline).await {
-        Ok(()) => Ok(wait_until_visible(cluster, id, plan, sent, deadline)
+        Ok(()) => Ok(wait_until_visible(cluster, id, written, deadline)
             .await
             .err()),
         Err(EndFailure::Unconfirmed(e)) => {
@@ -662,6 +1045,17 @@ async fn end_transaction(
             Err(transaction_failed(id, outcome, e.into()))
         }
     }
+}
+
+/// Ends a transaction that failed with `cause`: the error saying so, and
+/// whether it was aborted. A fenced transaction was already aborted by the
+/// newer producer.
+async fn abandon(transaction: &Transaction, cause: RecordsError) -> RecordsError {
+    let outcome = match cause {
+        RecordsError::Kafka(KafkaError::Fenced(_)) => TxnOutcome::Aborted,
+        _ => abort(transaction).await,
+    };
+    transaction_failed(transaction.id(), outcome, cause)
 }
 
 /// Aborts a transaction that failed: `Aborted` once the coordinator
@@ -691,29 +1085,19 @@ const VISIBLE_MAX_BACKOFF: Duration = Duration::from_millis(50);
 async fn wait_until_visible(
     cluster: &Cluster,
     id: &str,
-    plan: &WritePlan,
-    sent: &[Vec<Sent>],
+    written: &[LastOffset<'_>],
     deadline: Instant,
 ) -> Result<(), RecordsError> {
-    let mut pending: Vec<Waiting<'_>> = Vec::new();
-    for (topic, sent) in plan.keys().zip(sent) {
-        for s in sent {
-            let Ok(appended) = &s.result else { continue };
-            match pending
-                .iter_mut()
-                .find(|w| w.topic == &**topic && w.partition == s.partition)
-            {
-                Some(w) => w.last = w.last.max(appended.offset),
-                None => pending.push(Waiting {
-                    topic,
-                    partition: s.partition,
-                    last: appended.offset,
-                    seen: None,
-                    visible: false,
-                }),
-            }
-        }
-    }
+    let mut pending: Vec<Waiting<'_>> = written
+        .iter()
+        .map(|l| Waiting {
+            topic: l.topic,
+            partition: l.partition,
+            last: l.offset,
+            seen: None,
+            visible: false,
+        })
+        .collect();
     let mut backoff = VISIBLE_FIRST_BACKOFF;
     loop {
         let mut asked: Vec<(&str, Vec<i32>)> = Vec::new();
@@ -805,17 +1189,24 @@ async fn begin(
     plan: &WritePlan,
     timeout: Duration,
     deadline: Instant,
-) -> Result<Transaction, KafkaError> {
-    let transaction = cluster.begin_transaction(id, timeout, deadline).await?;
-    let partitions: Vec<(String, Vec<i32>)> = plan
-        .iter()
-        .map(|(t, p)| (t.to_string(), p.partitions.keys().copied().collect()))
-        .collect();
-    if let Err(e) = transaction.add_partitions(&partitions, deadline).await {
-        let _ = transaction.end(false, Instant::now() + ABORT_TIMEOUT).await;
+) -> Result<OpenTransaction, KafkaError> {
+    let mut open = OpenTransaction::begin(cluster, id, timeout, deadline).await?;
+    if let Err(e) = open.add(plan, deadline).await {
+        let _ = open
+            .transaction
+            .end(false, Instant::now() + ABORT_TIMEOUT)
+            .await;
         return Err(e);
     }
-    Ok(transaction)
+    Ok(open)
+}
+
+/// Now, in milliseconds since the epoch: the CreateTime of records that
+/// give none.
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The error of every record of a transaction that did not commit, or whose

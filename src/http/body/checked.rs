@@ -1,7 +1,9 @@
 //! The checking parser of POST bodies: JSON syntax, keys given twice, then
 //! every field of the body and of each record, with a message that names the
 //! record index and field of the first thing wrong. The quick reader
-//! ([`super::quick`]) hands it whatever it does not accept as it is.
+//! ([`super::quick`]) hands it whatever it does not accept as it is. The
+//! lines of an NDJSON body ([`parse_line`]) are records checked the same
+//! way, named by their line number.
 
 use std::sync::Arc;
 
@@ -37,6 +39,92 @@ const RECORD_FIELDS: [&str; 8] = [
     "timestamp",
     "headers",
 ];
+
+/// The fields of a line of an NDJSON body: a record's, and the read-only
+/// fields of the records GET returns, accepted (and ignored) so that a dump
+/// made with GET loads as it is.
+const LINE_FIELDS: [&str; 12] = [
+    "topic",
+    "partition",
+    "keySerializer",
+    "valueSerializer",
+    "key",
+    "value",
+    "timestamp",
+    "headers",
+    "offset",
+    "serializedKeySize",
+    "serializedValueSize",
+    "leaderEpoch",
+];
+
+/// What the query of an NDJSON load says of every line.
+#[derive(Debug, Clone, Default)]
+pub struct LineDefaults {
+    /// Write every line to this topic, whatever the line names.
+    pub topic: Option<Arc<str>>,
+    /// The serializer of the keys of lines that name none (`string` when
+    /// not given).
+    pub key_serializer: Option<Format>,
+    /// The serializer of the values of lines that name none.
+    pub value_serializer: Option<Format>,
+}
+
+/// Where a record is in the request, for messages.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// An entry of a JSON body's `records`.
+    Record(usize),
+    /// A line of an NDJSON body, from 1.
+    Line(u64),
+}
+
+impl Place {
+    /// The record itself: `records[3]`, `line 4`.
+    fn whole(self) -> String {
+        match self {
+            Place::Record(i) => format!("records[{i}]"),
+            Place::Line(n) => format!("line {n}"),
+        }
+    }
+
+    /// One of its fields: `records[3].partition`, `line 4: partition`.
+    fn field(self, field: &str) -> String {
+        match self {
+            Place::Record(i) => format!("records[{i}].{field}"),
+            Place::Line(n) => format!("line {n}: {field}"),
+        }
+    }
+}
+
+/// Checks and parses line `number` (from 1) of an NDJSON body, a line that
+/// is not blank: one record object, as an entry of a JSON body's `records`
+/// (with GET's read-only fields allowed and ignored), `defaults` applying
+/// where the query gives them.
+pub fn parse_line(
+    number: u64,
+    line: &[u8],
+    defaults: &LineDefaults,
+) -> Result<PostRecord, RecordsError> {
+    let json: Value = serde_json::from_slice(line).map_err(|e| {
+        invalid(format!(
+            "line {number}: not valid JSON: {}; each line must be one JSON object",
+            json_error(&e)
+        ))
+    })?;
+    unique_keys::check(line).map_err(|e| invalid(format!("line {number}: {e}")))?;
+    record(Place::Line(number), &json, &LINE_FIELDS, defaults)
+}
+
+/// serde_json's message about one line, without the line serde counts (the
+/// line of the body is named already).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((what, _)) => format!("{what} at column {}", e.column()),
+        None => text,
+    }
+}
 
 fn invalid(msg: String) -> RecordsError {
     RecordsError::Invalid(msg)
@@ -327,16 +415,38 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
-    let obj = r
-        .as_object()
-        .ok_or_else(|| invalid(format!("records[{i}]: must be an object, got {}", kind(r))))?;
-    unknown_fields(obj, &RECORD_FIELDS, &format!("records[{i}]: "))?;
+    record(
+        Place::Record(i),
+        r,
+        &RECORD_FIELDS,
+        &LineDefaults::default(),
+    )
+}
+
+/// The record at `place`, whose fields may be `known`.
+fn record(
+    place: Place,
+    r: &Value,
+    known: &[&str],
+    defaults: &LineDefaults,
+) -> Result<PostRecord, RecordsError> {
+    let obj = r.as_object().ok_or_else(|| {
+        invalid(format!(
+            "{}: must be an object, got {}",
+            place.whole(),
+            kind(r)
+        ))
+    })?;
+    unknown_fields(obj, known, &format!("{}: ", place.whole()))?;
     // Checked in this order, so the first field at fault is the one named.
-    let fields = RecordFields { index: i, obj };
-    let topic = fields.topic()?;
+    let fields = RecordFields { place, obj };
+    let topic = match &defaults.topic {
+        Some(topic) => Arc::clone(topic),
+        None => fields.topic()?,
+    };
     let partition = fields.partition()?;
-    let key_format = fields.format("keySerializer")?;
-    let value_format = fields.format("valueSerializer")?;
+    let key_format = fields.format("keySerializer", defaults.key_serializer)?;
+    let value_format = fields.format("valueSerializer", defaults.value_serializer)?;
     Ok(PostRecord {
         topic,
         partition,
@@ -347,16 +457,16 @@ fn parse_record(i: usize, r: &Value) -> Result<PostRecord, RecordsError> {
     })
 }
 
-/// The fields of record `index` of a body, each checked on its own.
+/// The fields of the record at `place`, each checked on its own.
 struct RecordFields<'a> {
-    index: usize,
+    place: Place,
     obj: &'a Map<String, Value>,
 }
 
 impl RecordFields<'_> {
     /// Where `field` is, for messages: `records[3].partition`.
     fn at(&self, field: &str) -> String {
-        format!("records[{}].{field}", self.index)
+        self.place.field(field)
     }
 
     /// `field` is of the wrong JSON type.
@@ -399,10 +509,11 @@ impl RecordFields<'_> {
         }
     }
 
-    /// The format a serializer field names (`string` when absent).
-    fn format(&self, field: &str) -> Result<Format, RecordsError> {
+    /// The format a serializer field names (`default`, else `string`, when
+    /// absent).
+    fn format(&self, field: &str, default: Option<Format>) -> Result<Format, RecordsError> {
         match self.obj.get(field) {
-            None | Some(Value::Null) => Ok(Format::String),
+            None | Some(Value::Null) => Ok(default.unwrap_or(Format::String)),
             Some(Value::String(name)) => Format::parse(name).ok_or_else(|| {
                 invalid(format!(
                     "{}: unknown serializer '{name}'; known: {}",
@@ -542,6 +653,93 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected {body} to be refused"),
         }
+    }
+
+    fn line_err(line: &str, defaults: &LineDefaults) -> String {
+        match parse_line(57, line.as_bytes(), defaults) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected {line} to be refused"),
+        }
+    }
+
+    #[test]
+    fn a_line_is_a_record_named_by_its_line_number() {
+        let none = LineDefaults::default();
+        for (line, start) in [
+            (r#"{"value": 1}"#, "line 57: topic: is required"),
+            (
+                r#"{"topic": "t", "valueSerializer": "lng"}"#,
+                "line 57: valueSerializer: unknown serializer 'lng'",
+            ),
+            (
+                r#"{"topic": "t", "value": "x", "valueSerializer": "integer"}"#,
+                "line 57: value (integer serializer):",
+            ),
+            (
+                r#"{"topic": "t", "headers": [{"key": "a", "value": "!!"}]}"#,
+                "line 57: headers[0].value: must be standard padded base64",
+            ),
+            (
+                r#"{"topic": "t", "partiton": 1}"#,
+                "line 57: unknown field 'partiton'; known fields: topic, partition, keySerializer, valueSerializer, key, value, timestamp, headers, offset, serializedKeySize, serializedValueSize, leaderEpoch",
+            ),
+            (
+                r#"{"topic": "t", "partition": 1, "partition": 2}"#,
+                "line 57: partition: given more than once",
+            ),
+            (r#"[{"topic": "t"}]"#, "line 57: must be an object, got an array"),
+            (
+                r#"{"topic": "t",}"#,
+                "line 57: not valid JSON: trailing comma at column 15; each line must be one JSON object",
+            ),
+            (
+                r#"{"topic": "t"} {"topic": "u"}"#,
+                "line 57: not valid JSON: trailing characters at column 16",
+            ),
+        ] {
+            let m = line_err(line, &none);
+            assert!(m.starts_with(start), "{line}: {m}");
+        }
+    }
+
+    #[test]
+    fn a_line_may_carry_what_get_returns_and_the_query_fills_in_the_rest() {
+        // A line of a dump made with keyDeserializer=bytearray&valueDeserializer=bytearray.
+        let dumped = r#"{"topic": "orders", "partition": 2, "offset": 7, "timestamp": 1700000000000,
+            "serializedKeySize": 1, "serializedValueSize": -1, "headers": [{"key": "h", "value": null},
+            {"key": "h", "value": "Yg=="}], "key": "aw==", "value": null, "leaderEpoch": 0}"#;
+        let defaults = LineDefaults {
+            topic: Some("copy".into()),
+            key_serializer: Some(Format::ByteArray),
+            value_serializer: Some(Format::ByteArray),
+        };
+        let r = parse_line(1, dumped.as_bytes(), &defaults).unwrap();
+        assert_eq!(&*r.topic, "copy");
+        assert_eq!(r.partition, Some(2));
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(r.value, None);
+        assert_eq!(r.timestamp, Some(1_700_000_000_000));
+        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.headers[0].value, None);
+        assert_eq!(r.headers[1].value.as_deref(), Some(&b"b"[..]));
+        // The line's own serializer wins over the query's.
+        let r = parse_line(
+            1,
+            br#"{"value": "aw==", "valueSerializer": "string"}"#,
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(r.value.as_deref(), Some(&b"aw=="[..]));
+        // Without the query's serializers the dump's base64 is written as text.
+        let r = parse_line(1, dumped.as_bytes(), &LineDefaults::default()).unwrap();
+        assert_eq!(&*r.topic, "orders");
+        assert_eq!(r.key.as_deref(), Some(&b"aw=="[..]));
+        // GET's fields are the only read-only ones accepted.
+        let m = line_err(r#"{"topic": "t", "keySchemaId": 1}"#, &defaults);
+        assert!(m.starts_with("line 57: unknown field 'keySchemaId'"), "{m}");
+        // And a JSON body's records do not take them.
+        assert!(err(json!({"records": [{"topic": "t", "offset": 1}]}))
+            .starts_with("records[0]: unknown field 'offset'"));
     }
 
     #[test]

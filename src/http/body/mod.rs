@@ -5,12 +5,17 @@
 //! wrong type, an unknown field, a bad value, a field given twice) goes
 //! through the checking parser ([`checked`]), the one place that explains
 //! what is wrong, so both paths accept exactly the same bodies.
+//!
+//! Bodies are read as they arrive and decoded as they are read
+//! ([`encoding`]: as sent, or gzip); an NDJSON body is cut into lines
+//! ([`ndjson`]) whose records the checking parser reads one by one.
 
 pub(crate) mod checked;
+pub(crate) mod encoding;
+pub(crate) mod ndjson;
 pub(crate) mod quick;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
 use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, StatusCode};
 
@@ -21,7 +26,8 @@ use super::BoxError;
 use crate::records::post::PostRequest;
 use crate::records::RecordsError;
 
-pub use checked::check_unique_keys;
+pub use checked::{check_unique_keys, parse_line, LineDefaults};
+use encoding::{BodyReader, Encoding, Piece};
 
 /// Validates a POST body (JSON bytes) and serializes every key, value and
 /// header. Keys, values and header names written without escapes are slices
@@ -41,11 +47,43 @@ where
     B: hyper::body::Body,
     B::Error: Into<BoxError>,
 {
+    Ok(read_whole_body(limits, request, Encoding::Identity)
+        .await?
+        .0)
+}
+
+/// The whole body, as [`read_body`], decoded as its `Content-Encoding` says
+/// (gzip, decompressed as it arrives): at most `--max-body-bytes` both as
+/// sent and decoded, so that a small body that decompresses to gigabytes is
+/// refused once it has given that many. Also the bytes read from the
+/// connection.
+pub(crate) async fn read_decoded_body<B>(
+    limits: &Limits,
+    request: Request<B>,
+) -> Result<(Bytes, u64), ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    let encoding = Encoding::of(request.headers())?;
+    read_whole_body(limits, request, encoding).await
+}
+
+async fn read_whole_body<B>(
+    limits: &Limits,
+    request: Request<B>,
+    encoding: Encoding,
+) -> Result<(Bytes, u64), ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
     let limit = limits.body_bytes;
-    let too_large = || {
+    let too_large = |decoded: bool| {
+        let decompressed = if decoded { " once decompressed" } else { "" };
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {limit} bytes (--max-body-bytes); nothing was written: send fewer records per request"),
+            format!("the body is larger than {limit} bytes{decompressed} (--max-body-bytes); nothing was written: send fewer records per request"),
         )
     };
     let declared = request
@@ -53,10 +91,45 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Err(too_large(false));
     }
     let timeout = limits.client_timeout;
-    let read = Limited::new(request.into_body(), limit).collect();
+    let mut reader = BodyReader::new(request.into_body(), encoding, None);
+    let read = async {
+        let mut pieces: Vec<Bytes> = Vec::new();
+        let mut len = 0;
+        loop {
+            match reader.next(false).await {
+                Ok(Piece::Data(piece)) => {
+                    len += piece.len();
+                    if reader.wire_bytes() > limit as u64 {
+                        return Err(too_large(false));
+                    }
+                    if len > limit {
+                        return Err(too_large(encoding == Encoding::Gzip));
+                    }
+                    pieces.push(piece);
+                }
+                Ok(Piece::Pause) => {}
+                Ok(Piece::End) => break,
+                Err(e) => {
+                    let (status, message) = e.status_and_message();
+                    return Err(ApiError::new(
+                        status,
+                        format!("{message}; nothing was written"),
+                    ));
+                }
+            }
+        }
+        if pieces.len() == 1 {
+            return Ok(pieces.swap_remove(0));
+        }
+        let mut body = BytesMut::with_capacity(len);
+        for piece in pieces {
+            body.extend_from_slice(&piece);
+        }
+        Ok(body.freeze())
+    };
     match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -65,9 +138,7 @@ where
                 humantime::format_duration(timeout)
             ),
         )),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::bad_request(format!("cannot read the body: {e}"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(body) => Ok((body?, reader.wire_bytes())),
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod groups;
 pub(crate) mod records_delete;
 pub(crate) mod records_get;
 pub(crate) mod records_post;
+pub(crate) mod records_post_ndjson;
 pub(crate) mod records_stream;
 pub(crate) mod service;
 pub(crate) mod topics;

@@ -1,4 +1,5 @@
 //! `POST /records`: body → [`post::run`] → each record's result as JSON.
+//! An NDJSON body is a load of its own ([`super::records_post_ndjson`]).
 
 use std::sync::Arc;
 
@@ -6,9 +7,10 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 
 use super::{with_records, HttpResponse};
-use crate::http::body::{read_body, read_post_body};
+use crate::http::body::ndjson::{is_ndjson, NDJSON};
+use crate::http::body::{read_decoded_body, read_post_body};
 use crate::http::error::{status_of, ApiError, ErrorBody};
-use crate::http::query::Query;
+use crate::http::query::{Query, NDJSON_POST_PARAMS};
 use crate::http::response::{empty_response, json_bytes_response, json_response, Permit};
 use crate::http::router::App;
 use crate::http::BoxError;
@@ -27,10 +29,20 @@ where
     B: hyper::body::Body,
     B::Error: Into<BoxError>,
 {
-    Query::parse(request.uri().query(), &[])?;
+    if is_ndjson(request.headers()) {
+        return super::records_post_ndjson::post_ndjson(app, request).await;
+    }
+    Query::parse(request.uri().query(), &[]).map_err(|mut e| {
+        e.message.push_str(&format!(
+            " with a JSON body (give transactionId, async and timeout as fields of the body); with Content-Type: {NDJSON} it takes {}",
+            NDJSON_POST_PARAMS.join(", ")
+        ));
+        e
+    })?;
     let permit = request.extensions().get::<Permit>().cloned();
-    let body = read_body(&app.limits, request).await?;
-    app.metrics.request_body(Route::PostRecords, body.len());
+    let (body, wire_bytes) = read_decoded_body(&app.limits, request).await?;
+    app.metrics
+        .request_body(Route::PostRecords, wire_bytes as usize);
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
     let request = read_post_body(&body)?;
     let records = request.records.len();
@@ -94,7 +106,7 @@ where
 /// A write's `timeout` must leave time for a produce to be answered: a
 /// shorter one could only end in a 504 after the records may have been
 /// written, so it is refused before anything is sent.
-fn check_write_timeout(timeout: std::time::Duration) -> Result<(), ApiError> {
+pub(super) fn check_write_timeout(timeout: std::time::Duration) -> Result<(), ApiError> {
     if timeout < post::MIN_TIMEOUT {
         return Err(ApiError::bad_request(format!(
             "timeout: {} is shorter than a write can take; use at least {} (nothing was written)",
@@ -324,7 +336,7 @@ fn post_response(posted: &post::Posted, transactional: bool) -> HttpResponse {
 /// "not written" when the broker refused it, and "may or may not have been
 /// written" only when the request may have reached the broker; a
 /// transaction's error already says how it ended.
-fn record_message(e: &RecordsError, transactional: bool) -> String {
+pub(super) fn record_message(e: &RecordsError, transactional: bool) -> String {
     let RecordsError::Kafka(k) = e else {
         return e.to_string();
     };
