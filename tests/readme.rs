@@ -69,7 +69,8 @@ async fn every_curl_example_in_the_readme_works() {
                 .replace(&format!("/topics/{name}"), &format!("/topics/{fresh}"))
                 .replace(&format!("/groups/{name}/"), &format!("/groups/{fresh}/"))
                 .replace(&format!("/groups/{name}'"), &format!("/groups/{fresh}'"))
-                .replace(&format!("groupId={name}"), &format!("groupId={fresh}"));
+                .replace(&format!("groupId={name}"), &format!("groupId={fresh}"))
+                .replace(&format!("topic={name}&"), &format!("topic={fresh}&"));
         }
         let out = Command::new("bash")
             .args(["-c", &command])
@@ -78,7 +79,24 @@ async fn every_curl_example_in_the_readme_works() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "failed: {command}\n{stdout}");
         let text = stdout.trim();
-        if text.starts_with('{') {
+        if text.starts_with("event: ") || text.starts_with(": keep-alive") {
+            // A stream of Server-Sent Events: records, then its end.
+            assert!(!text.contains("event: error"), "{command}: {text}");
+            assert!(
+                text.ends_with("}") && text.contains("event: end"),
+                "{command}: {text}"
+            );
+        } else if text.starts_with('{') && text.lines().count() > 1 {
+            // NDJSON: one record per line.
+            for line in text.lines() {
+                let json: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{command}: not NDJSON ({e}): {line}"));
+                assert!(
+                    json.get("code").is_none(),
+                    "{command} answered an error: {line}"
+                );
+            }
+        } else if text.starts_with('{') {
             let json: Value = serde_json::from_str(text)
                 .unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {text}"));
             assert!(
