@@ -9,14 +9,20 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# kcat (librdkafka) is the tests' independent Kafka client.
-if ! command -v kcat >/dev/null; then
-  echo "test.sh: kcat not found, installing the Debian package" >&2
+# The tests' independent tools, from Debian: kcat (librdkafka) checks what
+# reached Kafka; jq checks filters against a dump; curl, gzip and zstd read
+# streams and compressed answers as a user's shell would.
+missing=()
+for tool in kcat jq curl gzip zstd; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "test.sh: ${missing[*]} not found, installing the Debian packages" >&2
   sudo=""
   [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  { $sudo apt-get update -qq && $sudo apt-get install -y -qq kcat; } >&2 ||
-    { echo "test.sh: could not install kcat (apt-get install -y kcat failed)" >&2; exit 1; }
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"; } >&2 ||
+    { echo "test.sh: could not install ${missing[*]} (apt-get install failed)" >&2; exit 1; }
 fi
 
 # The reference OpenAPI validator, used by tests/openapi.rs.
