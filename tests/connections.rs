@@ -234,26 +234,6 @@ async fn head_is_answered_wherever_get_is_and_commits_nothing() {
     assert_eq!(committed, vec![(0, None)], "HEAD committed");
 }
 
-/// The service's resident memory now and at its peak, in bytes.
-fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| {
-                v.trim()
-                    .trim_end_matches(" kB")
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap()
-                    * 1024
-            })
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 const MIB: u64 = 1024 * 1024;
 
 /// The README's worst-case memory, a formula of the flags.
@@ -313,7 +293,7 @@ async fn readers_that_never_read_hold_the_limits_and_memory_stays_within_the_for
         status, 503,
         "unread responses gave their permits back: {body}"
     );
-    let (now, peak) = rss(svc.pid());
+    let (now, peak) = memory_of(svc.pid());
     eprintln!(
         "slow readers: RSS {} MiB, peak {} MiB, bound {} MiB",
         now / MIB,

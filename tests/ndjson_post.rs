@@ -442,23 +442,6 @@ async fn raw_post(svc: &Client, headers: &str, body: Vec<u8>) -> (u16, Value) {
     response(&got)
 }
 
-/// The service's peak resident memory, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .map(|v| {
-            v.trim()
-                .trim_end_matches(" kB")
-                .trim()
-                .parse::<u64>()
-                .unwrap()
-                * 1024
-        })
-        .unwrap()
-}
-
 const MIB: u64 = 1024 * 1024;
 
 #[tokio::test]

@@ -620,23 +620,6 @@ async fn a_stream_with_a_group_commits_what_it_wrote_while_it_runs_and_at_the_en
     assert_eq!(committed, want);
 }
 
-/// The service's peak resident memory, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .map(|v| {
-            v.trim()
-                .trim_end_matches(" kB")
-                .trim()
-                .parse::<u64>()
-                .unwrap()
-                * 1024
-        })
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_slow_stream_reader_is_fed_slowly_and_memory_stays_flat() {
     const MIB: u64 = 1024 * 1024;

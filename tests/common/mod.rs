@@ -82,6 +82,32 @@ pub fn records_only(mut page: Value) -> Value {
     page
 }
 
+/// The resident memory of process `pid` now and at its peak (`VmRSS`,
+/// `VmHWM`), in bytes.
+pub fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| {
+                v.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+                    * 1024
+            })
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The peak resident memory of process `pid`, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    memory_of(pid).1
+}
+
 /// Creates a topic with `partitions` partitions (and optional configs).
 pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     kafka_records::kafka::create_topic(&bootstrap(), topic, partitions, configs)
