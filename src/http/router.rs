@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, StatusCode};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -124,6 +126,19 @@ where
     });
     // Errors too: a listed page reads why its request failed.
     Browsers::cors(&mut response, origin.as_ref());
+    // Refused before its body was read (or while it was): the rest of the
+    // body is still on the connection, so it closes after this answer, and
+    // says so, so that a client does not send its next request on it.
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+    ) {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     measured.finish(response.status().as_u16(), response.body().data_len());
     if let Some(encoding) = encoding {
         if response.status() == StatusCode::OK {
@@ -573,8 +588,10 @@ mod tests {
             r#"{{"records": [{{"topic": "t", "value": "{}"}}]}}"#,
             "x".repeat(2000)
         );
-        let (status, _, _) = call(&app, Method::POST, "/records", &[], &large).await;
+        let (status, headers, _) = call(&app, Method::POST, "/records", &[], &large).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        // The rest of such a body may still be on the connection: it closes.
+        assert_eq!(headers["connection"], "close");
         let many = format!(
             r#"{{"records": [{}]}}"#,
             [r#"{"topic": "t"}"#; 11].join(",")
