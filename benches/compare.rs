@@ -28,6 +28,9 @@ use tokio::net::TcpStream;
 #[path = "../tests/common/service.rs"]
 mod service;
 
+#[path = "compare/streams.rs"]
+mod streams;
+
 use service::{Launch, Service};
 
 /// Settings from the command line.
@@ -36,7 +39,8 @@ struct Options {
     binary: String,
     bridge: Option<String>,
     quick: bool,
-    /// Run only the workloads whose name contains this.
+    /// Run only the workloads whose name contains this (or one of these,
+    /// given as a comma-separated list).
     only: Option<String>,
 }
 
@@ -461,7 +465,11 @@ async fn main() {
     ));
     rows.push(Row::service("start-up", "idle RSS MB", idle));
 
-    let run = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
+    let run = |name: &str| {
+        o.only
+            .as_deref()
+            .is_none_or(|only| only.split(',').any(|w| name.contains(w)))
+    };
     if run("read") {
         one_shot_read(&o, &cluster, &service, &mut rows).await;
     }
@@ -481,10 +489,15 @@ async fn main() {
     } else {
         None
     };
+    // tail, latency, search, stream-memory
+    let streams = streams::Streams::measure(&o, &cluster, &service, run).await;
 
     print_table(&rows);
     if let Some(d) = described {
         d.print();
+    }
+    if let Some(s) = streams {
+        s.print();
     }
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: direct Kafka layer, kafka-records, and (when one
 # runs) the Strimzi Kafka Bridge, against one local broker, in one run.
-#   scripts/bench.sh [--quick] [--only read|write|paging|long-polls|topics] [--bridge-url URL]
-# KAFKA_RECORDS_BENCH_BRIDGE_URL works as --bridge-url. Prints a table of
-# medians and ratios.
+#   scripts/bench.sh [--quick] [--bridge-url URL]
+#                    [--only read|write|paging|long-polls|topics|tail|latency|search|stream-memory]
+# --only takes a comma-separated list too (--only tail,latency,search,stream-memory:
+# the stream workloads, beside kcat and jq). KAFKA_RECORDS_BENCH_BRIDGE_URL
+# works as --bridge-url. Prints a table of medians and ratios.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
