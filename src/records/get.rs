@@ -61,6 +61,9 @@ const MIN_KAFKA_TIME: Duration = Duration::from_secs(2);
 /// How long a commit may take once the response is written.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one fetch of a stream may take.
+const STREAM_FETCH_TIME: Duration = Duration::from_secs(10);
+
 /// The most bytes one round of a stream fetches: what a stream holds at a
 /// time, whatever its length.
 pub const STREAM_ROUND_BYTES: usize = 256 * 1024;
@@ -260,6 +263,12 @@ impl PartitionRead {
     /// Whether the partition is read up to its bound.
     fn at_bound(&self) -> bool {
         self.until.is_some_and(|u| self.position >= u)
+    }
+
+    /// Whether a bounded read of the partition is done: at its bound, or at
+    /// its end as last seen. A fetch that timed out leaves it at neither.
+    fn done(&self) -> bool {
+        self.at_bound() || (self.at_end && self.position >= self.end)
     }
 }
 
@@ -499,9 +508,9 @@ impl Reader {
     }
 
     /// Whether a bounded read has reached every bound or end: nothing more
-    /// will come.
+    /// will come. A partition whose fetch only timed out is not at its end.
     pub fn finished(&self) -> bool {
-        self.bounded && self.parts.iter().all(|p| p.at_end || p.at_bound())
+        self.bounded && self.parts.iter().all(PartitionRead::done)
     }
 
     /// One round of a stream: the records fetched now (at most `limit`, at
@@ -519,8 +528,10 @@ impl Reader {
         reading.max_bytes = STREAM_ROUND_BYTES;
         reading.bytes_held = 0;
         reading.scanned = 0;
-        reading.deadline = Instant::now() + MIN_KAFKA_TIME.max(Duration::from_secs(10));
         loop {
+            // Each fetch gets its own time: a round with a selective filter
+            // may scan for much longer than one fetch takes.
+            reading.deadline = Instant::now() + STREAM_FETCH_TIME;
             reading.fetch_round(&mut self.parts).await?;
             let total: usize = self.parts.iter().map(|p| p.records.len()).sum();
             let all_at_end = self.parts.iter().all(|p| p.at_end);
@@ -563,6 +574,7 @@ impl Reader {
             }
             if Instant::now() >= wait_until {
                 // One last look, then the caller decides.
+                reading.deadline = Instant::now() + STREAM_FETCH_TIME;
                 reading.fetch_round(&mut self.parts).await?;
                 break;
             }
@@ -1145,6 +1157,20 @@ mod tests {
         (0..n)
             .map(|p| selected.iter().filter(|(q, _)| *q == p).count())
             .collect()
+    }
+
+    #[test]
+    fn a_bounded_partition_whose_fetch_timed_out_is_not_done() {
+        let mut p = part(0, 0, 0, 100);
+        p.until = Some(50);
+        p.position = 20;
+        p.at_end = true; // as a timed-out fetch leaves it
+        assert!(!p.done());
+        p.position = 50;
+        assert!(p.done());
+        p.until = Some(500);
+        p.position = 100;
+        assert!(p.done(), "at its end");
     }
 
     #[test]
