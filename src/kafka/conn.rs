@@ -344,11 +344,19 @@ fn fail_all(pending: &Mutex<VecDeque<(i32, Reply)>>, reason: &KafkaError) {
 /// refuses our client certificate) is an authentication failure; anything
 /// else means the connection broke.
 fn io_error(message: String, e: std::io::Error) -> KafkaError {
-    // Whether TLS failed, and whether because the broker sent an alert.
+    // Whether TLS failed, and whether because the broker ended the session:
+    // an alert, or a record that cannot be decrypted (Kafka 2.8 answers a
+    // missing client certificate with one, openssl's client fails on it
+    // too: its alert, under keys the client has moved on from).
     let alert = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .map(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
+        .map(|tls| {
+            matches!(
+                tls,
+                rustls::Error::AlertReceived(_) | rustls::Error::DecryptError
+            )
+        });
     match alert {
         Some(true) => KafkaError::Auth(format!(
             "{message} (the broker ended the TLS session: does it require a client certificate? see --tls-cert-file)"
