@@ -3,11 +3,44 @@
 # against a real Kafka, the test binaries run in parallel lanes (the benchmark
 # under benches/ runs with scripts/bench.sh instead).
 #   scripts/test.sh                          the whole suite
+#   scripts/test.sh --core                   the core integration tests only (below)
+#   scripts/test.sh --kafka-version V ...    against Apache Kafka V (e.g. 3.9.1, 2.8.2;
+#                                            see scripts/kafka.sh), its clusters and tools
 #   scripts/test.sh [CARGO TEST ARGS...]     e.g. scripts/test.sh --test get -- --nocapture
-# Starts a throwaway single-node cluster ("test") with scripts/kafka.sh and stops
-# it afterwards, unless KAFKA_RECORDS_TEST_BOOTSTRAP already points at a cluster.
+# Starts a throwaway single-node cluster ("test", or "test-V" with --kafka-version)
+# with scripts/kafka.sh and stops it afterwards, unless KAFKA_RECORDS_TEST_BOOTSTRAP
+# already points at a cluster (then set KAFKA_RECORDS_TEST_KAFKA_VERSION to its
+# release if it is not the default). The tests learn the release from
+# KAFKA_RECORDS_TEST_KAFKA_VERSION, which this script sets.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The core integration tests, which the version matrix runs on every Kafka
+# release of the README's table: produce and fetch with every format, headers,
+# seeks, long polls, cursors and streams, groups, transactions and
+# read_committed, delete, the topics and groups routes, TLS and SASL.
+CORE=(post get writes reads read_committed delete ndjson_post streams groups group_routes
+  topics transactions kafka_security)
+
+version="" core=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --kafka-version)
+      [[ $# -ge 2 ]] || { echo "test.sh: --kafka-version needs a release, e.g. 3.9.1" >&2; exit 2; }
+      version="$2"; shift 2 ;;
+    --core) core=1; shift ;;
+    *) break ;;
+  esac
+done
+if [[ $core -eq 1 && $# -gt 0 ]]; then
+  echo "test.sh: --core runs the core test binaries; it takes no cargo arguments ($*)" >&2
+  exit 2
+fi
+if [[ -n "$version" ]]; then
+  # Every scripts/kafka.sh call (clusters of the tests' own, Java tools) and the
+  # tests themselves use this release.
+  export KAFKA_SH_KAFKA_VERSION="$version" KAFKA_RECORDS_TEST_KAFKA_VERSION="$version"
+fi
 
 # The tests' independent tools, from Debian: kcat (librdkafka) checks what
 # reached Kafka; jq checks filters against a dump; curl, gzip and zstd read
@@ -40,24 +73,36 @@ if ! python3 -m pip show schemathesis 2>/dev/null | grep -qx 'Version: 4.32.5'; 
 fi
 
 if [[ -z "${KAFKA_RECORDS_TEST_BOOTSTRAP:-}" ]]; then
-  trap 'scripts/kafka.sh stop --name test' EXIT
+  name="test${version:+-$version}"
+  trap 'scripts/kafka.sh stop --name "$name"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  KAFKA_RECORDS_TEST_BOOTSTRAP="$(scripts/kafka.sh start --name test)"
+  KAFKA_RECORDS_TEST_BOOTSTRAP="$(scripts/kafka.sh start --name "$name")"
+  # The release kafka.sh started (its default, or KAFKA_SH_KAFKA_VERSION).
+  : "${KAFKA_RECORDS_TEST_KAFKA_VERSION:=$(cat ".kafka/$name/version")}"
 fi
 export KAFKA_RECORDS_TEST_BOOTSTRAP
-echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" >&2
+[[ -z "${KAFKA_RECORDS_TEST_KAFKA_VERSION:-}" ]] || export KAFKA_RECORDS_TEST_KAFKA_VERSION
+echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" \
+  "KAFKA_RECORDS_TEST_KAFKA_VERSION=${KAFKA_RECORDS_TEST_KAFKA_VERSION:-}" >&2
 
 status=0
 if [[ $# -gt 0 ]]; then
   cargo test --lib --bins --tests "$@" || status=$?
   exit "$status"
 fi
-# The whole suite: build every test binary, then run them in lanes (see
-# scripts/test-lanes.py): those with Kafka clusters of their own one after
+# Build the test binaries (every one, or the core ones), then run them in lanes
+# (see scripts/test-lanes.py): those with Kafka clusters of their own one after
 # another, the rest two at a time on the shared broker.
-mkdir -p target/test-logs
-cargo test --lib --bins --tests --no-run --message-format=json-render-diagnostics \
-  > target/test-logs/artifacts.json || exit $?
-python3 scripts/test-lanes.py target/test-logs/artifacts.json target/test-logs || status=$?
+targets=(--lib --bins --tests)
+logs=target/test-logs
+if [[ $core -eq 1 ]]; then
+  targets=()
+  for t in "${CORE[@]}"; do targets+=(--test "$t"); done
+  logs="target/test-logs/core-${KAFKA_RECORDS_TEST_KAFKA_VERSION:-default}"
+fi
+mkdir -p "$logs"
+cargo test "${targets[@]}" --no-run --message-format=json-render-diagnostics \
+  > "$logs/artifacts.json" || exit $?
+python3 scripts/test-lanes.py "$logs/artifacts.json" "$logs" || status=$?
 exit "$status"

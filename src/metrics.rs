@@ -138,11 +138,13 @@ pub enum KafkaErrorKind {
     Auth,
     /// A partition had no leader that could be reached.
     Unavailable,
+    /// The broker's Kafka release lacks what the request needed.
+    Unsupported,
 }
 
 impl KafkaErrorKind {
     /// Every kind, so that each series exists (at 0) from the start.
-    pub const ALL: [KafkaErrorKind; 10] = [
+    pub const ALL: [KafkaErrorKind; 11] = [
         KafkaErrorKind::Unreachable,
         KafkaErrorKind::Timeout,
         KafkaErrorKind::UnknownTopic,
@@ -153,6 +155,7 @@ impl KafkaErrorKind {
         KafkaErrorKind::Protocol,
         KafkaErrorKind::Auth,
         KafkaErrorKind::Unavailable,
+        KafkaErrorKind::Unsupported,
     ];
 
     /// The label of a Kafka error's kind: every broker error code is one
@@ -169,6 +172,7 @@ impl KafkaErrorKind {
             KafkaKind::Protocol => KafkaErrorKind::Protocol,
             KafkaKind::Auth => KafkaErrorKind::Auth,
             KafkaKind::PartitionUnavailable => KafkaErrorKind::Unavailable,
+            KafkaKind::Unsupported => KafkaErrorKind::Unsupported,
         }
     }
 
@@ -191,6 +195,7 @@ impl KafkaErrorKind {
             KafkaErrorKind::Protocol => "protocol",
             KafkaErrorKind::Auth => "auth",
             KafkaErrorKind::Unavailable => "unavailable",
+            KafkaErrorKind::Unsupported => "unsupported",
         }
     }
 }

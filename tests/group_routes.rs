@@ -1,8 +1,8 @@
 //! `GET /groups`, `GET /groups/{group}`, `POST /groups/{group}/offsets`
 //! against the real broker, each checked with Kafka's own
 //! `ConsumerGroupCommand`: a group the service read, a group of a kcat
-//! member (classic protocol) and of a Java consumer (KIP-848 protocol), and
-//! resets.
+//! member (classic protocol) and of a Java consumer (KIP-848 protocol where
+//! the release has it, see `ConsumerProtocolCluster`), and resets.
 
 mod common;
 
@@ -26,11 +26,20 @@ struct Row {
 
 /// `ConsumerGroupCommand --describe --group G`, by (topic, partition).
 fn describe_by_java(group: &str) -> BTreeMap<(String, i64), Row> {
+    describe_by_java_on(&bootstrap(), group)
+}
+
+/// The same, on the cluster at `servers`.
+fn describe_by_java_on(servers: &str, group: &str) -> BTreeMap<(String, i64), Row> {
     let out = kafka_tool(&[
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "--bootstrap-server",
-        &bootstrap(),
+        servers,
         "--describe",
+        // Its own 5 s are short for a first call on a busy machine, which
+        // creates the offsets topic.
+        "--timeout",
+        "60000",
         "--group",
         group,
     ])
@@ -207,19 +216,35 @@ async fn a_group_the_service_read_is_described_as_kafkas_tool_sees_it_and_reset(
 
 #[tokio::test]
 async fn live_members_are_shown_with_their_assignments_and_block_resets() {
+    // A kcat member (classic protocol) on the test broker.
     let svc = Service::start();
     let topic = new_topic("grp-routes-live", 2).await;
     let classic = unique_topic("g-routes-classic");
-    let consumer = unique_topic("g-routes-848");
     kcat_produce(&topic, 0, &["a", "b"]);
     let _kcat = Kcat::new()
         .set("auto.offset.reset=earliest")
         .set("auto.commit.interval.ms=100")
         .join_group(&classic, &topic);
+    live_group_is_shown_and_blocks_resets(&svc, &bootstrap(), &topic, &classic, "classic").await;
+
+    // A Java consumer asking for the KIP-848 protocol, where the release has
+    // it on, or enabled (3.8 and 3.9); Kafka 2.8's joins as a classic one.
+    let cluster = ConsumerProtocolCluster::start("grp-routes-848");
+    let servers = cluster.bootstrap();
+    let svc = Service::on(&servers).start();
+    let topic = unique_topic("grp-routes-live-848");
+    kafka_records::kafka::create_topic(&servers, &topic, 2, &[])
+        .await
+        .expect("creating the topic");
+    let consumer = unique_topic("g-routes-848");
+    Kcat::on(&servers)
+        .produce(&topic)
+        .partition(0)
+        .send(&["a", "b"]);
     let _java = Background::spawn(&mut kafka_tool(&[
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server",
-        &bootstrap(),
+        &servers,
         "--topic",
         &topic,
         "--group",
@@ -230,55 +255,74 @@ async fn live_members_are_shown_with_their_assignments_and_block_resets() {
         "--consumer-property",
         "auto.commit.interval.ms=100",
     ]));
-    for (group, kind) in [(&classic, "classic"), (&consumer, "consumer")] {
-        let view = eventually(Duration::from_secs(90), || {
-            let java = describe_by_java(group);
-            (java.len() == 2 && java.values().all(|r| r.member.is_some())).then_some(())
+    let kind = cluster.group_type();
+    live_group_is_shown_and_blocks_resets(&svc, &servers, &topic, &consumer, kind).await;
+}
+
+/// Once its one member holds both partitions of `topic`, `group` on the
+/// cluster at `servers` is described by the service with that member, its
+/// assignment and `kind`, as Kafka's tool sees it; a reset is refused (409)
+/// and changes nothing; `GET /groups` lists it with `kind`.
+async fn live_group_is_shown_and_blocks_resets(
+    svc: &Client,
+    servers: &str,
+    topic: &str,
+    group: &str,
+    kind: &str,
+) {
+    // Held, and read: partition 0's two records are committed (auto-commit;
+    // a Java consumer commits both partitions at once, kcat only the one it
+    // read), so the committed offsets no longer change.
+    eventually(Duration::from_secs(90), || {
+        let java = describe_by_java_on(servers, group);
+        let held = java.len() == 2 && java.values().all(|r| r.member.is_some());
+        let read = java
+            .get(&(topic.to_string(), 0))
+            .is_some_and(|r| r.committed == Some(2));
+        (held && read).then_some(())
+    })
+    .await;
+    let (status, view) = svc.get(&format!("/groups/{group}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["type"], kind, "{view}");
+    assert_eq!(view["state"], "Stable", "{view}");
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{view}");
+    let mut assigned: Vec<i64> = members[0]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["topic"], topic);
+            a["partition"].as_i64().unwrap()
         })
-        .await;
-        let () = view;
-        let (status, view) = svc.get(&format!("/groups/{group}")).await;
-        assert_eq!(status, 200, "{view}");
-        assert_eq!(view["type"], kind, "{view}");
-        assert_eq!(view["state"], "Stable", "{view}");
-        let members = view["members"].as_array().unwrap();
-        assert_eq!(members.len(), 1, "{view}");
-        let mut assigned: Vec<i64> = members[0]["assignments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                assert_eq!(a["topic"], topic.as_str());
-                a["partition"].as_i64().unwrap()
-            })
-            .collect();
-        assigned.sort();
-        assert_eq!(assigned, vec![0, 1], "{view}");
-        // The member Kafka's tool names holds the partitions.
-        let java = describe_by_java(group);
-        assert_eq!(
-            java[&(topic.clone(), 0)].member.as_deref(),
-            members[0]["memberId"].as_str()
-        );
-        // A reset under live members is refused, and changes nothing.
-        let before: Vec<Option<i64>> = java.values().map(|r| r.committed).collect();
-        let (status, body) = reset(&svc, group, json!({"topic": topic, "to": "earliest"})).await;
-        assert_error(status, &body, 409, &[group]);
-        let after: Vec<Option<i64>> = describe_by_java(group)
-            .values()
-            .map(|r| r.committed)
-            .collect();
-        assert_eq!(before, after);
-        let (_, listed) = svc.get("/groups").await;
-        let entry = listed["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["groupId"] == group.as_str())
-            .cloned()
-            .expect("listed");
-        assert_eq!(entry["type"], kind);
-    }
+        .collect();
+    assigned.sort();
+    assert_eq!(assigned, vec![0, 1], "{view}");
+    // The member Kafka's tool names holds the partitions.
+    let java = describe_by_java_on(servers, group);
+    assert_eq!(
+        java[&(topic.to_string(), 0)].member.as_deref(),
+        members[0]["memberId"].as_str()
+    );
+    // A reset under live members is refused, and changes nothing.
+    let before: Vec<Option<i64>> = java.values().map(|r| r.committed).collect();
+    let (status, body) = reset(svc, group, json!({"topic": topic, "to": "earliest"})).await;
+    assert_error(status, &body, 409, &[group]);
+    let after: Vec<Option<i64>> = describe_by_java_on(servers, group)
+        .values()
+        .map(|r| r.committed)
+        .collect();
+    assert_eq!(before, after);
+    let (_, listed) = svc.get("/groups").await;
+    let entry = listed["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["groupId"] == group)
+        .cloned()
+        .expect("listed");
+    assert_eq!(entry["type"], kind);
 }
 
 #[tokio::test]

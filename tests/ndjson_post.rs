@@ -74,7 +74,7 @@ const BYTES_IN: &str = "kafka_records_http_request_body_bytes_total{route=\"POST
 async fn a_load_of_thousands_of_lines_is_written_in_batches_exactly_as_sent() {
     // At most 250 records a batch: the load is written in twelve or more.
     let svc = Service::start_with(&["--max-records-per-request", "250"], &[]);
-    let topic = new_topic("ndjson-load", 3).await;
+    let topic = new_topic_kept("ndjson-load", 3).await;
     let n = 3000;
     let base = 1_700_000_000_000i64;
     let mut body = String::new();
@@ -147,8 +147,8 @@ async fn dump(svc: &Client, topic: &str, partitions: i32) -> Vec<Value> {
 #[tokio::test]
 async fn a_dump_made_with_get_loads_into_another_topic_with_the_same_records() {
     let svc = Service::start();
-    let source = new_topic("ndjson-dump", 3).await;
-    let copy = new_topic("ndjson-copy", 3).await;
+    let source = new_topic_kept("ndjson-dump", 3).await;
+    let copy = new_topic_kept("ndjson-copy", 3).await;
     let t = 1_600_000_000_000i64;
     let mut records = vec![
         json!({"topic": source, "partition": 0, "key": "k0", "value": "v0", "timestamp": t,

@@ -293,7 +293,7 @@ async fn last_event_id_resumes_on_a_new_instance_with_nothing_lost_or_repeated()
 
 #[tokio::test]
 async fn bounds_by_offset_and_by_timestamp_end_the_read_at_once() {
-    let topic = new_topic("bounds", 2).await;
+    let topic = new_topic_kept("bounds", 2).await;
     let svc = Service::start();
     let records: Vec<Value> = (0..20)
         .map(|i| json!({"topic": topic, "partition": i % 2, "value": format!("v{i}"), "timestamp": 1_700_000_000_000i64 + i * 1000}))
@@ -852,8 +852,8 @@ async fn a_quiet_sse_stream_sends_keep_alive_comments() {
 
 #[tokio::test]
 async fn a_dump_loads_into_another_topic_with_the_same_records() {
-    let from = new_topic("dump-from", 3).await;
-    let to = new_topic("dump-to", 3).await;
+    let from = new_topic_kept("dump-from", 3).await;
+    let to = new_topic_kept("dump-to", 3).await;
     let svc = Service::start();
     // Keys and values null or not, text and binary, headers duplicated and
     // null, explicit timestamps, every partition.

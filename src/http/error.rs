@@ -102,6 +102,11 @@ fn status_of_kind(kind: ErrorKind) -> StatusCode {
             Refusal::PolicyViolation | Refusal::OffsetOutOfRange | Refusal::InvalidRequest,
         ) => StatusCode::BAD_REQUEST,
         ErrorKind::Broker(Refusal::NotAuthorized) => StatusCode::FORBIDDEN,
+        // The cluster's Kafka release lacks what the request needs: neither
+        // the request nor a retry can change that, only a newer Kafka.
+        ErrorKind::Unsupported | ErrorKind::Broker(Refusal::Unsupported) => {
+            StatusCode::NOT_IMPLEMENTED
+        }
         ErrorKind::Protocol | ErrorKind::Broker(Refusal::Other) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -646,4 +646,60 @@ mod tests {
         let (status, _, _) = call(&up, Method::GET, "/ready", &[], "").await;
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
+
+    #[tokio::test]
+    async fn a_kafka_too_old_is_a_501_naming_its_release_and_what_it_lacks() {
+        use kafka_protocol::messages::ApiKey;
+        // A Kafka 2.7 broker: Metadata v10 at most, and none of the APIs
+        // of later releases.
+        let broker = crate::kafka::FakeBroker::start().await;
+        broker.script(crate::kafka::Script {
+            newest_versions: vec![
+                (ApiKey::Produce, 9),
+                (ApiKey::Fetch, 12),
+                (ApiKey::ListOffsets, 6),
+                (ApiKey::Metadata, 10),
+                (ApiKey::ListGroups, 4),
+                (ApiKey::ConsumerGroupDescribe, -1),
+                (ApiKey::DescribeTopicPartitions, -1),
+                (ApiKey::AddRaftVoter, -1),
+            ],
+            ..Default::default()
+        });
+        let old = app(&broker.addr, |_| {});
+        let needles = [
+            "the broker at",
+            "runs a Kafka release older than 2.8",
+            "lacks Metadata v11 to v12 (topics and leaders)",
+            "kafka-records needs Kafka 2.8 or newer",
+        ];
+        for (method, path, body) in [
+            (Method::GET, "/records/t?timeout=0s", ""),
+            (
+                Method::POST,
+                "/records",
+                r#"{"records": [{"topic": "t", "value": "v"}]}"#,
+            ),
+            (Method::GET, "/topics", ""),
+        ] {
+            let (status, _, answer) = call(&old, method.clone(), path, &[], body).await;
+            assert_eq!(
+                status,
+                StatusCode::NOT_IMPLEMENTED,
+                "{method} {path}: {answer}"
+            );
+            assert_eq!(answer["code"], 501, "{answer}");
+            let message = answer["message"].as_str().unwrap();
+            for needle in needles {
+                assert!(message.contains(needle), "{needle:?} not in: {message}");
+            }
+        }
+        // Not ready, and why.
+        let (status, _, answer) = call(&old, Method::GET, "/ready", &[], "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            answer["message"].as_str().unwrap().contains(needles[2]),
+            "{answer}"
+        );
+    }
 }

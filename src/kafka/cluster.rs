@@ -423,7 +423,7 @@ impl Cluster {
 
     /// Asks any broker for the metadata of `topics` (`None`: all), and learns
     /// the brokers it names.
-    async fn metadata(
+    pub(super) async fn metadata(
         &self,
         topics: Option<Vec<&str>>,
         create: bool,

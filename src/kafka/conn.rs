@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::error::KafkaError;
 use super::security::Security;
+use super::versions::Negotiated;
 
 /// The client id the broker sees in its request logs and quotas.
 const CLIENT_ID: &str = "kafka-records";
@@ -49,8 +50,8 @@ pub struct Connection {
     /// Set by either task when the socket fails, so the pool replaces it.
     broken: Arc<AtomicBool>,
     correlation: Arc<AtomicI32>,
-    /// The broker's supported versions per API key: (key, min, max).
-    versions: Arc<std::sync::OnceLock<Vec<(i16, i16, i16)>>>,
+    /// What the broker offers (its API versions), once ApiVersions answered.
+    versions: Arc<std::sync::OnceLock<Negotiated>>,
 }
 
 impl Connection {
@@ -146,27 +147,22 @@ impl Connection {
                 3,
             )
             .await?;
-        super::versions::check(&self.addr, &versions)?;
-        let _ = self.versions.set(
-            versions
-                .api_keys
-                .iter()
-                .map(|k| (k.api_key, k.min_version, k.max_version))
-                .collect(),
-        );
+        let _ = self
+            .versions
+            .set(super::versions::check(&self.addr, &versions)?);
         if let Some(sasl) = &security.sasl {
             super::sasl::authenticate(self, &self.addr, sasl).await?;
         }
         Ok(())
     }
 
-    /// Whether the broker speaks `version` of the API `key`. Optional calls
+    /// Whether the broker takes a call written for `version` of the API
+    /// `key` (that version, or an older one the call can use). Optional calls
     /// check this first: a broker may close the connection on an API it lacks.
     pub fn supports(&self, key: i16, version: i16) -> bool {
-        self.versions.get().is_some_and(|v| {
-            v.iter()
-                .any(|(k, min, max)| *k == key && *min <= version && version <= *max)
-        })
+        self.versions
+            .get()
+            .is_some_and(|v| v.supports(key, version))
     }
 
     /// Whether the socket has failed; a broken connection is never reused.
@@ -174,12 +170,22 @@ impl Connection {
         self.broken.load(Ordering::Relaxed) || self.tx.is_closed()
     }
 
-    /// Sends one request at `version` and waits for its response.
+    /// Sends one request written for `version` and waits for its response.
+    /// The broker gets that version, or its own newest when that is older
+    /// and the call can use it (see `versions`); a call the broker cannot
+    /// take fails at once, naming the broker's release and what it lacks.
     pub async fn call<R: Request>(
         &self,
         request: R,
         version: i16,
     ) -> Result<R::Response, KafkaError> {
+        let version = match self.versions.get() {
+            // ApiVersions itself, before the broker said what it offers.
+            None => version,
+            Some(offer) => offer
+                .pick(R::KEY, version)
+                .ok_or_else(|| offer.unsupported(&self.addr, R::KEY, version))?,
+        };
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -338,11 +344,19 @@ fn fail_all(pending: &Mutex<VecDeque<(i32, Reply)>>, reason: &KafkaError) {
 /// refuses our client certificate) is an authentication failure; anything
 /// else means the connection broke.
 fn io_error(message: String, e: std::io::Error) -> KafkaError {
-    // Whether TLS failed, and whether because the broker sent an alert.
+    // Whether TLS failed, and whether because the broker ended the session:
+    // an alert, or a record that cannot be decrypted (Kafka 2.8 answers a
+    // missing client certificate with one, openssl's client fails on it
+    // too: its alert, under keys the client has moved on from).
     let alert = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .map(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
+        .map(|tls| {
+            matches!(
+                tls,
+                rustls::Error::AlertReceived(_) | rustls::Error::DecryptError
+            )
+        });
     match alert {
         Some(true) => KafkaError::Auth(format!(
             "{message} (the broker ended the TLS session: does it require a client certificate? see --tls-cert-file)"

@@ -71,6 +71,11 @@ pub enum KafkaError {
     /// A response or stored batch could not be decoded.
     #[error("Kafka protocol error: {0}")]
     Protocol(String),
+    /// The broker runs a Kafka release that lacks a call this needs (an API,
+    /// or a version of one): the message names the broker, its release and
+    /// what it lacks. Trying again does not help; only a newer Kafka does.
+    #[error("{0}")]
+    Unsupported(String),
     /// A broker refused this service's credentials (SASL) or the TLS
     /// handshake failed (an untrusted certificate). Trying again does not
     /// help: the configuration must change. The message names the broker and
@@ -130,6 +135,8 @@ pub enum ErrorKind {
     Fenced,
     /// A response or stored batch could not be decoded.
     Protocol,
+    /// The broker's Kafka release lacks what this needs.
+    Unsupported,
     /// A broker refused the credentials, or the TLS handshake failed.
     Auth,
     /// A partition has no leader that can be reached now.
@@ -164,6 +171,10 @@ pub enum Refusal {
     InvalidRequest,
     /// This service's principal is not allowed to do it.
     NotAuthorized,
+    /// The broker does not support the request's version of the call
+    /// (UNSUPPORTED_VERSION): its Kafka release is too old for it, or a
+    /// feature it needs is not enabled there.
+    Unsupported,
     /// What it would create exists already (a topic).
     AlreadyExists,
     /// The topic cannot be created because its name collides with an
@@ -356,6 +367,7 @@ impl KafkaError {
             KafkaError::GroupInUse { .. } => ErrorKind::GroupInUse,
             KafkaError::Fenced(_) => ErrorKind::Fenced,
             KafkaError::Protocol(_) => ErrorKind::Protocol,
+            KafkaError::Unsupported(_) => ErrorKind::Unsupported,
             KafkaError::Auth(_) => ErrorKind::Auth,
             KafkaError::PartitionUnavailable { .. } => ErrorKind::PartitionUnavailable,
             KafkaError::TopicCollision { .. } => ErrorKind::Broker(Refusal::TopicCollision),
@@ -384,6 +396,7 @@ impl KafkaError {
             | KafkaError::UnknownPartition { .. }
             | KafkaError::GroupInUse { .. }
             | KafkaError::Auth(_)
+            | KafkaError::Unsupported(_)
             | KafkaError::PartitionUnavailable { .. }
             | KafkaError::TopicCollision { .. } => WriteFate::NotSent,
         }
@@ -505,6 +518,7 @@ fn refusal(error: ResponseError) -> Refusal {
         ResponseError::TopicAuthorizationFailed | ResponseError::ClusterAuthorizationFailed => {
             Refusal::NotAuthorized
         }
+        ResponseError::UnsupportedVersion => Refusal::Unsupported,
         e if e.is_retriable() => Refusal::Unavailable,
         _ => Refusal::Other,
     }
@@ -523,6 +537,9 @@ fn describe(error: ResponseError) -> String {
             "the records are larger than the broker accepts".into()
         }
         ResponseError::TopicAuthorizationFailed => "not authorized for this topic".into(),
+        ResponseError::UnsupportedVersion => {
+            "the broker does not support this call: its Kafka release is too old for it, or the feature is not enabled there".into()
+        }
         _ => "the broker refused the request".into(),
     }
 }

@@ -3,7 +3,8 @@
 //! right after a produce reached it, a leader that is gone until metadata
 //! names another).
 //!
-//! It answers ApiVersions (every key, versions 0 to 20), Metadata (one topic
+//! It answers ApiVersions (every key, versions 0 to 20, unless a [`Script`]
+//! offers older ones), Metadata (one topic
 //! `t` with partition 0, led by whichever broker the script names) and Fetch
 //! (an empty partition; the first few fetches can be made to hang up
 //! instead). On Produce it counts the request and hangs up without
@@ -82,6 +83,9 @@ pub struct Script {
     /// How many ListOffsets answers after a commit still give the end from
     /// before it, as Kafka does until its commit markers are written.
     pub stale_stable_answers: usize,
+    /// ApiVersions: the newest version offered of these keys instead of 20
+    /// (a broker of an older Kafka release), or `-1` to leave a key out.
+    pub newest_versions: Vec<(ApiKey, i16)>,
 }
 
 /// How the fake answers Produce.
@@ -284,10 +288,19 @@ fn answer(
             .with_api_keys(
                 (0..=80)
                     .map(|k| {
+                        let newest = script
+                            .newest_versions
+                            .iter()
+                            .find(|(key, _)| *key as i16 == k)
+                            .map_or(20, |(_, v)| *v);
+                        (k, newest)
+                    })
+                    .filter(|(_, newest)| *newest >= 0)
+                    .map(|(k, newest)| {
                         ApiVersion::default()
                             .with_api_key(k)
                             .with_min_version(0)
-                            .with_max_version(20)
+                            .with_max_version(newest)
                     })
                     .collect(),
             )

@@ -358,6 +358,51 @@ impl Cluster {
         }))
     }
 
+    /// Runs `call` on the controller that Metadata names, for calls only a
+    /// controller serves: topics are created and deleted by it. In ZooKeeper
+    /// mode (Kafka 2.8) other brokers refuse them with NOT_CONTROLLER; in
+    /// KRaft mode every broker forwards them, and Metadata names some live
+    /// broker. When Metadata names none, or it cannot be connected to, any
+    /// broker is asked. `call` turns the answer into a result: a
+    /// NOT_CONTROLLER refusal (the controller moved since) is tried again on
+    /// fresh metadata until `deadline`.
+    pub(super) async fn on_controller<T, F, Fut>(
+        &self,
+        deadline: Instant,
+        call: F,
+    ) -> Result<T, KafkaError>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = Result<T, KafkaError>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let controller = self
+                .metadata(Some(vec![]), false, deadline)
+                .await?
+                .controller_id
+                .0;
+            let conn = match self.broker(controller) {
+                Ok(broker) => broker.control.get(deadline).await.ok(),
+                Err(_) => None,
+            };
+            let answer = match conn {
+                Some(conn) => timeout(deadline, call(conn)).await,
+                None => self.on_any_broker(deadline, &call).await,
+            };
+            match answer {
+                Err(KafkaError::Broker {
+                    error: ResponseError::NotController,
+                    ..
+                }) if Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A connection to the coordinator of `key` (a group or transactional id),
     /// found with FindCoordinator and cached until an error says it moved.
     async fn coordinator(

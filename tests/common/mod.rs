@@ -122,6 +122,16 @@ pub async fn new_topic(prefix: &str, partitions: i32) -> String {
     topic
 }
 
+/// Creates a topic like [`new_topic`] whose records retention never deletes,
+/// for records with timestamps years old: a broker deletes a segment once
+/// its newest timestamp is older than `retention.ms` (7 days by default), at
+/// its next retention check (every 5 minutes), which may come mid-test.
+pub async fn new_topic_kept(prefix: &str, partitions: i32) -> String {
+    let topic = unique_topic(prefix);
+    create_topic(&topic, partitions, &[("retention.ms", "-1")]).await;
+    topic
+}
+
 /// A client of the crate's own Kafka layer for the cluster at `servers`
 /// (a comma-separated list), for checks and set-up the service does not do.
 pub fn kafka_client(servers: &str) -> kafka_records::kafka::Cluster {
@@ -404,11 +414,13 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) 
 }
 
 /// Starts a cluster of a test's own, `scripts/kafka.sh start --name NAME
-/// ARGS...`, and returns its bootstrap list. It stops with this process at
-/// the latest (`--owner`), even one that dies before cleaning up.
+/// ARGS...`, of the release under test ([`kafka_version`]), and returns its
+/// bootstrap list. It stops with this process at the latest (`--owner`),
+/// even one that dies before cleaning up.
 pub fn start_cluster(name: &str, args: &[&str]) -> String {
     let out = Command::new(kafka_sh())
         .args(["start", "--name", name])
+        .args(["--kafka-version", &kafka_version().release])
         .args(["--owner", &std::process::id().to_string()])
         .args(args)
         .stderr(Stdio::inherit())
@@ -552,17 +564,177 @@ impl Drop for OwnCluster {
     }
 }
 
+/// Where a test runs Java consumers that ask for the KIP-848 protocol
+/// (`group.protocol=consumer`): the test broker when its release has the
+/// protocol on (Kafka 4.x) or has none (2.8: the consumer joins with the
+/// classic protocol); a cluster of the test's own with the preview enabled
+/// on 3.8 and 3.9, as a user of those releases would run it (the test broker
+/// keeps their default, where the consumer protocol is off).
+pub struct ConsumerProtocolCluster {
+    own: Option<OwnCluster>,
+    protocol: ConsumerProtocol,
+}
+
+impl ConsumerProtocolCluster {
+    /// The test broker, or a cluster named after `prefix`.
+    pub fn start(prefix: &str) -> ConsumerProtocolCluster {
+        let protocol = kafka_version().consumer_protocol();
+        let own = (protocol == ConsumerProtocol::Preview).then(|| {
+            OwnCluster::start(
+                prefix,
+                1,
+                &["group.coordinator.rebalance.protocols=classic,consumer"],
+            )
+        });
+        ConsumerProtocolCluster { own, protocol }
+    }
+
+    /// Its bootstrap servers.
+    pub fn bootstrap(&self) -> String {
+        self.own
+            .as_ref()
+            .map_or_else(bootstrap, |c| c.bootstrap.clone())
+    }
+
+    /// The `type` the service gives the group of such a consumer: `consumer`,
+    /// or `classic` where the release has no other.
+    pub fn group_type(&self) -> &'static str {
+        match self.protocol {
+            ConsumerProtocol::Absent => "classic",
+            ConsumerProtocol::On | ConsumerProtocol::Preview => "consumer",
+        }
+    }
+}
+
 /// `scripts/kafka.sh`: starts and stops brokers, runs Kafka's Java tools.
 pub fn kafka_sh() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh")
 }
 
-/// One of Kafka's Java tools, run from the fetched jars: `args` starts with
-/// its class (`org.apache.kafka.tools.TopicCommand`).
+/// One of Kafka's Java tools, from the jars of the release under test
+/// ([`kafka_version`]): `args` starts with its class as Kafka 3.9 and 4.x
+/// name it (`org.apache.kafka.tools.TopicCommand`), which becomes the class
+/// of the release under test (see [`KafkaVersion::tool_args`]).
 pub fn kafka_tool(args: &[&str]) -> Command {
+    let version = kafka_version();
     let mut cmd = Command::new(kafka_sh());
-    cmd.arg("tool").args(args);
+    cmd.args(["tool", "--kafka-version", &version.release])
+        .args(version.tool_args(args));
     cmd
+}
+
+/// The Apache Kafka release the tests run against: its brokers, its clusters
+/// of their own, its Java tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaVersion {
+    /// The release, `3.9.1`.
+    pub release: String,
+    /// Its major version, `3`.
+    pub major: u32,
+    /// Its minor version, `9`.
+    pub minor: u32,
+}
+
+/// How a Kafka release runs consumer groups of the KIP-848 protocol
+/// (`group.protocol=consumer` in Java consumers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerProtocol {
+    /// On by default (Kafka 4.0 and later).
+    On,
+    /// A preview, off unless the brokers list it in
+    /// `group.coordinator.rebalance.protocols` (Kafka 3.8 and 3.9).
+    Preview,
+    /// Not there (Kafka 2.8, the older release the tests know): a consumer
+    /// of that release knows no `group.protocol` and joins with the classic
+    /// protocol.
+    Absent,
+}
+
+/// The release under test: `KAFKA_RECORDS_TEST_KAFKA_VERSION` (which
+/// scripts/test.sh sets to the version of the broker it starts), else
+/// `KAFKA_SH_KAFKA_VERSION` (scripts/kafka.sh's default for every call), else
+/// scripts/kafka.sh's own default, 4.1.1. Set it when
+/// `KAFKA_RECORDS_TEST_BOOTSTRAP` names a cluster of another release.
+pub fn kafka_version() -> KafkaVersion {
+    let release = ["KAFKA_RECORDS_TEST_KAFKA_VERSION", "KAFKA_SH_KAFKA_VERSION"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "4.1.1".to_string());
+    KafkaVersion::parse(&release)
+}
+
+impl KafkaVersion {
+    /// `3.9.1` as a release; panics on anything else, naming it.
+    pub fn parse(release: &str) -> KafkaVersion {
+        let parts: Vec<u32> = release
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()
+            .filter(|p: &Vec<u32>| p.len() == 3)
+            .unwrap_or_else(|| panic!("not a Kafka release like 3.9.1: {release:?}"));
+        KafkaVersion {
+            release: release.to_string(),
+            major: parts[0],
+            minor: parts[1],
+        }
+    }
+
+    /// Whether this release is `major.minor` or newer.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// How this release runs groups of the KIP-848 consumer protocol.
+    pub fn consumer_protocol(&self) -> ConsumerProtocol {
+        if self.at_least(4, 0) {
+            ConsumerProtocol::On
+        } else if self.at_least(3, 8) {
+            ConsumerProtocol::Preview
+        } else {
+            ConsumerProtocol::Absent
+        }
+    }
+
+    /// A tool's class and arguments as Kafka 3.9 and 4.x take them, for this
+    /// release. Kafka 2.8 has the tools in its core jar under older names,
+    /// and its GetOffsetShell takes `--broker-list` for `--bootstrap-server`.
+    /// Other releases before 3.9 moved tools one by one: the tests know only
+    /// the releases of the matrix.
+    pub fn tool_args(&self, args: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if self.at_least(3, 9) {
+            return out;
+        }
+        assert!(
+            self.major == 2 && self.minor == 8,
+            "the tests know the Java tools of Kafka 2.8 and of 3.9 and later, not of {}",
+            self.release
+        );
+        let Some(class) = out.first_mut() else {
+            return out;
+        };
+        let older = match class.as_str() {
+            "org.apache.kafka.tools.TopicCommand" => "kafka.admin.TopicCommand",
+            "org.apache.kafka.tools.GetOffsetShell" => "kafka.tools.GetOffsetShell",
+            "org.apache.kafka.tools.consumer.ConsoleConsumer" => "kafka.tools.ConsoleConsumer",
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand" => {
+                "kafka.admin.ConsumerGroupCommand"
+            }
+            // The same class in 2.8: ConfigCommand, TransactionalMessageCopier.
+            same => same,
+        }
+        .to_string();
+        let offsets = older == "kafka.tools.GetOffsetShell";
+        *class = older;
+        if offsets {
+            for arg in &mut out {
+                if arg == "--bootstrap-server" {
+                    *arg = "--broker-list".to_string();
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A process running for the length of a test, killed when dropped.
@@ -765,6 +937,10 @@ pub fn committed_offsets_by_kafka(
         "--bootstrap-server",
         &bootstrap(),
         "--describe",
+        // Its own 5 s are short for a first call on a busy machine, which
+        // creates the offsets topic.
+        "--timeout",
+        "60000",
         "--offsets",
         "--group",
         group,

@@ -84,6 +84,25 @@ pub(super) fn read_validate_topic_response(
     Ok(())
 }
 
+/// NOT_CONTROLLER, when a broker that is not the controller answered a
+/// CreateTopics (in ZooKeeper mode only the controller validates names).
+fn refused_by_non_controller(
+    topic: &str,
+    response: &CreateTopicsResponse,
+) -> Result<(), KafkaError> {
+    for t in &response.topics {
+        if t.error_code == ResponseError::NotController.code() {
+            let context = Context::of(Operation::CreateTopic).topic(topic);
+            return Err(KafkaError::broker(
+                ResponseError::NotController,
+                context,
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The broker's refusal, with its own message, if it refused.
 pub(super) fn read_create_topic_response(
     topic: &str,
@@ -197,11 +216,14 @@ impl Cluster {
             configs,
             ms_until(deadline),
         );
-        // CreateTopics must go to the controller; any broker forwards it in KRaft mode.
-        let response = self
-            .ask_any_broker(deadline, request, versions::CREATE_TOPICS)
-            .await?;
-        read_create_topic_response(topic, response)?;
+        self.on_controller(deadline, |conn| {
+            let request = request.clone();
+            async move {
+                let response = conn.call(request, versions::CREATE_TOPICS).await?;
+                read_create_topic_response(topic, response)
+            }
+        })
+        .await?;
         self.wait_for_leaders(topic, deadline).await
     }
 
@@ -239,10 +261,17 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<(), KafkaError> {
         let request = build_validate_topic_request(topic, ms_until(deadline));
-        match self
-            .ask_any_broker(deadline, request, versions::CREATE_TOPICS)
-            .await
-        {
+        let asked = self
+            .on_controller(deadline, |conn| {
+                let request = request.clone();
+                async move {
+                    let response = conn.call(request, versions::CREATE_TOPICS).await?;
+                    refused_by_non_controller(topic, &response)?;
+                    Ok(response)
+                }
+            })
+            .await;
+        match asked {
             Ok(response) => read_validate_topic_response(topic, response),
             Err(e) => {
                 tracing::debug!(topic, error = %e, "cannot ask whether the topic can be created");

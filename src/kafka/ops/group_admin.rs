@@ -114,7 +114,12 @@ pub(super) fn read_classic_group(
     };
     match ResponseError::try_from_code(g.error_code) {
         None => {}
-        Some(ResponseError::GroupIdNotFound) => return Ok(None),
+        // Not a group of the consumer protocol; or the broker's group
+        // coordinator does not run that protocol (Kafka 3.7 to 3.9 offer the
+        // call but refuse it unless the protocol is enabled): a classic group.
+        Some(ResponseError::GroupIdNotFound | ResponseError::UnsupportedVersion) => {
+            return Ok(None)
+        }
         Some(e) => {
             let context = Context::of(Operation::DescribeGroup).id(group);
             return Err(KafkaError::broker(
@@ -160,7 +165,12 @@ pub(super) fn read_consumer_group(
     };
     match ResponseError::try_from_code(g.error_code) {
         None => {}
-        Some(ResponseError::GroupIdNotFound) => return Ok(None),
+        // Not a group of the consumer protocol; or the broker's group
+        // coordinator does not run that protocol (Kafka 3.7 to 3.9 offer the
+        // call but refuse it unless the protocol is enabled): a classic group.
+        Some(ResponseError::GroupIdNotFound | ResponseError::UnsupportedVersion) => {
+            return Ok(None)
+        }
         Some(e) => {
             let context = Context::of(Operation::DescribeGroup).id(group);
             return Err(KafkaError::broker(
@@ -369,6 +379,23 @@ mod tests {
             .unwrap();
         assert_eq!(described.kind, "classic");
         assert_eq!(described.members[0].assignments, vec![("t".to_string(), 3)]);
+    }
+
+    #[test]
+    fn a_group_the_broker_refuses_to_describe_as_a_consumer_protocol_one_is_classic() {
+        use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
+        let refused = |error: ResponseError| {
+            ConsumerGroupDescribeResponse::default()
+                .with_groups(vec![DescribedGroup::default().with_error_code(error.code())])
+        };
+        // Kafka 3.9 without the consumer protocol enabled: UNSUPPORTED_VERSION,
+        // and the classic description is the group's.
+        let unsupported = refused(ResponseError::UnsupportedVersion);
+        assert_eq!(read_consumer_group("g", unsupported).unwrap(), None);
+        let unknown = refused(ResponseError::GroupIdNotFound);
+        assert_eq!(read_consumer_group("g", unknown).unwrap(), None);
+        let denied = refused(ResponseError::GroupAuthorizationFailed);
+        assert!(read_consumer_group("g", denied).is_err());
     }
 
     #[test]

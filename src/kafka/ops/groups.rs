@@ -73,7 +73,11 @@ pub(super) fn read_consumer_members(
 ) -> Result<(), KafkaError> {
     for g in response.groups {
         match ResponseError::try_from_code(g.error_code) {
-            Some(ResponseError::GroupIdNotFound) => {}
+            // Not a group of the consumer protocol; or the broker's group
+            // coordinator does not run that protocol (Kafka 3.7 to 3.9 offer
+            // the call but refuse it unless the protocol is enabled), so the
+            // group can only be a classic one.
+            Some(ResponseError::GroupIdNotFound | ResponseError::UnsupportedVersion) => {}
             Some(error) => {
                 let context = Context::of(Operation::DescribeGroup).id(group);
                 return Err(KafkaError::broker(error, context, None));
@@ -284,6 +288,21 @@ mod tests {
                 .contains("'g' is in use by live members (Stable)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_broker_that_refuses_to_describe_consumer_protocol_groups_has_none() {
+        use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
+        let refused = |error: ResponseError| {
+            ConsumerGroupDescribeResponse::default()
+                .with_groups(vec![DescribedGroup::default().with_error_code(error.code())])
+        };
+        // Kafka 3.9 without the consumer protocol enabled: UNSUPPORTED_VERSION.
+        assert!(read_consumer_members("g", refused(ResponseError::UnsupportedVersion)).is_ok());
+        assert!(read_consumer_members("g", refused(ResponseError::GroupIdNotFound)).is_ok());
+        let e = read_consumer_members("g", refused(ResponseError::GroupAuthorizationFailed))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("describing group 'g'"), "{e}");
     }
 
     #[test]

@@ -212,11 +212,17 @@ impl Cluster {
     /// request finds it gone.
     pub async fn delete_topic(&self, topic: &str, deadline: Instant) -> Result<(), KafkaError> {
         let request = build_delete_topic_request(topic, ms_until(deadline));
-        let response = self
-            .ask_any_broker(deadline, request, versions::DELETE_TOPICS)
+        let deleted = self
+            .on_controller(deadline, |conn| {
+                let request = request.clone();
+                async move {
+                    let response = conn.call(request, versions::DELETE_TOPICS).await?;
+                    read_delete_topic_response(topic, response)
+                }
+            })
             .await;
         self.invalidate(topic);
-        read_delete_topic_response(topic, response?)?;
+        deleted?;
         let mut backoff = std::time::Duration::from_millis(20);
         loop {
             match self.topic_layouts(Some(&[topic]), deadline).await {
