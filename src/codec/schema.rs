@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::avro::AvroSchema;
 use super::registry::{RegisteredSchema, Registry, RegistryError, SchemaType};
 use super::Format;
 
@@ -90,7 +91,7 @@ impl SchemaSet {
             return Ok(());
         }
         let schema = registry.schema(id).await.map_err(|e| match e {
-            RegistryError::Unavailable(m) => ReadError::Unavailable(m),
+            e @ RegistryError::Unavailable(_) => ReadError::Unavailable(e.to_string()),
             e => ReadError::Undecodable(e.to_string()),
         })?;
         if schema.schema_type != SchemaType::Avro || format != Format::Avro {
@@ -152,6 +153,20 @@ pub enum WriteError {
     Unavailable(String),
 }
 
+/// Checks a value given with its schema's text against that schema, before
+/// the schema is registered: a value that does not fit registers nothing.
+/// Values given by id or subject are checked by [`encode_pending`].
+pub fn check_pending(pending: &Pending) -> Result<(), WriteError> {
+    let SchemaChoice::Text(text) = &pending.schema else {
+        return Ok(());
+    };
+    let schema = AvroSchema::parse(text, &[])
+        .map_err(|e| WriteError::Invalid(format!("not a valid Avro schema: {e}")))?;
+    schema
+        .encode(&pending.value, &mut Vec::new())
+        .map_err(|e| WriteError::Invalid(format!("{e} (the Avro schema given)")))
+}
+
 /// Resolves `pending`'s schema for `topic`'s `field` and returns the bytes
 /// in the wire format.
 pub async fn encode_pending(
@@ -162,7 +177,7 @@ pub async fn encode_pending(
     latest: &mut HashMap<String, u32>,
 ) -> Result<Bytes, WriteError> {
     let from_registry = |e: RegistryError| match e {
-        RegistryError::Unavailable(m) => WriteError::Unavailable(m),
+        e @ RegistryError::Unavailable(_) => WriteError::Unavailable(e.to_string()),
         e => WriteError::Invalid(e.to_string()),
     };
     let id = match &pending.schema {

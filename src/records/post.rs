@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::{RecordsError, TxnOutcome};
 use crate::codec::registry::Registry;
-use crate::codec::schema::{encode_pending, Field, Pending, WriteError};
+use crate::codec::schema::{check_pending, encode_pending, Field, Pending, WriteError};
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
     encode_records, record_size, Cluster, EndFailure, Header, KafkaError, Need, ProduceRecord,
@@ -87,6 +87,33 @@ pub async fn encode_schemas(
     records: &mut [PostRecord],
     place: impl Fn(usize) -> String,
 ) -> Result<(), RecordsError> {
+    let invalid = |at: &str, m: String| {
+        let sep = if m.starts_with(['.', '[']) { "" } else { ": " };
+        RecordsError::Invalid(format!("{at}{sep}{m}; nothing was written"))
+    };
+    // Values given with their schema's text first, so that a value that
+    // does not fit registers no schema.
+    for (i, r) in records.iter().enumerate() {
+        for (field, pending) in [
+            (Field::Key, &r.key_pending),
+            (Field::Value, &r.value_pending),
+        ] {
+            let Some(pending) = pending else { continue };
+            let at = format!("{}{}", place(i), field.name());
+            if registry.is_none() {
+                return Err(RecordsError::Invalid(format!(
+                    "{at}: the {} serializer needs the service to be started with --schema-registry-url",
+                    pending.format.name()
+                )));
+            }
+            check_pending(pending).map_err(|e| match e {
+                WriteError::Invalid(m) | WriteError::Unavailable(m) => invalid(&at, m),
+            })?;
+        }
+    }
+    let Some(registry) = registry else {
+        return Ok(());
+    };
     // `latest` is asked once per request.
     let mut latest = HashMap::new();
     for (i, r) in records.iter_mut().enumerate() {
@@ -97,21 +124,10 @@ pub async fn encode_schemas(
             };
             let Some(pending) = pending else { continue };
             let at = format!("{}{}", place(i), field.name());
-            let Some(registry) = registry else {
-                return Err(RecordsError::Invalid(format!(
-                    "{at}: the {} serializer needs the service to be started with --schema-registry-url",
-                    pending.format.name()
-                )));
-            };
             let bytes = encode_pending(registry, &r.topic, field, &pending, &mut latest)
                 .await
                 .map_err(|e| match e {
-                    WriteError::Invalid(m) if m.starts_with(['.', '[']) => {
-                        RecordsError::Invalid(format!("{at}{m}; nothing was written"))
-                    }
-                    WriteError::Invalid(m) => {
-                        RecordsError::Invalid(format!("{at}: {m}; nothing was written"))
-                    }
+                    WriteError::Invalid(m) => invalid(&at, m),
                     WriteError::Unavailable(m) => RecordsError::RegistryUnavailable(format!(
                         "{at}: cannot get its schema: {m}; nothing was written"
                     )),
