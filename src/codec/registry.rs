@@ -147,8 +147,11 @@ struct Inner {
 /// A bounded map of values computed once per key, with one computation in
 /// flight per key.
 struct SingleFlight<K, V> {
-    entries: Mutex<(HashMap<K, Arc<OnceCell<V>>>, VecDeque<K>)>,
+    entries: Mutex<Entries<K, V>>,
 }
+
+/// The cells by key, and the keys oldest first.
+type Entries<K, V> = (HashMap<K, Arc<OnceCell<V>>>, VecDeque<K>);
 
 impl<K: std::hash::Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
     fn new() -> Self {
