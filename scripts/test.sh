@@ -72,6 +72,20 @@ if ! python3 -m pip show schemathesis 2>/dev/null | grep -qx 'Version: 4.32.5'; 
     { echo "test.sh: could not install schemathesis" >&2; exit 1; }
 fi
 
+# Confluent's own Avro serializers (librdkafka with the Schema Registry
+# client), used by tests/schemas.rs through tests/schemas_client.py.
+if ! python3 -m pip show confluent-kafka 2>/dev/null | grep -qx 'Version: 2.16.1' ||
+   ! python3 -c 'import fastavro, confluent_kafka.schema_registry.avro' 2>/dev/null; then
+  echo "test.sh: installing confluent-kafka[avro,schemaregistry] from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'confluent-kafka[avro,schemaregistry]==2.16.1' >&2 ||
+    { echo "test.sh: could not install confluent-kafka" >&2; exit 1; }
+fi
+
+# The Schema Registry the schema tests start (each its own, with
+# scripts/registry.sh): fetched once here, so that no test waits for it.
+scripts/registry.sh fetch >&2 ||
+  { echo "test.sh: could not fetch the Schema Registry (scripts/registry.sh fetch)" >&2; exit 1; }
+
 if [[ -z "${KAFKA_RECORDS_TEST_BOOTSTRAP:-}" ]]; then
   name="test${version:+-$version}"
   trap 'scripts/kafka.sh stop --name "$name"' EXIT

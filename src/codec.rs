@@ -36,6 +36,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub mod avro;
+pub mod registry;
+pub mod schema;
+
 use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -59,11 +63,15 @@ pub enum Format {
     Double,
     /// Compact JSON text, UTF-8.
     Json,
+    /// Avro in the Schema Registry wire format (magic byte 0, the schema id
+    /// as 4 bytes big-endian, the Avro binary datum); JSON in Avro's JSON
+    /// encoding. Needs `--schema-registry-url`; see [`schema`].
+    Avro,
 }
 
 impl Format {
     /// Names accepted on the wire, lower case, for error messages.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "string",
         "bytearray",
         "integer",
@@ -71,10 +79,11 @@ impl Format {
         "float",
         "double",
         "json",
+        "avro",
     ];
 
     /// Every variant, in the order of [`Format::NAMES`].
-    const ALL: [Format; 7] = [
+    const ALL: [Format; 8] = [
         Format::String,
         Format::ByteArray,
         Format::Integer,
@@ -82,6 +91,7 @@ impl Format {
         Format::Float,
         Format::Double,
         Format::Json,
+        Format::Avro,
     ];
 
     /// Case-insensitive parse; None when unknown.
@@ -101,7 +111,13 @@ impl Format {
             Format::Float => "float",
             Format::Double => "double",
             Format::Json => "json",
+            Format::Avro => "avro",
         }
+    }
+
+    /// Whether this format needs a schema from the Schema Registry.
+    pub fn needs_schema(self) -> bool {
+        matches!(self, Format::Avro)
     }
 
     /// JSON value from a request -> bytes to store. `Value::Null` -> Ok(None).
@@ -123,6 +139,11 @@ impl Format {
             Format::Double => serialize_double(value)?.to_bits().to_be_bytes().to_vec(),
             Format::Json => serde_json::to_vec(value)
                 .map_err(|e| SerializeError(format!("json cannot be written: {e}")))?,
+            Format::Avro => {
+                return Err(SerializeError(
+                    "avro needs a schema (keySchemaId/valueSchemaId, keySubject/valueSubject or keySchema/valueSchema)".into(),
+                ))
+            }
         };
         Ok(Some(bytes))
     }
@@ -145,6 +166,11 @@ impl Format {
             Format::Float => Decoded::F32(f32::from_be_bytes(exact_size(self, bytes)?)),
             Format::Double => Decoded::F64(f64::from_be_bytes(exact_size(self, bytes)?)),
             Format::Json => Decoded::Json(deserialize_json(bytes)?),
+            Format::Avro => {
+                return Err(DeserializeError(
+                    "avro needs the schema registry (--schema-registry-url)".into(),
+                ))
+            }
         })
     }
 }
@@ -188,6 +214,8 @@ pub enum Decoded<'a> {
     F64(f64),
     /// Stored JSON text, embedded as is.
     Json(&'a RawValue),
+    /// A value decoded with a schema.
+    Value(Value),
 }
 
 impl serde::Serialize for Decoded<'_> {
@@ -207,6 +235,7 @@ impl serde::Serialize for Decoded<'_> {
                 None => serializer.serialize_f64(*double),
             },
             Decoded::Json(raw) => serde::Serialize::serialize(raw, serializer),
+            Decoded::Value(value) => serde::Serialize::serialize(value, serializer),
         }
     }
 }
@@ -412,7 +441,8 @@ mod tests {
         assert_eq!(Format::parse("int"), None);
         assert_eq!(Format::parse(""), None);
         assert_eq!(Format::parse("string "), None);
-        assert_eq!(Format::parse("avro"), None);
+        assert_eq!(Format::parse("protobuf"), None);
+        assert_eq!(Format::parse("AVRO"), Some(Format::Avro));
     }
 
     #[test]

@@ -124,12 +124,79 @@ pub struct Config {
     #[arg(long, env = "KAFKA_RECORDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Base URL of a Schema Registry's Confluent-compatible REST API (e.g.
+    /// http://localhost:8081), for the `avro` serializer and deserializer.
+    #[arg(long, env = "KAFKA_RECORDS_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
+
+    /// USER:PASSWORD for the Schema Registry (HTTP basic authentication).
+    #[arg(
+        long,
+        env = "KAFKA_RECORDS_SCHEMA_REGISTRY_USER_INFO",
+        hide_env_values = true
+    )]
+    pub schema_registry_user_info: Option<String>,
+
+    /// A bearer token for the Schema Registry.
+    #[arg(
+        long,
+        env = "KAFKA_RECORDS_SCHEMA_REGISTRY_BEARER_TOKEN",
+        hide_env_values = true
+    )]
+    pub schema_registry_bearer_token: Option<String>,
+
+    /// PEM file of the CA certificates that sign the Schema Registry's
+    /// certificate (an https URL); default: the platform's trusted roots.
+    #[arg(long, env = "KAFKA_RECORDS_SCHEMA_REGISTRY_CA_FILE")]
+    pub schema_registry_ca_file: Option<std::path::PathBuf>,
+
+    /// Whether schema text given on a POST (`keySchema`/`valueSchema`) is
+    /// registered under `<topic>-key`/`<topic>-value`; with `false` it must
+    /// already be there.
+    #[arg(long, env = "KAFKA_RECORDS_SCHEMA_REGISTRY_AUTO_REGISTER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub schema_registry_auto_register: bool,
+
     // ---- Security towards Kafka (TLS, SASL): keep this block last. ----
     // The flags live in config/security.rs; `security.load()` checks them.
     /// TLS and SASL towards the brokers.
     #[command(flatten)]
     pub security: SecurityArgs,
     // ---- End of the security block. ----
+}
+
+impl Config {
+    /// The Schema Registry client the flags describe, if any.
+    pub fn schema_registry(&self) -> Result<Option<crate::codec::registry::Registry>, String> {
+        let Some(url) = &self.schema_registry_url else {
+            for (given, flag) in [
+                (
+                    self.schema_registry_user_info.is_some(),
+                    "--schema-registry-user-info",
+                ),
+                (
+                    self.schema_registry_bearer_token.is_some(),
+                    "--schema-registry-bearer-token",
+                ),
+                (
+                    self.schema_registry_ca_file.is_some(),
+                    "--schema-registry-ca-file",
+                ),
+            ] {
+                if given {
+                    return Err(format!("{flag} needs --schema-registry-url"));
+                }
+            }
+            return Ok(None);
+        };
+        crate::codec::registry::Registry::new(&crate::codec::registry::RegistryConfig {
+            url: url.clone(),
+            user_info: self.schema_registry_user_info.clone(),
+            bearer_token: self.schema_registry_bearer_token.clone(),
+            ca_file: self.schema_registry_ca_file.clone(),
+            auto_register: self.schema_registry_auto_register,
+        })
+        .map(Some)
+    }
 }
 
 /// A `HOST:PORT` broker address.

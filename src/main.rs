@@ -18,6 +18,11 @@ async fn main() -> std::process::ExitCode {
             .error(clap::error::ErrorKind::ValueValidation, e)
             .exit();
     }
+    if let Err(e) = config.schema_registry() {
+        Config::command()
+            .error(clap::error::ErrorKind::ValueValidation, e)
+            .exit();
+    }
     let security = match config.security.load() {
         Ok(s) => s,
         Err(e) => Config::command()

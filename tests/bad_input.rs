@@ -538,7 +538,7 @@ fn post_cases(topic: &str, fresh: &str) -> Vec<Case> {
     );
     for field in ["keySerializer", "valueSerializer"] {
         for (name, value, needle) in [
-            ("unknown", r#""avro""#, "unknown serializer 'avro'; known: string, bytearray, integer, long, float, double, json"),
+            ("unknown", r#""protobuf""#, "unknown serializer 'protobuf'; known: string, bytearray, integer, long, float, double, json, avro"),
             ("empty", r#""""#, "unknown serializer ''"),
             ("with a blank", r#""string ""#, "unknown serializer 'string '"),
             ("a number", "5", "must be a string, got a number"),
@@ -903,7 +903,7 @@ fn get_cases(topic: &str, fresh: &str) -> Vec<Case> {
     );
     for param in ["keyDeserializer", "valueDeserializer"] {
         for (value, shown) in [
-            ("avro", "avro"),
+            ("protobuf", "protobuf"),
             ("", ""),
             ("int", "int"),
             ("string%20", "string "),
@@ -913,7 +913,7 @@ fn get_cases(topic: &str, fresh: &str) -> Vec<Case> {
                 &format!("{param}={value}"),
                 400,
                 &[&format!(
-                    "{param}: unknown deserializer '{shown}'; known: string, bytearray, integer, long, float, double, json"
+                    "{param}: unknown deserializer '{shown}'; known: string, bytearray, integer, long, float, double, json, avro"
                 )],
             );
         }

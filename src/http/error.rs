@@ -76,6 +76,7 @@ pub fn status_of(e: &RecordsError) -> StatusCode {
         RecordsError::NotFound(_) => StatusCode::NOT_FOUND,
         RecordsError::Transaction { cause, .. } => status_of(cause),
         RecordsError::NotYetVisible(_) => StatusCode::GATEWAY_TIMEOUT,
+        RecordsError::RegistryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         RecordsError::Kafka(k) => status_of_kind(k.kind()),
     }
 }

@@ -278,6 +278,7 @@ pub fn get_request(
         max_scan: limits.scan_records,
         reset,
         max_bytes: limits.response_bytes,
+        registry: None,
     };
     Ok((request, output))
 }

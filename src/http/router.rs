@@ -46,6 +46,8 @@ pub struct App {
     pub browsers: Browsers,
     /// Consumer groups being read: GETs of one group take turns.
     pub group_turns: GroupTurns,
+    /// The Schema Registry, when `--schema-registry-url` is given.
+    pub registry: Option<crate::codec::registry::Registry>,
     /// Cancelled when the service shuts down: streams end cleanly.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -492,6 +494,7 @@ mod tests {
             background: tokio_util::task::TaskTracker::new(),
             browsers: Browsers::new(true, &[], &[]),
             group_turns: GroupTurns::default(),
+            registry: None,
             shutdown: Default::default(),
         };
         configure(&mut app);

@@ -43,6 +43,8 @@ use super::cursor::Cursor;
 use super::filter::Filter;
 use super::view::View;
 use super::{RecordsError, Unavailable};
+use crate::codec::registry::Registry;
+use crate::codec::schema::{ReadError, SchemaSet};
 use crate::codec::Format;
 use crate::kafka::{
     decode_records, Cluster, ErrorKind, FetchedPartition, FetchedRecord, KafkaError, Need,
@@ -133,6 +135,8 @@ pub struct GetRequest {
     /// The most bytes the response may hold; records are fetched only up to
     /// about as many bytes.
     pub max_bytes: usize,
+    /// The Schema Registry, for the formats that need it.
+    pub registry: Option<Registry>,
 }
 
 /// The records a GET collected, still as fetched bytes.
@@ -166,6 +170,8 @@ pub struct Page {
     /// Partitions of a read of every partition that could not be read now,
     /// and why (the records of the others are in the page).
     pub unavailable: Vec<Unavailable>,
+    /// The schemas the records' keys and values name.
+    pub schemas: SchemaSet,
 }
 
 /// The offsets a GET with a consumer group commits once its response is out.
@@ -293,6 +299,9 @@ struct Reading {
     max_scan: u64,
     /// A record's JSON, for the filter (reused).
     scratch: Vec<u8>,
+    /// The registry, and the schemas resolved so far.
+    registry: Option<Registry>,
+    schemas: SchemaSet,
 }
 
 impl Reading {
@@ -343,6 +352,18 @@ impl Reader {
         wait_until: Instant,
         kafka_time: Option<Duration>,
     ) -> Result<Option<Reader>, RecordsError> {
+        if (request.key.needs_schema() || request.value.needs_schema())
+            && request.registry.is_none()
+        {
+            let field = if request.key.needs_schema() {
+                "keyDeserializer"
+            } else {
+                "valueDeserializer"
+            };
+            return Err(RecordsError::Invalid(format!(
+                "{field}: the Schema Registry formats need the service to be started with --schema-registry-url"
+            )));
+        }
         let kafka_deadline = || match kafka_time {
             Some(t) => Instant::now() + t,
             None => wait_until.max(Instant::now() + MIN_KAFKA_TIME),
@@ -409,6 +430,8 @@ impl Reader {
                 scanned: 0,
                 max_scan: request.max_scan,
                 scratch: Vec::new(),
+                registry: request.registry.clone(),
+                schemas: SchemaSet::default(),
             },
             group: group.map(str::to_string),
             turn,
@@ -483,7 +506,13 @@ impl Reader {
             resumable: true,
             turn: self.turn,
             unavailable,
+            schemas: std::mem::take(&mut self.reading.schemas),
         })
+    }
+
+    /// The schemas the records returned so far name.
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.reading.schemas
     }
 
     /// Where each partition's read stands now: the next offset to read.
@@ -610,6 +639,7 @@ impl Page {
             key: request.key,
             value: request.value,
             records: Vec::new(),
+            schemas: SchemaSet::default(),
             group: None,
             resume: Vec::new(),
             resumable: request.resume.is_some(),
@@ -782,7 +812,7 @@ impl Reading {
             match result {
                 Ok(fetched) => {
                     self.lost.retain(|(p, _)| *p != id);
-                    self.take(part, fetched)?
+                    self.take(part, fetched).await?
                 }
                 Err(KafkaError::Timeout(_)) => part.at_end = true,
                 Err(e) if e.kind() == ErrorKind::PartitionUnavailable => self.lose(part, e),
@@ -806,7 +836,7 @@ impl Reading {
 
     /// Keeps a partition's fetched records (up to the limit, before its
     /// bound, those the filter keeps) and moves its position past them.
-    fn take(
+    async fn take(
         &mut self,
         part: &mut PartitionRead,
         fetched: FetchedPartition,
@@ -833,6 +863,7 @@ impl Reading {
                 usize::MAX,
                 &mut scanned,
             )?;
+            self.resolve_schemas(part.id, &scanned).await?;
             self.sift(part, scanned, room, decoded.next_offset)?
         } else {
             let decoded = decode_records(
@@ -851,6 +882,12 @@ impl Reading {
             if let Some(i) = beyond {
                 part.records.truncate(before + i);
             }
+        }
+        if self.filter.is_none() {
+            let records = std::mem::take(&mut part.records);
+            let resolved = self.resolve_schemas(part.id, &records[before..]).await;
+            part.records = records;
+            resolved?;
         }
         self.bytes_held += part.records[before..]
             .iter()
@@ -880,6 +917,47 @@ impl Reading {
         Ok(())
     }
 
+    /// Fetches the schemas the keys and values of `records` name (each id
+    /// once, through the registry's cache), so that they can be rendered.
+    async fn resolve_schemas(
+        &mut self,
+        partition: i32,
+        records: &[FetchedRecord],
+    ) -> Result<(), RecordsError> {
+        if !self.key.needs_schema() && !self.value.needs_schema() {
+            return Ok(());
+        }
+        let Some(registry) = self.registry.clone() else {
+            return Err(RecordsError::Invalid(
+                "the Schema Registry formats need --schema-registry-url".into(),
+            ));
+        };
+        for r in records {
+            for (name, format, bytes) in [
+                ("key", self.key, r.key.as_deref()),
+                ("value", self.value, r.value.as_deref()),
+            ] {
+                let resolved = self.schemas.resolve(&registry, format, bytes).await;
+                resolved.map_err(|e| {
+                    let at = format!(
+                        "topic '{}' partition {partition} offset {}: the {name}",
+                        self.topic, r.offset
+                    );
+                    match e {
+                        ReadError::Undecodable(m) => RecordsError::Undecodable(format!(
+                            "{at} cannot be read with the {} deserializer: {m}; choose another {name}Deserializer",
+                            format.name()
+                        )),
+                        ReadError::Unavailable(m) => RecordsError::RegistryUnavailable(format!(
+                            "{at} needs its schema, but {m}; try again later"
+                        )),
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the `scanned` records the filter selects, at most `room`,
     /// within the partition's bound and the scan bound; returns the next
     /// offset to read: past the last record looked at, or past every batch
@@ -898,6 +976,7 @@ impl Reading {
             topic: &self.topic,
             key: self.key,
             value: self.value,
+            schemas: &self.schemas,
         };
         let mut kept = 0;
         for record in scanned {

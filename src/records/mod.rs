@@ -45,6 +45,9 @@ pub enum RecordsError {
     /// visible to read_committed readers when the timeout passed.
     #[error("{0}")]
     NotYetVisible(String),
+    /// The Schema Registry did not answer (or answered with a server error).
+    #[error("{0}")]
+    RegistryUnavailable(String),
     /// Kafka refused, failed or did not answer in time.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -62,6 +65,7 @@ impl RecordsError {
             RecordsError::Invalid(_)
             | RecordsError::NotFound(_)
             | RecordsError::Undecodable(_)
+            | RecordsError::RegistryUnavailable(_)
             | RecordsError::Unsupported(_) => None,
         }
     }

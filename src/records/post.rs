@@ -21,6 +21,8 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::{RecordsError, TxnOutcome};
+use crate::codec::registry::Registry;
+use crate::codec::schema::{check_pending, encode_pending, Field, Pending, WriteError};
 use crate::kafka::partitioner::partition_for_key;
 use crate::kafka::{
     encode_records, record_size, Cluster, EndFailure, Header, KafkaError, Need, ProduceRecord,
@@ -67,6 +69,76 @@ pub struct PostRecord {
     pub timestamp: Option<i64>,
     /// Headers in request order.
     pub headers: Vec<Header>,
+    /// A key waiting for its schema (a Schema Registry format): `key` is
+    /// set from it before the record is written.
+    pub key_pending: Option<Box<Pending>>,
+    /// A value waiting for its schema, as `key_pending`.
+    pub value_pending: Option<Box<Pending>>,
+}
+
+/// Step 0 for records in a Schema Registry format: resolves each pending
+/// key's and value's schema (by id, subject and version, or registered
+/// text), checks the value against it and writes its bytes in the wire
+/// format. Nothing is written to Kafka when any fails: a value that does not
+/// fit is [`RecordsError::Invalid`] after `place(index)` (`records[3].`), naming the path in the
+/// value, an unreachable registry [`RecordsError::RegistryUnavailable`].
+pub async fn encode_schemas(
+    registry: Option<&Registry>,
+    records: &mut [PostRecord],
+    place: impl Fn(usize) -> String,
+) -> Result<(), RecordsError> {
+    let invalid = |at: &str, m: String| {
+        let sep = if m.starts_with(['.', '[']) { "" } else { ": " };
+        RecordsError::Invalid(format!("{at}{sep}{m}; nothing was written"))
+    };
+    // Values given with their schema's text first, so that a value that
+    // does not fit registers no schema.
+    for (i, r) in records.iter().enumerate() {
+        for (field, pending) in [
+            (Field::Key, &r.key_pending),
+            (Field::Value, &r.value_pending),
+        ] {
+            let Some(pending) = pending else { continue };
+            let at = format!("{}{}", place(i), field.name());
+            if registry.is_none() {
+                return Err(RecordsError::Invalid(format!(
+                    "{at}: the {} serializer needs the service to be started with --schema-registry-url",
+                    pending.format.name()
+                )));
+            }
+            check_pending(pending).map_err(|e| match e {
+                WriteError::Invalid(m) | WriteError::Unavailable(m) => invalid(&at, m),
+            })?;
+        }
+    }
+    let Some(registry) = registry else {
+        return Ok(());
+    };
+    // `latest` is asked once per request.
+    let mut latest = HashMap::new();
+    for (i, r) in records.iter_mut().enumerate() {
+        for field in [Field::Key, Field::Value] {
+            let pending = match field {
+                Field::Key => r.key_pending.take(),
+                Field::Value => r.value_pending.take(),
+            };
+            let Some(pending) = pending else { continue };
+            let at = format!("{}{}", place(i), field.name());
+            let bytes = encode_pending(registry, &r.topic, field, &pending, &mut latest)
+                .await
+                .map_err(|e| match e {
+                    WriteError::Invalid(m) => invalid(&at, m),
+                    WriteError::Unavailable(m) => RecordsError::RegistryUnavailable(format!(
+                        "{at}: cannot get its schema: {m}; nothing was written"
+                    )),
+                })?;
+            match field {
+                Field::Key => r.key = Some(bytes),
+                Field::Value => r.value = Some(bytes),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What happened to one record.
@@ -1352,6 +1424,8 @@ mod tests {
             value: Some(Bytes::from(vec![b'x'; value_len])),
             timestamp: None,
             headers: vec![],
+            key_pending: None,
+            value_pending: None,
         }
     }
 

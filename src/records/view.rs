@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use super::RecordsError;
+use crate::codec::schema::SchemaSet;
 use crate::codec::{Decoded, Format};
 use crate::kafka::FetchedRecord;
 
@@ -18,6 +19,9 @@ pub struct View<'a> {
     pub key: Format,
     /// How values are decoded.
     pub value: Format,
+    /// The schemas of the Schema Registry formats, resolved for the records
+    /// shown.
+    pub schemas: &'a SchemaSet,
 }
 
 /// One record as JSON, borrowing the fetched bytes.
@@ -34,6 +38,10 @@ struct RecordOut<'a> {
     key: Decoded<'a>,
     value: Decoded<'a>,
     leader_epoch: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_schema_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_schema_id: Option<u32>,
 }
 
 /// One header of a record.
@@ -71,13 +79,26 @@ impl View<'_> {
         Self: 'r,
     {
         let field = |name, format: Format, bytes: Option<&'r [u8]>| {
-            format.deserialize(bytes).map_err(|e| {
+            let fail = |e: String| {
                 RecordsError::Undecodable(format!(
                     "topic '{}' partition {partition} offset {}: the {name} cannot be read with the {} deserializer: {e}; choose another {name}Deserializer",
                     self.topic, r.offset, format.name()
                 ))
-            })
+            };
+            match bytes {
+                Some(bytes) if format.needs_schema() => self
+                    .schemas
+                    .decode(bytes)
+                    .map(|(value, id)| (Decoded::Value(value), Some(id)))
+                    .map_err(fail),
+                _ => format
+                    .deserialize(bytes)
+                    .map(|d| (d, None))
+                    .map_err(|e| fail(e.to_string())),
+            }
         };
+        let (key, key_schema_id) = field("key", self.key, r.key.as_deref())?;
+        let (value, value_schema_id) = field("value", self.value, r.value.as_deref())?;
         Ok(RecordOut {
             topic: self.topic,
             partition,
@@ -93,9 +114,11 @@ impl View<'_> {
                     value: h.value.as_deref().map_or(Decoded::Null, Decoded::Bytes),
                 })
                 .collect(),
-            key: field("key", self.key, r.key.as_deref())?,
-            value: field("value", self.value, r.value.as_deref())?,
+            key,
+            value,
             leader_epoch: r.leader_epoch,
+            key_schema_id,
+            value_schema_id,
         })
     }
 }

@@ -51,6 +51,9 @@ impl Server {
     /// Binds the listen address of `config`, with the Kafka security
     /// settings already loaded from its flags.
     pub async fn bind_secured(config: &Config, security: Security) -> std::io::Result<Server> {
+        let registry = config
+            .schema_registry()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(config.listen).await?;
         let cluster = Cluster::with_security(
             ClusterConfig {
@@ -83,6 +86,7 @@ impl Server {
                     &config.allowed_hosts,
                 ),
                 group_turns: GroupTurns::default(),
+                registry,
                 shutdown: Default::default(),
             }),
             connections: Arc::new(Semaphore::new(config.max_connections.max(1))),

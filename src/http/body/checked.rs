@@ -12,6 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::codec::schema::{Pending, SchemaChoice};
 use crate::codec::Format;
 use crate::http::error::unknown_names;
 use crate::kafka::Header;
@@ -29,7 +30,7 @@ pub fn parse(body: &[u8]) -> Result<PostRequest, RecordsError> {
 }
 
 const BODY_FIELDS: [&str; 4] = ["records", "transactionId", "async", "timeout"];
-const RECORD_FIELDS: [&str; 8] = [
+const RECORD_FIELDS: [&str; 16] = [
     "topic",
     "partition",
     "keySerializer",
@@ -38,12 +39,20 @@ const RECORD_FIELDS: [&str; 8] = [
     "value",
     "timestamp",
     "headers",
+    "keySchemaId",
+    "keySubject",
+    "keySchemaVersion",
+    "keySchema",
+    "valueSchemaId",
+    "valueSubject",
+    "valueSchemaVersion",
+    "valueSchema",
 ];
 
 /// The fields of a line of an NDJSON body: a record's, and the read-only
 /// fields of the records GET returns, accepted (and ignored) so that a dump
 /// made with GET loads as it is.
-const LINE_FIELDS: [&str; 12] = [
+const LINE_FIELDS: [&str; 20] = [
     "topic",
     "partition",
     "keySerializer",
@@ -52,6 +61,14 @@ const LINE_FIELDS: [&str; 12] = [
     "value",
     "timestamp",
     "headers",
+    "keySchemaId",
+    "keySubject",
+    "keySchemaVersion",
+    "keySchema",
+    "valueSchemaId",
+    "valueSubject",
+    "valueSchemaVersion",
+    "valueSchema",
     "offset",
     "serializedKeySize",
     "serializedValueSize",
@@ -447,13 +464,23 @@ fn record(
     let partition = fields.partition()?;
     let key_format = fields.format("keySerializer", defaults.key_serializer)?;
     let value_format = fields.format("valueSerializer", defaults.value_serializer)?;
+    let key_pending = fields.pending("key", key_format)?;
+    let value_pending = fields.pending("value", value_format)?;
     Ok(PostRecord {
         topic,
         partition,
-        key: fields.serialized("key", key_format)?,
-        value: fields.serialized("value", value_format)?,
+        key: match key_pending {
+            Some(_) => None,
+            None => fields.serialized("key", key_format)?,
+        },
+        value: match value_pending {
+            Some(_) => None,
+            None => fields.serialized("value", value_format)?,
+        },
         timestamp: fields.timestamp()?,
         headers: fields.headers()?,
+        key_pending,
+        value_pending,
     })
 }
 
@@ -523,6 +550,96 @@ impl RecordFields<'_> {
             }),
             Some(other) => Err(self.wrong_type(field, "a string", other)),
         }
+    }
+
+    /// A key or value in a Schema Registry format, with the schema its
+    /// `…SchemaId`, `…Subject` (+ `…SchemaVersion`) or `…Schema` field names;
+    /// `None` for other formats (which take none of these fields) and for null.
+    fn pending(&self, field: &str, format: Format) -> Result<Option<Box<Pending>>, RecordsError> {
+        let name = |suffix: &str| format!("{field}{suffix}");
+        let given = |suffix: &str| {
+            let n = name(suffix);
+            self.obj.get(&n).filter(|v| !v.is_null()).map(|v| (n, v))
+        };
+        let id = given("SchemaId");
+        let subject = given("Subject");
+        let version = given("SchemaVersion");
+        let text = given("Schema");
+        if !format.needs_schema() {
+            if let Some((n, _)) = id
+                .iter()
+                .chain(&subject)
+                .chain(&version)
+                .chain(&text)
+                .next()
+            {
+                return Err(invalid(format!(
+                    "{}: only with a Schema Registry serializer ({field}Serializer avro)",
+                    self.at(n)
+                )));
+            }
+            return Ok(None);
+        }
+        let choices = [&id, &subject, &text]
+            .iter()
+            .filter(|c| c.is_some())
+            .count();
+        if choices != 1 {
+            return Err(invalid(format!(
+                "{}: the {} serializer needs exactly one of {field}SchemaId, {field}Subject (with {field}SchemaVersion) and {field}Schema",
+                self.at(&name("Serializer")),
+                format.name()
+            )));
+        }
+        if let (Some((n, _)), None) = (&version, &subject) {
+            return Err(invalid(format!("{}: only with {field}Subject", self.at(n))));
+        }
+        let schema = if let Some((n, v)) = id {
+            let id = v
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| {
+                    self.wrong_type(&n, "a schema id (an integer from 0 to 4294967295)", v)
+                })?;
+            SchemaChoice::Id(id)
+        } else if let Some((n, v)) = subject {
+            let subject = v
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| self.wrong_type(&n, "a subject name", v))?;
+            let version = match version {
+                None => None,
+                Some((_, Value::String(s))) if s == "latest" => None,
+                Some((n, v)) => Some(
+                    v.as_i64()
+                        .and_then(|i| i32::try_from(i).ok())
+                        .filter(|i| *i >= 1)
+                        .ok_or_else(|| {
+                            self.wrong_type(&n, "a version (an integer from 1, or \"latest\")", v)
+                        })?,
+                ),
+            };
+            SchemaChoice::Subject(subject.to_string(), version)
+        } else if let Some((n, v)) = text {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                // A schema given as JSON itself.
+                Value::Object(_) | Value::Array(_) => v.to_string(),
+                _ => return Err(self.wrong_type(&n, "the schema's text", v)),
+            };
+            SchemaChoice::Text(text)
+        } else {
+            unreachable!("one choice is given")
+        };
+        let value = self.obj.get(field).unwrap_or(&Value::Null);
+        if value.is_null() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(Pending {
+            format,
+            schema,
+            value: value.clone(),
+        })))
     }
 
     /// The key or value, serialized with `format`.
@@ -681,7 +798,7 @@ mod tests {
             ),
             (
                 r#"{"topic": "t", "partiton": 1}"#,
-                "line 57: unknown field 'partiton'; known fields: topic, partition, keySerializer, valueSerializer, key, value, timestamp, headers, offset, serializedKeySize, serializedValueSize, leaderEpoch",
+                "line 57: unknown field 'partiton'; known fields: topic, partition, keySerializer, valueSerializer, key, value, timestamp, headers, keySchemaId, keySubject, keySchemaVersion, keySchema, valueSchemaId, valueSubject, valueSchemaVersion, valueSchema, offset, serializedKeySize, serializedValueSize, leaderEpoch",
             ),
             (
                 r#"{"topic": "t", "partition": 1, "partition": 2}"#,
@@ -735,8 +852,8 @@ mod tests {
         assert_eq!(&*r.topic, "orders");
         assert_eq!(r.key.as_deref(), Some(&b"aw=="[..]));
         // GET's fields are the only read-only ones accepted.
-        let m = line_err(r#"{"topic": "t", "keySchemaId": 1}"#, &defaults);
-        assert!(m.starts_with("line 57: unknown field 'keySchemaId'"), "{m}");
+        let m = line_err(r#"{"topic": "t", "topicId": 1}"#, &defaults);
+        assert!(m.starts_with("line 57: unknown field 'topicId'"), "{m}");
         // And a JSON body's records do not take them.
         assert!(err(json!({"records": [{"topic": "t", "offset": 1}]}))
             .starts_with("records[0]: unknown field 'offset'"));

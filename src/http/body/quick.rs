@@ -458,7 +458,8 @@ fn into_record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostReco
     }
     let format = |name: Option<&str>| match name {
         None => Some(Format::String),
-        Some(n) => Format::parse(n),
+        // The Schema Registry formats go to the checking parser.
+        Some(n) => Format::parse(n).filter(|f| !f.needs_schema()),
     };
     let key = serialize(raw, format(r.key_serializer)?, r.key)?;
     let value = serialize(raw, format(r.value_serializer)?, r.value)?;
@@ -483,6 +484,8 @@ fn into_record(raw: &Bytes, r: RecordIn<'_>, topic: Arc<str>) -> Option<PostReco
         value,
         timestamp: r.timestamp,
         headers,
+        key_pending: None,
+        value_pending: None,
     })
 }
 

@@ -30,7 +30,8 @@ pub(crate) async fn get_records(
         accept: header("accept"),
         last_event_id: header("last-event-id").filter(|id| !id.is_empty()),
     };
-    let (request, output) = query::get_request(topic, raw_query, &app.limits, found)?;
+    let (mut request, output) = query::get_request(topic, raw_query, &app.limits, found)?;
+    request.registry = app.registry.clone();
     if output.is_stream() {
         return records_stream::stream_records(app, request, output).await;
     }
@@ -106,6 +107,7 @@ fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
         topic: &page.topic,
         key: page.key,
         value: page.value,
+        schemas: &page.schemas,
     };
     let budget = max_bytes.saturating_sub(HEAD.len() + TAIL_BYTES);
     let mut buf = Vec::with_capacity(HEAD.len() + TAIL_BYTES + 256 * page.records.len());
@@ -222,6 +224,7 @@ mod tests {
             group: group.map(str::to_string),
             turn: None,
             unavailable: Vec::new(),
+            schemas: Default::default(),
         }
     }
 

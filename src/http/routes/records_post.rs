@@ -44,7 +44,11 @@ where
     app.metrics
         .request_body(Route::PostRecords, wire_bytes as usize);
     // Parsed as JSON whatever the Content-Type says: `curl -d` sends a form type.
-    let request = read_post_body(&body)?;
+    let mut request = read_post_body(&body)?;
+    post::encode_schemas(app.registry.as_ref(), &mut request.records, |i| {
+        format!("records[{i}].")
+    })
+    .await?;
     let records = request.records.len();
     if records > app.limits.records_per_request {
         return Err(ApiError::new(

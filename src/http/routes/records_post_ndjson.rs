@@ -31,7 +31,7 @@ use crate::http::response::json_response;
 use crate::http::router::App;
 use crate::http::BoxError;
 use crate::metrics::Route;
-use crate::records::post::{Load, Loaded, PartitionRange, PostRecord};
+use crate::records::post::{self, Load, Loaded, PartitionRange, PostRecord};
 use crate::records::{RecordsError, TxnOutcome};
 
 /// A batch is written once its lines hold this many bytes (or fewer, when
@@ -164,6 +164,16 @@ impl Loading<'_> {
                     .await);
             }
         };
+        let encoded = post::encode_schemas(
+            self.app.registry.as_ref(),
+            std::slice::from_mut(&mut record),
+            |_| format!("line {number}: "),
+        )
+        .await;
+        if let Err(e) = encoded {
+            let message = e.to_string();
+            return Err(self.stop_before(status_of(&e), message, Some(number)).await);
+        }
         match &self.last_topic {
             Some(last) if **last == *record.topic => record.topic = Arc::clone(last),
             _ => self.last_topic = Some(Arc::clone(&record.topic)),

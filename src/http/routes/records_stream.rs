@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{with_records, HttpResponse};
+use crate::codec::schema::SchemaSet;
 use crate::codec::Format;
 use crate::http::error::{status_of, ApiError, ErrorBody};
 use crate::http::query::Output;
@@ -241,10 +242,12 @@ impl Streaming {
 
     /// Renders a round into chunks; returns how many records it held.
     fn render(&mut self, records: Vec<(i32, FetchedRecord)>) -> Result<usize, RecordsError> {
+        let no_schemas = SchemaSet::default();
         let view = View {
             topic: &self.topic,
             key: self.key,
             value: self.value,
+            schemas: self.reader.as_ref().map_or(&no_schemas, |r| r.schemas()),
         };
         let count = records.len();
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);

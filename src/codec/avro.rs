@@ -1,0 +1,718 @@
+//! Avro records straight between Avro's binary encoding and its JSON
+//! encoding, as Confluent's REST Proxy and Avro console consumer show them
+//! (Java's `JsonEncoder`):
+//!
+//! - a union is `null`, or `{"<branch>": value}` where the branch is the
+//!   type's full name (`"string"`, `"long"`, `"com.example.Address"`);
+//! - `bytes` and `fixed` are strings of code points U+0000 to U+00FF, one
+//!   per byte;
+//! - an enum is its symbol, a map an object, a record an object with its
+//!   fields in schema order;
+//! - logical types are shown as the type they annotate: a `decimal` as its
+//!   bytes, `date` and `time-millis` as the int, timestamps as the long,
+//!   `uuid` as the string (`avro.use.logical.type.converters` off, the
+//!   default of Confluent's tools);
+//! - `float` and `double` NaN and infinities as the strings `"NaN"`,
+//!   `"Infinity"` and `"-Infinity"` (JSON has no such numbers).
+//!
+//! Writing takes the same JSON and checks it against the schema, naming the
+//! path of the first value that does not fit (`.address.zip`,
+//! `.items[2]`). A record field left out takes its default, when it has one.
+//!
+//! Schemas are parsed by the `apache-avro` crate (names, namespaces,
+//! references, logical types); the records are read and written here, so
+//! that the JSON is exactly the encoding above. The crate turns a `uuid` on
+//! `fixed(16)` into a plain `uuid`: such fields are read as strings.
+
+use std::collections::HashMap;
+
+use apache_avro::schema::{Name, RecordSchema, Schema};
+use serde_json::{Map, Number, Value};
+
+/// How deep values may nest (records in records, arrays in arrays).
+const MAX_DEPTH: usize = 128;
+
+/// A parsed Avro schema and the named types it can use.
+#[derive(Debug)]
+pub struct AvroSchema {
+    root: Schema,
+    names: HashMap<String, Schema>,
+}
+
+impl AvroSchema {
+    /// Parses `text`, whose named types may come from `referenced` (the
+    /// texts of the schemas it references).
+    pub fn parse(text: &str, referenced: &[String]) -> Result<AvroSchema, String> {
+        let (root, others) = if referenced.is_empty() {
+            (
+                Schema::parse_str(text).map_err(|e| e.to_string())?,
+                Vec::new(),
+            )
+        } else {
+            Schema::parse_str_with_list(text, referenced).map_err(|e| e.to_string())?
+        };
+        let mut names = HashMap::new();
+        for s in others.iter().chain(std::iter::once(&root)) {
+            collect_names(s, &mut names);
+        }
+        Ok(AvroSchema { root, names })
+    }
+
+    /// Decodes one datum of this schema (the bytes after the wire format's
+    /// header) into its JSON encoding; every byte must be used.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        let mut reader = Reader { bytes, pos: 0 };
+        let value = self.read(&self.root, &mut reader, 0)?;
+        if reader.pos != bytes.len() {
+            return Err(format!(
+                "{} bytes left over after the Avro datum (written with another schema?)",
+                bytes.len() - reader.pos
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Encodes `value` (Avro's JSON encoding) after `out`; an error names
+    /// the path of the value that does not fit.
+    pub fn encode(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+        let mut path = String::new();
+        self.write(&self.root, value, out, &mut path, false, 0)
+            .map_err(|e| {
+                if path.is_empty() {
+                    e
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+    }
+
+    fn resolve<'a>(&'a self, schema: &'a Schema) -> Result<&'a Schema, String> {
+        match schema {
+            Schema::Ref { name } => {
+                let full = name.fullname(None);
+                self.names
+                    .get(&full)
+                    .ok_or_else(|| format!("the schema names '{full}' without defining it"))
+            }
+            s => Ok(s),
+        }
+    }
+
+    fn read(&self, schema: &Schema, r: &mut Reader<'_>, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("values nest more than {MAX_DEPTH} deep"));
+        }
+        let schema = self.resolve(schema)?;
+        Ok(match schema {
+            Schema::Null => Value::Null,
+            Schema::Boolean => match r.byte()? {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                b => return Err(format!("{b} is not a boolean")),
+            },
+            Schema::Int | Schema::Date | Schema::TimeMillis => {
+                let v = r.long()?;
+                let v = i32::try_from(v).map_err(|_| format!("{v} is out of range for an int"))?;
+                Value::from(v)
+            }
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => Value::from(r.long()?),
+            Schema::Float => {
+                let b = r.take(4)?;
+                float_json(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64, |x| {
+                    (x as f32).to_string()
+                })
+            }
+            Schema::Double => {
+                let b = r.take(8)?;
+                let mut a = [0; 8];
+                a.copy_from_slice(b);
+                float_json(f64::from_le_bytes(a), |x| x.to_string())
+            }
+            Schema::Bytes | Schema::BigDecimal => {
+                let n = r.len()?;
+                Value::String(code_points(r.take(n)?))
+            }
+            Schema::String | Schema::Uuid => {
+                let n = r.len()?;
+                let b = r.take(n)?;
+                Value::String(
+                    std::str::from_utf8(b)
+                        .map_err(|_| "a string is not valid UTF-8".to_string())?
+                        .to_string(),
+                )
+            }
+            Schema::Fixed(f) => Value::String(code_points(r.take(f.size)?)),
+            Schema::Duration => Value::String(code_points(r.take(12)?)),
+            Schema::Decimal(d) => return self.read(&d.inner, r, depth + 1),
+            Schema::Enum(e) => {
+                let i = r.long()?;
+                let symbol = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| e.symbols.get(i))
+                    .ok_or_else(|| {
+                        format!("{i} is not a symbol of enum {}", e.name.fullname(None))
+                    })?;
+                Value::String(symbol.clone())
+            }
+            Schema::Array(a) => {
+                let mut items = Vec::new();
+                loop {
+                    let n = r.block_count()?;
+                    if n == 0 {
+                        break;
+                    }
+                    for _ in 0..n {
+                        items.push(self.read(&a.items, r, depth + 1)?);
+                    }
+                }
+                Value::Array(items)
+            }
+            Schema::Map(m) => {
+                let mut map = Map::new();
+                loop {
+                    let n = r.block_count()?;
+                    if n == 0 {
+                        break;
+                    }
+                    for _ in 0..n {
+                        let len = r.len()?;
+                        let key = std::str::from_utf8(r.take(len)?)
+                            .map_err(|_| "a map key is not valid UTF-8".to_string())?
+                            .to_string();
+                        let value = self.read(&m.types, r, depth + 1)?;
+                        map.insert(key, value);
+                    }
+                }
+                Value::Object(map)
+            }
+            Schema::Union(u) => {
+                let i = r.long()?;
+                let branch = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .ok_or_else(|| format!("{i} is not a branch of the union"))?;
+                let branch = self.resolve(branch)?;
+                if matches!(branch, Schema::Null) {
+                    Value::Null
+                } else {
+                    let mut map = Map::new();
+                    map.insert(branch_name(branch), self.read(branch, r, depth + 1)?);
+                    Value::Object(map)
+                }
+            }
+            Schema::Record(rec) => {
+                let mut map = Map::new();
+                for field in &rec.fields {
+                    map.insert(field.name.clone(), self.read(&field.schema, r, depth + 1)?);
+                }
+                Value::Object(map)
+            }
+            Schema::Ref { .. } => unreachable!("resolved above"),
+        })
+    }
+
+    /// Writes `value`; `default` reads a field default (a union's default is
+    /// its first branch's value, unwrapped).
+    fn write(
+        &self,
+        schema: &Schema,
+        value: &Value,
+        out: &mut Vec<u8>,
+        path: &mut String,
+        default: bool,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("values nest more than {MAX_DEPTH} deep"));
+        }
+        let schema = self.resolve(schema)?;
+        let expected = |what: &str| format!("expected {what}, found {}", kind(value));
+        match schema {
+            Schema::Null => {
+                if !value.is_null() {
+                    return Err(expected("null"));
+                }
+            }
+            Schema::Boolean => {
+                let b = value.as_bool().ok_or_else(|| expected("a boolean"))?;
+                out.push(b as u8);
+            }
+            Schema::Int | Schema::Date | Schema::TimeMillis => {
+                let v = value
+                    .as_i64()
+                    .and_then(|v| i32::try_from(v).ok())
+                    .ok_or_else(|| expected("an integer in the int range"))?;
+                write_long(out, v as i64);
+            }
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => {
+                let v = value
+                    .as_i64()
+                    .ok_or_else(|| expected("an integer in the long range"))?;
+                write_long(out, v);
+            }
+            Schema::Float => {
+                let v = float_of(value).ok_or_else(|| expected("a number"))?;
+                out.extend_from_slice(&(v as f32).to_le_bytes());
+            }
+            Schema::Double => {
+                let v = float_of(value).ok_or_else(|| expected("a number"))?;
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Schema::Bytes | Schema::BigDecimal => {
+                let b = bytes_of(value)?;
+                write_long(out, b.len() as i64);
+                out.extend_from_slice(&b);
+            }
+            Schema::String | Schema::Uuid => {
+                let s = value.as_str().ok_or_else(|| expected("a string"))?;
+                write_long(out, s.len() as i64);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Schema::Fixed(f) => write_fixed(out, value, f.size)?,
+            Schema::Duration => write_fixed(out, value, 12)?,
+            Schema::Decimal(d) => {
+                return self.write(&d.inner, value, out, path, default, depth + 1)
+            }
+            Schema::Enum(e) => {
+                let s = value.as_str().ok_or_else(|| expected("an enum symbol"))?;
+                let i = e.symbols.iter().position(|x| x == s).ok_or_else(|| {
+                    format!(
+                        "'{s}' is not a symbol of enum {} ({})",
+                        e.name.fullname(None),
+                        e.symbols.join(", ")
+                    )
+                })?;
+                write_long(out, i as i64);
+            }
+            Schema::Array(a) => {
+                let items = value.as_array().ok_or_else(|| expected("an array"))?;
+                if !items.is_empty() {
+                    write_long(out, items.len() as i64);
+                    let len = path.len();
+                    for (i, item) in items.iter().enumerate() {
+                        path.push_str(&format!("[{i}]"));
+                        self.write(&a.items, item, out, path, default, depth + 1)?;
+                        path.truncate(len);
+                    }
+                }
+                out.push(0);
+            }
+            Schema::Map(m) => {
+                let map = value
+                    .as_object()
+                    .ok_or_else(|| expected("an object (a map)"))?;
+                if !map.is_empty() {
+                    write_long(out, map.len() as i64);
+                    let len = path.len();
+                    for (k, v) in map {
+                        write_long(out, k.len() as i64);
+                        out.extend_from_slice(k.as_bytes());
+                        push_key(path, k);
+                        self.write(&m.types, v, out, path, default, depth + 1)?;
+                        path.truncate(len);
+                    }
+                }
+                out.push(0);
+            }
+            Schema::Union(u) => {
+                let variants = u.variants();
+                if default {
+                    let first = variants.first().ok_or("an empty union has no value")?;
+                    out.push(0);
+                    return self.write(first, value, out, path, true, depth + 1);
+                }
+                if value.is_null() {
+                    let i = variants
+                        .iter()
+                        .position(|v| matches!(v, Schema::Null))
+                        .ok_or_else(|| {
+                            format!(
+                                "null is not allowed: the union is {}",
+                                self.union_names(variants)
+                            )
+                        })?;
+                    write_long(out, i as i64);
+                    return Ok(());
+                }
+                let single = value.as_object().filter(|m| m.len() == 1);
+                let Some((name, inner)) = single.and_then(|m| m.iter().next()) else {
+                    return Err(format!(
+                        "a union value is null or {{\"<branch>\": value}} with one of {}; found {}",
+                        self.union_names(variants),
+                        kind(value)
+                    ));
+                };
+                let mut found = None;
+                for (i, v) in variants.iter().enumerate() {
+                    let v = self.resolve(v)?;
+                    if &branch_name(v) == name || short_name(v).as_deref() == Some(name.as_str()) {
+                        found = Some((i, v));
+                        break;
+                    }
+                }
+                let (i, branch) = found.ok_or_else(|| {
+                    format!(
+                        "'{name}' is not a branch of the union ({})",
+                        self.union_names(variants)
+                    )
+                })?;
+                write_long(out, i as i64);
+                let len = path.len();
+                push_key(path, name);
+                self.write(branch, inner, out, path, false, depth + 1)?;
+                path.truncate(len);
+            }
+            Schema::Record(rec) => self.write_record(rec, value, out, path, default, depth)?,
+            Schema::Ref { .. } => unreachable!("resolved above"),
+        }
+        Ok(())
+    }
+
+    fn write_record(
+        &self,
+        rec: &RecordSchema,
+        value: &Value,
+        out: &mut Vec<u8>,
+        path: &mut String,
+        default: bool,
+        depth: usize,
+    ) -> Result<(), String> {
+        let map = value.as_object().ok_or_else(|| {
+            format!(
+                "expected an object (record {}), found {}",
+                rec.name.fullname(None),
+                kind(value)
+            )
+        })?;
+        if let Some(unknown) = map.keys().find(|k| !rec.lookup.contains_key(k.as_str())) {
+            let known: Vec<&str> = rec.fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(format!(
+                "'{unknown}' is not a field of record {} (fields: {})",
+                rec.name.fullname(None),
+                known.join(", ")
+            ));
+        }
+        let len = path.len();
+        for field in &rec.fields {
+            path.push('.');
+            path.push_str(&field.name);
+            match (map.get(&field.name), &field.default) {
+                (Some(v), _) => self.write(&field.schema, v, out, path, default, depth + 1)?,
+                (None, Some(d)) => self.write(&field.schema, d, out, path, true, depth + 1)?,
+                (None, None) => return Err("missing, and the field has no default".into()),
+            }
+            path.truncate(len);
+        }
+        Ok(())
+    }
+
+    fn union_names(&self, variants: &[Schema]) -> String {
+        variants
+            .iter()
+            .map(|v| self.resolve(v).map(branch_name).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The name Avro's JSON encoding gives a union branch: the full name of a
+/// named type, else the type's name (a logical type: the type it annotates).
+fn branch_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Null => "null".into(),
+        Schema::Boolean => "boolean".into(),
+        Schema::Int | Schema::Date | Schema::TimeMillis => "int".into(),
+        Schema::Long
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => "long".into(),
+        Schema::Float => "float".into(),
+        Schema::Double => "double".into(),
+        Schema::Bytes | Schema::BigDecimal => "bytes".into(),
+        Schema::String | Schema::Uuid => "string".into(),
+        Schema::Array(_) => "array".into(),
+        Schema::Map(_) => "map".into(),
+        Schema::Union(_) => "union".into(),
+        Schema::Record(r) => r.name.fullname(None),
+        Schema::Enum(e) => e.name.fullname(None),
+        Schema::Fixed(f) => f.name.fullname(None),
+        Schema::Decimal(d) => branch_name(&d.inner),
+        Schema::Duration => "duration".into(),
+        Schema::Ref { name } => name.fullname(None),
+    }
+}
+
+/// A named type's name without its namespace (accepted on writes too).
+fn short_name(schema: &Schema) -> Option<String> {
+    let name: &Name = match schema {
+        Schema::Record(r) => &r.name,
+        Schema::Enum(e) => &e.name,
+        Schema::Fixed(f) => &f.name,
+        _ => return None,
+    };
+    Some(name.name.clone())
+}
+
+fn collect_names(schema: &Schema, names: &mut HashMap<String, Schema>) {
+    match schema {
+        Schema::Record(r) => {
+            names.insert(r.name.fullname(None), schema.clone());
+            for f in &r.fields {
+                collect_names(&f.schema, names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(e.name.fullname(None), schema.clone());
+        }
+        Schema::Fixed(f) => {
+            names.insert(f.name.fullname(None), schema.clone());
+        }
+        Schema::Array(a) => collect_names(&a.items, names),
+        Schema::Map(m) => collect_names(&m.types, names),
+        Schema::Union(u) => {
+            for v in u.variants() {
+                collect_names(v, names);
+            }
+        }
+        Schema::Decimal(d) => collect_names(&d.inner, names),
+        _ => {}
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn push_key(path: &mut String, key: &str) {
+    path.push('[');
+    path.push_str(&Value::String(key.to_string()).to_string());
+    path.push(']');
+}
+
+fn code_points(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+fn bytes_of(value: &Value) -> Result<Vec<u8>, String> {
+    let s = value.as_str().ok_or_else(|| {
+        format!(
+            "expected a string of code points U+0000 to U+00FF (one per byte), found {}",
+            kind(value)
+        )
+    })?;
+    s.chars()
+        .map(|c| {
+            u8::try_from(u32::from(c)).map_err(|_| {
+                format!("'{c}' is not a byte: bytes are strings of code points U+0000 to U+00FF")
+            })
+        })
+        .collect()
+}
+
+fn write_fixed(out: &mut Vec<u8>, value: &Value, size: usize) -> Result<(), String> {
+    let b = bytes_of(value)?;
+    if b.len() != size {
+        return Err(format!("expected {size} bytes, found {}", b.len()));
+    }
+    out.extend_from_slice(&b);
+    Ok(())
+}
+
+fn float_json(x: f64, text: impl Fn(f64) -> String) -> Value {
+    if x.is_nan() {
+        Value::String("NaN".into())
+    } else if x.is_infinite() {
+        Value::String(if x > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        serde_json::from_str::<Number>(&text(x))
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn float_of(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" | "+Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Avro's variable-length zig-zag long.
+pub fn write_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self.bytes.get(self.pos).ok_or_else(too_short)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(too_short)?;
+        let b = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(b)
+    }
+
+    fn long(&mut self) -> Result<i64, String> {
+        let mut z: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+        }
+        Err("a variable-length long is longer than 10 bytes".into())
+    }
+
+    fn len(&mut self) -> Result<usize, String> {
+        let n = self.long()?;
+        usize::try_from(n).map_err(|_| format!("a negative length ({n})"))
+    }
+
+    /// A block's item count (a negative count is followed by the block's size).
+    fn block_count(&mut self) -> Result<u64, String> {
+        let n = self.long()?;
+        if n < 0 {
+            self.long()?;
+        }
+        let n = n.unsigned_abs();
+        if n as usize > self.bytes.len() - self.pos + 1 && n > 1 << 20 {
+            return Err(format!("a block of {n} items is longer than the data"));
+        }
+        Ok(n)
+    }
+}
+
+fn too_short() -> String {
+    "the data ends in the middle of a value".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCHEMA: &str = r#"{"type": "record", "name": "Order", "namespace": "shop",
+      "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "note", "type": ["null", "string"], "default": null},
+        {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "DONE"]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "counts", "type": {"type": "map", "values": "int"}},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 2}},
+        {"name": "raw", "type": "bytes"},
+        {"name": "ratio", "type": "float"},
+        {"name": "next", "type": ["null", "Order"], "default": null}
+      ]}"#;
+
+    fn order() -> Value {
+        json!({"id": 7, "note": {"string": "hi"}, "status": "DONE", "tags": ["a", "b"],
+               "counts": {"x": 1}, "price": "\u{0}\u{ff}", "at": 1700000000000i64,
+               "hash": "\u{1}\u{2}", "raw": "\u{0}A\u{ff}", "ratio": 1.5,
+               "next": {"shop.Order": {"id": -1, "note": null, "status": "NEW", "tags": [],
+                        "counts": {}, "price": "", "at": 0, "hash": "ab", "raw": "",
+                        "ratio": "NaN", "next": null}}})
+    }
+
+    #[test]
+    fn values_round_trip_in_the_json_encoding() {
+        let s = AvroSchema::parse(SCHEMA, &[]).unwrap();
+        let mut out = Vec::new();
+        s.encode(&order(), &mut out).unwrap();
+        assert_eq!(s.decode(&out).unwrap(), order());
+    }
+
+    #[test]
+    fn bytes_are_as_java_writes_them() {
+        let s = AvroSchema::parse(
+            r#"{"type": "record", "name": "R", "fields": [
+            {"name": "a", "type": "int"}, {"name": "b", "type": ["null", "string"]}]}"#,
+            &[],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        s.encode(&json!({"a": -2, "b": {"string": "x"}}), &mut out)
+            .unwrap();
+        assert_eq!(out, [3, 2, 2, b'x']);
+    }
+
+    #[test]
+    fn defaults_fill_missing_fields_and_errors_name_the_path() {
+        let s = AvroSchema::parse(SCHEMA, &[]).unwrap();
+        let mut v = order();
+        v.as_object_mut().unwrap().remove("note");
+        let mut out = Vec::new();
+        s.encode(&v, &mut out).unwrap();
+        assert_eq!(s.decode(&out).unwrap()["note"], Value::Null);
+        v["next"]["shop.Order"]["tags"] = json!(["ok", 5]);
+        let e = s.encode(&v, &mut Vec::new()).unwrap_err();
+        assert!(
+            e.starts_with(".next[\"shop.Order\"].tags[1]: expected a string"),
+            "{e}"
+        );
+        let e = s.encode(&json!({"id": 1}), &mut Vec::new()).unwrap_err();
+        assert!(e.starts_with(".status: missing"), "{e}");
+        let e = s
+            .encode(&json!({"id": 1, "bogus": 2}), &mut Vec::new())
+            .unwrap_err();
+        assert!(e.contains("'bogus' is not a field"), "{e}");
+    }
+
+    #[test]
+    fn short_and_bad_data_is_an_error() {
+        let s = AvroSchema::parse(SCHEMA, &[]).unwrap();
+        let mut out = Vec::new();
+        s.encode(&order(), &mut out).unwrap();
+        assert!(s.decode(&out[..out.len() - 1]).is_err());
+        out.push(0);
+        assert!(s.decode(&out).unwrap_err().contains("left over"));
+    }
+}
