@@ -100,6 +100,41 @@ export KAFKA_RECORDS_TEST_BOOTSTRAP
 echo "test.sh: KAFKA_RECORDS_TEST_BOOTSTRAP=$KAFKA_RECORDS_TEST_BOOTSTRAP" \
   "KAFKA_RECORDS_TEST_KAFKA_VERSION=${KAFKA_RECORDS_TEST_KAFKA_VERSION:-}" >&2
 
+# Kafka creates its offsets and transaction logs on first use, which on a
+# fresh broker can outlast the few seconds a test's request waits: the
+# service creates both once (a transaction, and a group read that commits)
+# before any test runs.
+warm_up() {
+  local port pid url log="$logs/warm-up.log" ok=0
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  url="http://127.0.0.1:$port"
+  target/debug/kafka-records --bootstrap-servers "$KAFKA_RECORDS_TEST_BOOTSTRAP" \
+    --listen "127.0.0.1:$port" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 150); do
+    curl -sf "$url/ready" >/dev/null 2>&1 && { ok=1; break; }
+    sleep 0.2
+  done
+  if [[ $ok -eq 1 ]]; then
+    ok=0
+    curl -s -X POST -H 'content-type: application/json' "$url/topics" \
+      -d '{"name": "test-warm-up", "partitions": 1}' >>"$log" 2>&1
+    curl -sf -X POST -H 'content-type: application/json' "$url/records" \
+      -d '{"transactionId": "test-warm-up", "timeout": "120s", "records": [{"topic": "test-warm-up", "value": "warm"}]}' \
+      >>"$log" 2>&1 &&
+      curl -sf "$url/records/test-warm-up?groupId=test-warm-up&distanceFromBeginning=0&timeout=120s" \
+        >>"$log" 2>&1 && ok=1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [[ $ok -ne 1 ]]; then
+    echo "test.sh: could not create Kafka's offsets and transaction logs through the service (see $log)" >&2
+    cat "$log" >&2
+    return 1
+  fi
+  echo "test.sh: Kafka's offsets and transaction logs are there" >&2
+}
+
 status=0
 if [[ $# -gt 0 ]]; then
   cargo test --lib --bins --tests "$@" || status=$?
@@ -118,5 +153,6 @@ fi
 mkdir -p "$logs"
 cargo test "${targets[@]}" --no-run --message-format=json-render-diagnostics \
   > "$logs/artifacts.json" || exit $?
+warm_up || exit $?
 python3 scripts/test-lanes.py "$logs/artifacts.json" "$logs" || status=$?
 exit "$status"
