@@ -116,10 +116,17 @@ impl Filter {
     }
 
     /// Whether the record whose JSON is `json` is kept.
+    #[cfg(test)]
     pub fn keeps(&self, json: &[u8]) -> bool {
-        let Ok(input) = jaq_json::read::parse_single(json) else {
-            return false;
-        };
+        match jaq_json::read::parse_single(json) {
+            Ok(input) => self.keeps_value(input),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether the record is kept, given as the value its JSON parses to
+    /// (see `View::filter_input`).
+    pub fn keeps_value(&self, input: Val) -> bool {
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.compiled.lut, Vars::new([]));
         let mut outputs = self.compiled.id.run((ctx, input));
         match outputs.next() {

@@ -255,6 +255,13 @@ struct PartitionRead {
     /// Whether the next fetch must ask for this partition alone: its next
     /// batch is larger than a shared fetch brings back.
     needs_own_fetch: bool,
+    /// The last fetch round that brought this partition bytes: shared
+    /// fetches ask first for the partitions served longest ago, so that the
+    /// response's byte bound does not always go to the same ones.
+    served: u64,
+    /// Whether the last fetch brought nothing although records are there:
+    /// the response's byte bound was spent on other partitions.
+    crowded_out: bool,
     /// The next offset to fetch.
     position: i64,
     /// The last stable offset, as last seen.
@@ -287,8 +294,14 @@ struct Reading {
     limit: usize,
     /// Bytes of the records held so far: fetching stops at the response's bound.
     bytes_held: usize,
+    /// Whether `bytes_held` counts the whole fetched batches the records
+    /// hold on to (a stream's round), or only the records' own bytes (a
+    /// page, whose bound is that of its answer).
+    count_batches: bool,
     max_bytes: usize,
     partition_max_bytes: i32,
+    /// Fetch rounds so far.
+    rounds: u64,
     deadline: Instant,
     /// Partitions that became unavailable while being read, and why: left
     /// out of the next fetches until a fetch after a wait finds them again.
@@ -297,8 +310,6 @@ struct Reading {
     /// Records a filter looked at, and the most it may.
     scanned: u64,
     max_scan: u64,
-    /// A record's JSON, for the filter (reused).
-    scratch: Vec<u8>,
     /// The registry, and the schemas resolved so far.
     registry: Option<Registry>,
     schemas: SchemaSet,
@@ -422,14 +433,15 @@ impl Reader {
                 value: request.value,
                 limit: request.limit,
                 bytes_held: 0,
+                count_batches: false,
                 max_bytes: request.max_bytes,
                 partition_max_bytes: partition_max_bytes as i32,
+                rounds: 0,
                 deadline,
                 lost: Vec::new(),
                 filter: request.filter.clone(),
                 scanned: 0,
                 max_scan: request.max_scan,
-                scratch: Vec::new(),
                 registry: request.registry.clone(),
                 schemas: SchemaSet::default(),
             },
@@ -454,9 +466,12 @@ impl Reader {
                 break;
             }
             let total: usize = parts.iter().map(|p| p.records.len()).sum();
-            // Enough records, unless a partition still owes its big batch: fair
-            // selection needs every partition's records.
-            let big_batch_pending = parts.iter().any(|p| p.needs_own_fetch && !p.at_end);
+            // Enough records, unless a partition still owes its big batch, or
+            // was crowded out of the answer: fair selection needs every
+            // partition's records.
+            let big_batch_pending = parts
+                .iter()
+                .any(|p| (p.needs_own_fetch || p.crowded_out) && !p.at_end);
             if (total >= reading.limit && !big_batch_pending)
                 || reading.bytes_held >= reading.max_bytes
                 || reading.scan_exhausted()
@@ -551,10 +566,11 @@ impl Reader {
         &mut self,
         limit: usize,
         wait_until: Instant,
-    ) -> Result<Vec<(i32, FetchedRecord)>, RecordsError> {
+    ) -> Result<Round, RecordsError> {
         let reading = &mut self.reading;
         reading.limit = limit.max(1);
         reading.max_bytes = STREAM_ROUND_BYTES;
+        reading.count_batches = true;
         reading.bytes_held = 0;
         reading.scanned = 0;
         loop {
@@ -609,8 +625,25 @@ impl Reader {
             }
         }
         let limit = reading.limit;
-        let (mut records, resume) = select_fairly(&mut self.parts, limit);
-        records.sort_unstable_by_key(|(p, r)| (*p, r.offset));
+        let total: usize = self.parts.iter().map(|p| p.records.len()).sum();
+        let (records, resume) = if total <= limit {
+            // All of it: by partition, each in offset order already.
+            let mut parts: Vec<&mut PartitionRead> = self.parts.iter_mut().collect();
+            parts.sort_unstable_by_key(|p| p.id);
+            let mut records = Vec::with_capacity(total);
+            for p in parts {
+                records.extend(
+                    std::mem::take(&mut p.records)
+                        .into_iter()
+                        .map(|r| (p.id, r)),
+                );
+            }
+            (records, Vec::new())
+        } else {
+            let (mut records, resume) = select_fairly(&mut self.parts, limit);
+            records.sort_unstable_by_key(|(p, r)| (*p, r.offset));
+            (records, resume)
+        };
         // Records the limit left out are read again by the next round (or
         // a next read, from the cursor).
         for (id, position) in resume {
@@ -621,8 +654,27 @@ impl Reader {
                 }
             }
         }
-        Ok(records)
+        Ok(Round {
+            records,
+            positions: self.positions(),
+            schemas: self.reading.schemas.clone(),
+            finished: self.finished(),
+        })
     }
+}
+
+/// What one round of a stream read.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// The records, by partition then offset.
+    pub records: Vec<(i32, FetchedRecord)>,
+    /// Where each partition's read stands after the round: past its records
+    /// and any a filter left out.
+    pub positions: Vec<(i32, i64)>,
+    /// The schemas the records name.
+    pub schemas: SchemaSet,
+    /// Whether a bounded read is done.
+    pub finished: bool,
 }
 
 impl Page {
@@ -762,6 +814,8 @@ async fn start_reads(
                 start: s.position,
                 start_unclamped,
                 needs_own_fetch: false,
+                served: 0,
+                crowded_out: false,
                 position: s.position,
                 end: s.end,
                 until,
@@ -779,12 +833,15 @@ impl Reading {
     /// gets its first batch whole).
     async fn fetch_round(&mut self, parts: &mut [PartitionRead]) -> Result<(), RecordsError> {
         let wanted = |own: bool| -> Vec<(i32, i64)> {
-            parts
+            let mut wanted: Vec<&PartitionRead> = parts
                 .iter()
                 .filter(|p| !p.at_end && p.records.len() < self.limit && p.needs_own_fetch == own)
-                .map(|p| (p.id, p.position))
-                .collect()
+                .collect();
+            // The broker fills its answer in the order asked, until its bound.
+            wanted.sort_by_key(|p| (p.served, p.id));
+            wanted.into_iter().map(|p| (p.id, p.position)).collect()
         };
+        self.rounds += 1;
         let mut fetches = vec![wanted(false)];
         fetches.extend(wanted(true).into_iter().map(|p| vec![p]));
         fetches.retain(|f| !f.is_empty());
@@ -822,6 +879,14 @@ impl Reading {
                 Err(e) => return Err(e.into()),
             }
         }
+        // A partition left empty because others used up the answer's bound
+        // is fetched again; when none brought anything, Kafka has nothing
+        // more to give now.
+        if parts.iter().any(|p| p.served == self.rounds) {
+            for p in parts.iter_mut().filter(|p| p.crowded_out) {
+                p.at_end = p.at_bound();
+            }
+        }
         Ok(())
     }
 
@@ -854,6 +919,11 @@ impl Reading {
         }
         let room = self.limit - part.records.len();
         let before = part.records.len();
+        let fetched_bytes = fetched.records.len();
+        part.crowded_out = false;
+        if fetched_bytes > 0 {
+            part.served = self.rounds;
+        }
         let next = if self.filter.is_some() {
             let mut scanned = Vec::new();
             let decoded = decode_records(
@@ -889,21 +959,36 @@ impl Reading {
             part.records = records;
             resolved?;
         }
-        self.bytes_held += part.records[before..]
-            .iter()
-            .map(record_bytes)
-            .sum::<usize>();
+        // Records kept hold their whole fetched batches (or what they
+        // decompressed to).
+        if part.records.len() > before {
+            let kept: usize = part.records[before..].iter().map(record_bytes).sum();
+            self.bytes_held += if self.count_batches {
+                kept.max(fetched_bytes)
+            } else {
+                kept
+            };
+        }
         part.end = fetched.last_stable_offset;
         match next {
             Some(next) => {
                 part.position = part.position.max(next);
                 part.needs_own_fetch = false;
             }
-            // Records are there but none came: the broker gives a batch
+            // Part of a batch came but no whole one: the broker gives a batch
             // bigger than the size limit only to the first partition of a
             // fetch, so ask for this one alone.
-            None if part.position < fetched.last_stable_offset && !part.needs_own_fetch => {
+            None if fetched_bytes > 0
+                && part.position < fetched.last_stable_offset
+                && !part.needs_own_fetch =>
+            {
                 part.needs_own_fetch = true
+            }
+            // Nothing came although records are there: the answer's bound was
+            // spent on partitions before it (see `fetch_round`).
+            None if fetched_bytes == 0 && part.position < fetched.last_stable_offset => {
+                part.crowded_out = true;
+                part.at_end = true;
             }
             None => part.at_end = true,
         }
@@ -987,9 +1072,7 @@ impl Reading {
                 return Ok(Some(record.offset));
             }
             self.scanned += 1;
-            self.scratch.clear();
-            view.write(&mut self.scratch, part.id, &record)?;
-            if filter.keeps(&self.scratch) {
+            if filter.keeps_value(view.filter_input(part.id, &record)?) {
                 let offset = record.offset;
                 part.records.push(record);
                 kept += 1;
@@ -1215,6 +1298,8 @@ mod tests {
             start: first,
             start_unclamped: false,
             needs_own_fetch: false,
+            served: 0,
+            crowded_out: false,
             position: first + count as i64,
             end,
             until: None,

@@ -3,6 +3,9 @@
 
 use std::borrow::Cow;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use jaq_json::{Map, Num, Val};
 use serde::Serialize;
 
 use super::RecordsError;
@@ -70,6 +73,54 @@ impl View<'_> {
         })
     }
 
+    /// The record as a `filter` program sees it: the value that parsing
+    /// [`View::write`]'s JSON gives, built without writing and parsing it.
+    pub fn filter_input(&self, partition: i32, r: &FetchedRecord) -> Result<Val, RecordsError> {
+        let record = self.record(partition, r)?;
+        let fail = |e: String| {
+            RecordsError::Undecodable(format!(
+                "topic '{}' partition {partition} offset {}: cannot read the record as JSON: {e}",
+                self.topic, r.offset
+            ))
+        };
+        let mut object = Map::with_capacity_and_hasher(12, Default::default());
+        let mut put = |name: &'static str, value: Val| {
+            object.insert(Val::utf8_str(name.as_bytes()), value);
+        };
+        let int = |n: i64| Val::Num(Num::from_integral(n));
+        put("topic", Val::utf8_str(record.topic.to_string()));
+        put("partition", int(record.partition.into()));
+        put("offset", int(record.offset));
+        put("timestamp", int(record.timestamp));
+        put("serializedKeySize", int(record.serialized_key_size));
+        put("serializedValueSize", int(record.serialized_value_size));
+        let headers = record
+            .headers
+            .iter()
+            .map(|h| {
+                let mut header = Map::with_capacity_and_hasher(2, Default::default());
+                header.insert(Val::utf8_str(&b"key"[..]), Val::utf8_str(h.key.to_string()));
+                header.insert(Val::utf8_str(&b"value"[..]), decoded_val(&h.value)?);
+                Ok(Val::obj(header))
+            })
+            .collect::<Result<Val, String>>()
+            .map_err(fail)?;
+        put("headers", headers);
+        put("key", decoded_val(&record.key).map_err(fail)?);
+        put("value", decoded_val(&record.value).map_err(fail)?);
+        put(
+            "leaderEpoch",
+            record.leader_epoch.map_or(Val::Null, |e| int(e.into())),
+        );
+        if let Some(id) = record.key_schema_id {
+            put("keySchemaId", int(id.into()));
+        }
+        if let Some(id) = record.value_schema_id {
+            put("valueSchemaId", int(id.into()));
+        }
+        Ok(Val::obj(object))
+    }
+
     fn record<'r>(
         &self,
         partition: i32,
@@ -120,5 +171,113 @@ impl View<'_> {
             key_schema_id,
             value_schema_id,
         })
+    }
+}
+
+/// A key, value or header value as a filter sees it: what parsing its JSON
+/// gives.
+fn decoded_val(decoded: &Decoded<'_>) -> Result<Val, String> {
+    match decoded {
+        Decoded::Null => Ok(Val::Null),
+        Decoded::Text(text) => Ok(Val::utf8_str(text.to_string())),
+        Decoded::Bytes(bytes) => Ok(Val::utf8_str(STANDARD.encode(bytes))),
+        Decoded::Int(n) => Ok(Val::Num(Num::from_integral(*n))),
+        Decoded::Json(raw) => {
+            jaq_json::read::parse_single(raw.get().as_bytes()).map_err(|e| e.to_string())
+        }
+        // Numbers as written (the shortest that reads back), and values of
+        // schemas: through their JSON.
+        Decoded::F32(_) | Decoded::F64(_) | Decoded::Value(_) => {
+            let json = serde_json::to_vec(decoded).map_err(|e| e.to_string())?;
+            jaq_json::read::parse_single(&json).map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::Header;
+    use bytes::Bytes;
+
+    fn record(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) -> FetchedRecord {
+        FetchedRecord {
+            offset: 41,
+            timestamp: 1_700_000_000_123,
+            key: key.map(Bytes::copy_from_slice),
+            value: value.map(Bytes::copy_from_slice),
+            headers: headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: Bytes::copy_from_slice(k),
+                    value: v.map(Bytes::copy_from_slice),
+                })
+                .collect(),
+            leader_epoch: Some(3),
+        }
+    }
+
+    /// The filter sees exactly what the answer shows: the value built
+    /// directly equals the parse of the written JSON, for every format.
+    #[test]
+    fn a_filter_sees_what_the_answer_shows() {
+        let schemas = SchemaSet::default();
+        let cases: Vec<(Format, Format, FetchedRecord)> = vec![
+            (
+                Format::String,
+                Format::Json,
+                record(
+                    Some("k\u{e9}\"y\n".as_bytes()),
+                    Some(br#" {"id": 7, "amount": 1.50, "big": 123456789012345678901234567890, "e": 1E5, "nested": {"a": [true, null, "x"]}} "#),
+                    &[(b"trace", Some(b"\x00\xff")), (b"trace", None), (b"\xff bad utf8", Some(b"v"))],
+                ),
+            ),
+            (Format::ByteArray, Format::String, record(Some(b"\x00\x01\xfe"), None, &[])),
+            (
+                Format::Integer,
+                Format::Long,
+                record(Some(&(-7i32).to_be_bytes()), Some(&i64::MIN.to_be_bytes()), &[]),
+            ),
+            (
+                Format::Float,
+                Format::Double,
+                record(Some(&0.1f32.to_be_bytes()), Some(&f64::NAN.to_be_bytes()), &[]),
+            ),
+            (Format::Double, Format::Float, record(Some(&1e300f64.to_be_bytes()), Some(&f32::NEG_INFINITY.to_be_bytes()), &[])),
+            (Format::String, Format::String, record(None, Some("\u{1F600} text".as_bytes()), &[])),
+        ];
+        for (key, value, r) in cases {
+            let view = View {
+                topic: "a-topic",
+                key,
+                value,
+                schemas: &schemas,
+            };
+            let mut json = Vec::new();
+            view.write(&mut json, 5, &r).unwrap();
+            let parsed = jaq_json::read::parse_single(&json).unwrap();
+            let built = view.filter_input(5, &r).unwrap();
+            assert_eq!(built, parsed, "{}", String::from_utf8_lossy(&json));
+            // Equal as JSON text too (order of fields, number spellings).
+            assert_eq!(built.to_string(), parsed.to_string());
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_json_fails_the_same_way_for_the_filter() {
+        let schemas = SchemaSet::default();
+        let view = View {
+            topic: "t",
+            key: Format::String,
+            value: Format::Json,
+            schemas: &schemas,
+        };
+        let r = record(None, Some(b"{not json"), &[]);
+        assert!(view.write(&mut Vec::new(), 0, &r).is_err());
+        assert!(view.filter_input(0, &r).is_err());
     }
 }

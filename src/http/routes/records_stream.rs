@@ -14,7 +14,6 @@
 //! bounds or its duration, when the service shuts down, or when the client
 //! leaves (hyper drops the body; what was not handed is not committed).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::{with_records, HttpResponse};
 use crate::codec::schema::SchemaSet;
@@ -34,7 +34,7 @@ use crate::http::router::App;
 use crate::kafka::{Cluster, FetchedRecord};
 use crate::metrics::Metrics;
 use crate::records::cursor::Cursor;
-use crate::records::get::{self, GetRequest, GroupCommit, Reader};
+use crate::records::get::{self, GetRequest, GroupCommit, Reader, Round};
 use crate::records::view::View;
 use crate::records::RecordsError;
 
@@ -83,12 +83,16 @@ pub(crate) async fn stream_records(
             .map(|r| r.carried().to_vec())
             .unwrap_or_default(),
         every_partition: reader.as_ref().is_none_or(Reader::every_partition),
+        group: reader.as_ref().and_then(Reader::group).map(str::to_string),
         phase: if reader.is_some() {
             Phase::Reading
         } else {
             Phase::Ending
         },
         reader,
+        fetching: None,
+        round: Rendering::default(),
+        finished: false,
         cluster: app.cluster.clone(),
         metrics: Arc::clone(&app.metrics),
         shutdown: app.shutdown.clone(),
@@ -98,7 +102,7 @@ pub(crate) async fn stream_records(
         output,
         remaining: request.limit,
         ends_at,
-        pending: VecDeque::new(),
+        pending: None,
         handed: None,
         committed_at: Instant::now(),
         last_output: Instant::now(),
@@ -132,8 +136,27 @@ enum Phase {
     Done,
 }
 
+/// A round being fetched, on a task of its own so that it overlaps the
+/// writing of the round before it; dropping it (the client left) stops it.
+type Fetching = AbortOnDropHandle<(Reader, Result<Round, RecordsError>)>;
+
+/// The round being rendered, a chunk at a time.
+#[derive(Default)]
+struct Rendering {
+    records: std::vec::IntoIter<(i32, FetchedRecord)>,
+    /// Where the read stands once the round is written.
+    positions: Vec<(i32, i64)>,
+    schemas: SchemaSet,
+}
+
 struct Streaming {
+    /// The reader, when no round is being fetched.
     reader: Option<Reader>,
+    fetching: Option<Fetching>,
+    round: Rendering,
+    /// Whether a bounded read has read all it will.
+    finished: bool,
+    group: Option<String>,
     cluster: Cluster,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -141,12 +164,12 @@ struct Streaming {
     key: Format,
     value: Format,
     output: Output,
-    /// Records the stream may still write.
+    /// Records the stream may still fetch.
     remaining: usize,
     ends_at: Instant,
-    /// Rendered chunks not yet handed out, each with where the read stands
-    /// once it is written.
-    pending: VecDeque<(Bytes, Vec<(i32, i64)>)>,
+    /// A rendered chunk not yet handed out, with where the read stands once
+    /// it is written.
+    pending: Option<(Bytes, Vec<(i32, i64)>)>,
     /// Where the read stands after the records rendered so far.
     positions: Vec<(i32, i64)>,
     /// Partitions the read could not serve, and where a cursor resumes them.
@@ -168,7 +191,7 @@ impl Streaming {
     async fn step(mut self) -> Option<(Result<Bytes, BodyError>, Streaming)> {
         loop {
             self.commit_now_and_then().await;
-            if let Some((chunk, after)) = self.pending.pop_front() {
+            if let Some((chunk, after)) = self.pending.take() {
                 self.handed = Some(after);
                 self.last_output = Instant::now();
                 return Some((Ok(chunk), self));
@@ -184,6 +207,7 @@ impl Streaming {
                 }
                 Phase::Ending => {
                     self.phase = Phase::Done;
+                    self.fetching = None;
                     if let Err(e) = self.commit().await {
                         return Some((Err(e.to_string().into()), self));
                     }
@@ -196,102 +220,163 @@ impl Streaming {
                 }
                 Phase::Reading => {}
             }
-            let Some(reader) = self.reader.as_mut() else {
+            if self.round.records.len() > 0 {
+                // The next round is fetched while this one is written.
+                self.fetch_next();
+                if let Err(e) = self.render_chunk() {
+                    self.fail(&e);
+                }
+                continue;
+            }
+            if self.fetching.is_none() && !self.fetch_next() {
                 self.phase = Phase::Ending;
+                continue;
+            }
+            let Some(fetching) = self.fetching.as_mut() else {
                 continue;
             };
-            let now = Instant::now();
-            if self.remaining == 0 || reader.finished() || now >= self.ends_at {
-                self.phase = Phase::Ending;
-                continue;
-            }
-            // Wake for the next keep-alive (SSE), or for the commit of what
-            // was handed out while the topic is quiet.
-            let mut wake = now + KEEP_ALIVE;
-            if self.output == Output::Sse {
-                wake = wake.min(self.last_output + KEEP_ALIVE);
-            }
-            if reader.group().is_some() && self.handed.as_ref() != Some(&self.committed) {
-                wake = wake.min(self.committed_at + COMMIT_EVERY);
-            }
-            // Never a busy loop, whatever is due.
-            let wait_until = wake.max(now + MIN_WAIT).min(self.ends_at);
-            let limit = self.remaining.min(ROUND_RECORDS);
-            let round = tokio::select! {
+            let joined = tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {
                     self.phase = Phase::Ending;
                     continue;
                 }
-                round = reader.next_round(limit, wait_until) => round,
+                joined = fetching => joined,
             };
-            let rendered = round.and_then(|records| self.render(records));
-            match rendered {
-                Ok(0) => {
-                    let quiet = self.last_output.elapsed() >= KEEP_ALIVE;
-                    if self.output == Output::Sse && quiet && Instant::now() < self.ends_at {
-                        self.last_output = Instant::now();
-                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
+            self.fetching = None;
+            let (reader, round) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    // Only a bug stops the task: the connection is cut.
+                    tracing::error!(topic = %self.topic, error = %e, "a stream's read stopped");
+                    self.phase = Phase::Failing(format!("the stream's read stopped: {e}"));
+                    continue;
+                }
+            };
+            self.reader = Some(reader);
+            match round {
+                Ok(round) => {
+                    let count = round.records.len();
+                    self.remaining = self.remaining.saturating_sub(count);
+                    self.metrics.records_fetched(count);
+                    self.finished = round.finished;
+                    if count == 0 {
+                        // Nothing to write, but the read may have moved on
+                        // (a filter kept nothing): what is handed covers it.
+                        self.positions = round.positions;
+                        if self.handed.is_some() {
+                            self.handed = Some(self.positions.clone());
+                        }
+                        let quiet = self.last_output.elapsed() >= KEEP_ALIVE;
+                        if self.output == Output::Sse && quiet && Instant::now() < self.ends_at {
+                            self.last_output = Instant::now();
+                            return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
+                        }
+                    } else {
+                        self.round = Rendering {
+                            records: round.records.into_iter(),
+                            positions: round.positions,
+                            schemas: round.schemas,
+                        };
                     }
                 }
-                Ok(_) => {}
                 Err(e) => self.fail(&e),
             }
         }
     }
 
-    /// Renders a round into chunks; returns how many records it held.
-    fn render(&mut self, records: Vec<(i32, FetchedRecord)>) -> Result<usize, RecordsError> {
-        let no_schemas = SchemaSet::default();
+    /// Starts fetching the next round, unless one is under way or the read
+    /// is over; returns whether one is under way.
+    fn fetch_next(&mut self) -> bool {
+        if self.fetching.is_some() {
+            return true;
+        }
+        let now = Instant::now();
+        if self.remaining == 0 || self.finished || now >= self.ends_at {
+            return false;
+        }
+        let Some(mut reader) = self.reader.take() else {
+            return false;
+        };
+        // Wake for the next keep-alive (SSE), or for the commit of what was
+        // handed out while the topic is quiet.
+        let mut wake = now + KEEP_ALIVE;
+        if self.output == Output::Sse {
+            wake = wake.min(self.last_output + KEEP_ALIVE);
+        }
+        if self.group.is_some() {
+            wake = wake.min(now + COMMIT_EVERY);
+        }
+        // Never a busy loop, whatever is due.
+        let wait_until = wake.max(now + MIN_WAIT).min(self.ends_at);
+        let limit = self.remaining.min(ROUND_RECORDS);
+        self.fetching = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            let round = reader.next_round(limit, wait_until).await;
+            (reader, round)
+        })));
+        true
+    }
+
+    /// Renders the next chunk of the round: about [`CHUNK_BYTES`], or what
+    /// is left of it.
+    fn render_chunk(&mut self) -> Result<(), RecordsError> {
         let view = View {
             topic: &self.topic,
             key: self.key,
             value: self.value,
-            schemas: self.reader.as_ref().map_or(&no_schemas, |r| r.schemas()),
+            schemas: &self.round.schemas,
         };
-        let count = records.len();
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
-        for (partition, record) in &records {
-            set(&mut self.positions, *partition, record.offset + 1);
-            match self.output {
+        let mut failed = None;
+        for (partition, record) in self.round.records.by_ref() {
+            let at = chunk.len();
+            set(&mut self.positions, partition, record.offset + 1);
+            let written = match self.output {
                 Output::Sse => {
                     chunk.extend_from_slice(b"event: record\nid: ");
-                    let cursor = self.cursor();
+                    let cursor = cursor_of(
+                        &self.topic,
+                        &self.positions,
+                        &self.carried,
+                        self.every_partition,
+                    );
                     chunk.extend_from_slice(cursor.as_bytes());
                     chunk.extend_from_slice(b"\ndata: ");
-                    view.write(&mut chunk, *partition, record)?;
+                    let written = view.write(&mut chunk, partition, &record);
                     chunk.extend_from_slice(b"\n\n");
+                    written
                 }
                 _ => {
-                    view.write(&mut chunk, *partition, record)?;
+                    let written = view.write(&mut chunk, partition, &record);
                     chunk.push(b'\n');
+                    written
                 }
+            };
+            if let Err(e) = written {
+                // What came before the record is written, then the error.
+                chunk.truncate(at);
+                set(&mut self.positions, partition, record.offset);
+                failed = Some(e);
+                break;
             }
             if chunk.len() >= CHUNK_BYTES {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 1024));
-                self.pending
-                    .push_back((Bytes::from(full), self.positions.clone()));
+                break;
             }
         }
-        // Past what the round scanned too (records a filter left out).
-        if let Some(reader) = &self.reader {
-            self.positions = reader.positions();
+        if failed.is_none() && self.round.records.len() == 0 {
+            // Past what the round scanned too (records a filter left out).
+            self.positions = std::mem::take(&mut self.round.positions);
         }
         if !chunk.is_empty() {
-            self.pending
-                .push_back((Bytes::from(chunk), self.positions.clone()));
-        } else if let Some(last) = self.pending.back_mut() {
-            last.1 = self.positions.clone();
-        } else {
-            // Nothing to write, but the read moved on (a filter kept
-            // nothing): what is handed already covers it.
-            if self.pending.is_empty() && self.handed.is_some() {
-                self.handed = Some(self.positions.clone());
-            }
+            self.pending = Some((Bytes::from(chunk), self.positions.clone()));
         }
-        self.remaining = self.remaining.saturating_sub(count);
-        self.metrics.records_fetched(count);
-        Ok(count)
+        match failed {
+            Some(e) => {
+                self.round = Rendering::default();
+                Err(e)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Writes the error as the stream's last words.
@@ -309,23 +394,27 @@ impl Streaming {
             Output::Sse => (format!("event: error\ndata: {body}\n\n"), Phase::Ending),
             _ => (format!("{body}\n"), Phase::Failing(message)),
         };
-        let at = self
-            .handed
-            .clone()
+        // A chunk rendered before the error goes first.
+        let before = self.pending.take();
+        let at = before
+            .as_ref()
+            .map(|(_, at)| at.clone())
+            .or_else(|| self.handed.clone())
             .unwrap_or_else(|| self.committed.clone());
-        self.pending.push_back((Bytes::from(chunk), at));
+        let mut bytes = before.map(|(b, _)| b.to_vec()).unwrap_or_default();
+        bytes.extend_from_slice(chunk.as_bytes());
+        self.pending = Some((Bytes::from(bytes), at));
         self.phase = phase;
     }
 
     /// The cursor after what has been rendered.
     fn cursor(&self) -> String {
-        let mut positions = self.positions.clone();
-        positions.extend(
-            self.carried
-                .iter()
-                .filter(|(p, _)| !self.positions.iter().any(|(q, _)| q == p)),
-        );
-        Cursor::new(positions, self.every_partition).encode(&self.topic)
+        cursor_of(
+            &self.topic,
+            &self.positions,
+            &self.carried,
+            self.every_partition,
+        )
     }
 
     /// Commits what was handed out, if a second has passed since the last commit.
@@ -340,7 +429,7 @@ impl Streaming {
 
     /// Commits what was handed out, for the stream's group.
     async fn commit(&mut self) -> Result<(), RecordsError> {
-        let Some(group) = self.reader.as_ref().and_then(Reader::group) else {
+        let Some(group) = &self.group else {
             return Ok(());
         };
         let Some(handed) = &self.handed else {
@@ -350,7 +439,7 @@ impl Streaming {
             return Ok(());
         }
         let commit = GroupCommit {
-            group: group.to_string(),
+            group: group.clone(),
             topic: self.topic.clone(),
             offsets: handed.clone(),
         };
@@ -361,6 +450,23 @@ impl Streaming {
         self.committed = commit.offsets;
         Ok(())
     }
+}
+
+/// The cursor of a read standing at `positions`, with the partitions it
+/// could not serve where a cursor left them.
+fn cursor_of(
+    topic: &str,
+    positions: &[(i32, i64)],
+    carried: &[(i32, i64)],
+    every_partition: bool,
+) -> String {
+    let mut all = positions.to_vec();
+    all.extend(
+        carried
+            .iter()
+            .filter(|(p, _)| !positions.iter().any(|(q, _)| q == p)),
+    );
+    Cursor::new(all, every_partition).encode(topic)
 }
 
 /// Sets `partition`'s position.
