@@ -200,14 +200,26 @@ impl ProtobufSchema {
             &DeserializeOptions::new(),
         );
         let decoded = decoded.map_err(|e| {
-            let path = json_path(&track.path());
+            let path = track.path();
             let e = e.to_string();
             let e = strip_position(&e);
-            if path.is_empty() {
-                format!("{e} (message {})", message.full_name())
-            } else {
-                format!("{path}: {e} (message {})", message.full_name())
+            let at = json_path(&path);
+            if at.is_empty() {
+                return format!("{e} (message {})", message.full_name());
             }
+            // prost-reflect's messages do not always say what they found
+            // ("invalid digit found in string"): show it.
+            let found = value_at(value, &path)
+                .filter(|v| !v.is_object() && !v.is_array())
+                .map(|v| {
+                    let text = v.to_string();
+                    match text.char_indices().nth(60) {
+                        Some((i, _)) => format!(", found {}...", &text[..i]),
+                        None => format!(", found {text}"),
+                    }
+                })
+                .unwrap_or_default();
+            format!("{at}: {e}{found} (message {})", message.full_name())
         })?;
         write_indexes(out, &indexes);
         decoded
@@ -252,6 +264,19 @@ fn json_path(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
+}
+
+/// The value at `path` in `value`, if it is there.
+fn value_at<'v>(value: &'v Value, path: &serde_path_to_error::Path) -> Option<&'v Value> {
+    let mut current = value;
+    for segment in path.iter() {
+        current = match segment {
+            serde_path_to_error::Segment::Seq { index } => current.get(*index)?,
+            serde_path_to_error::Segment::Map { key } => current.get(key.as_str())?,
+            _ => return None,
+        };
+    }
+    Some(current)
 }
 
 /// serde_json's " at line 1 column 5", meaningless for a value of a body.
