@@ -462,6 +462,30 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_are_an_error_never_a_panic() {
+        let s = schema();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut valid = Vec::new();
+        s.encode(None, &json!({"id": 1, "items": [{"sku": "a"}]}), &mut valid)
+            .unwrap();
+        for _ in 0..5000 {
+            let len = (next() % 24) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if next() % 2 == 0 {
+                // A valid start, then noise: the message's own checks.
+                bytes.splice(0..0, valid.iter().copied());
+            }
+            let _ = s.decode(&bytes);
+        }
+    }
+
+    #[test]
     fn base64_descriptors_are_schemas_too() {
         let s = schema();
         let proto = s.file.file_descriptor_proto().clone();
