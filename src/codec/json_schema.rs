@@ -4,13 +4,15 @@
 //! check the value against the schema first, naming the path of the first
 //! value that does not fit.
 //!
-//! The draft is the schema's `$schema` (2020-12 when it has none). A `$ref`
+//! The draft is the schema's `$schema`, and draft 7 when it has none, as in
+//! Confluent's serializers (a draft-7 tuple `"items": [...]` is refused by
+//! 2020-12, whose `items` takes one schema). A `$ref`
 //! to another registered schema uses the registry reference's name
 //! (`"$ref": "address.json"`), resolved against the schema's `$id` or, as
 //! here, the default base `json-schema:///`; each referenced schema is given
 //! to the validator under that name. Nothing is fetched from the network.
 
-use jsonschema::{Registry, Validator};
+use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
 
 /// The base a schema without `$id` resolves its `$ref`s against.
@@ -44,8 +46,12 @@ impl JsonSchema {
         let registry = builder
             .prepare()
             .map_err(|e| format!("the referenced schemas cannot be used: {e}"))?;
-        let validator = jsonschema::options()
-            .with_registry(&registry)
+        let mut options = jsonschema::options().with_registry(&registry);
+        let draft = Draft::Draft7.detect(&schema);
+        if draft != Draft::Unknown {
+            options = options.with_draft(draft);
+        }
+        let validator = options
             .build(&schema)
             .map_err(|e| format!("not a valid JSON Schema: {e}"))?;
         Ok(JsonSchema { validator })
@@ -129,6 +135,18 @@ mod tests {
         assert!(e.starts_with(".id: "), "{e}");
         assert!(JsonSchema::parse(&order.to_string(), &[]).is_err());
         assert!(JsonSchema::parse("{", &[]).is_err());
+    }
+
+    #[test]
+    fn schemas_without_a_draft_are_draft_7() {
+        let tuple = json!({"type": "array", "items": [{"type": "integer"}, {"type": "string"}]});
+        let s = JsonSchema::parse(&tuple.to_string(), &[]).unwrap();
+        assert!(s.check(&json!([1, "a"])).is_ok());
+        assert!(s.check(&json!(["a", 1])).unwrap_err().starts_with("[0]: "));
+        let newer = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                           "type": "array", "prefixItems": [{"type": "integer"}]});
+        let s = JsonSchema::parse(&newer.to_string(), &[]).unwrap();
+        assert!(s.check(&json!(["a"])).is_err());
     }
 
     #[test]
