@@ -147,6 +147,14 @@ mod tests {
                            "type": "array", "prefixItems": [{"type": "integer"}]});
         let s = JsonSchema::parse(&newer.to_string(), &[]).unwrap();
         assert!(s.check(&json!(["a"])).is_err());
+        // Draft 7 asserts formats.
+        let dated = json!({"properties": {"at": {"type": "string", "format": "date-time"}}});
+        let s = JsonSchema::parse(&dated.to_string(), &[]).unwrap();
+        assert!(s.check(&json!({"at": "2024-01-01T00:00:00Z"})).is_ok());
+        assert!(s
+            .check(&json!({"at": "soon"}))
+            .unwrap_err()
+            .starts_with(".at: "));
     }
 
     #[test]
