@@ -1,4 +1,4 @@
-//! The seven serializers and deserializers of the API: JSON values from a
+//! The serializers and deserializers of the API: JSON values from a
 //! request become record bytes, and stored bytes become JSON in a response.
 //!
 //! The bytes are exactly what Apache Kafka's Java `StringSerializer`,
@@ -37,6 +37,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub mod avro;
+pub mod json_schema;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 
@@ -46,7 +48,7 @@ use base64::Engine as _;
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
-/// One of the seven (de)serializers of the API.
+/// One of the (de)serializers of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// UTF-8 text (Java `StringSerializer`).
@@ -67,11 +69,18 @@ pub enum Format {
     /// as 4 bytes big-endian, the Avro binary datum); JSON in Avro's JSON
     /// encoding. Needs `--schema-registry-url`; see [`schema`].
     Avro,
+    /// Protobuf in the Schema Registry wire format (the header, the message
+    /// indexes, the message); JSON in the proto3 JSON mapping. See
+    /// [`protobuf`].
+    Protobuf,
+    /// JSON Schema in the Schema Registry wire format (the header, the JSON
+    /// text); JSON as it is. See [`json_schema`].
+    JsonSchema,
 }
 
 impl Format {
     /// Names accepted on the wire, lower case, for error messages.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 10] = [
         "string",
         "bytearray",
         "integer",
@@ -80,10 +89,12 @@ impl Format {
         "double",
         "json",
         "avro",
+        "protobuf",
+        "jsonschema",
     ];
 
     /// Every variant, in the order of [`Format::NAMES`].
-    const ALL: [Format; 8] = [
+    const ALL: [Format; 10] = [
         Format::String,
         Format::ByteArray,
         Format::Integer,
@@ -92,6 +103,8 @@ impl Format {
         Format::Double,
         Format::Json,
         Format::Avro,
+        Format::Protobuf,
+        Format::JsonSchema,
     ];
 
     /// Case-insensitive parse; None when unknown.
@@ -112,12 +125,25 @@ impl Format {
             Format::Double => "double",
             Format::Json => "json",
             Format::Avro => "avro",
+            Format::Protobuf => "protobuf",
+            Format::JsonSchema => "jsonschema",
         }
     }
 
     /// Whether this format needs a schema from the Schema Registry.
     pub fn needs_schema(self) -> bool {
-        matches!(self, Format::Avro)
+        self.schema_type().is_some()
+    }
+
+    /// The registry's type of this format's schemas; `None` for the formats
+    /// without a schema.
+    pub fn schema_type(self) -> Option<registry::SchemaType> {
+        match self {
+            Format::Avro => Some(registry::SchemaType::Avro),
+            Format::Protobuf => Some(registry::SchemaType::Protobuf),
+            Format::JsonSchema => Some(registry::SchemaType::Json),
+            _ => None,
+        }
     }
 
     /// JSON value from a request -> bytes to store. `Value::Null` -> Ok(None).
@@ -139,10 +165,11 @@ impl Format {
             Format::Double => serialize_double(value)?.to_bits().to_be_bytes().to_vec(),
             Format::Json => serde_json::to_vec(value)
                 .map_err(|e| SerializeError(format!("json cannot be written: {e}")))?,
-            Format::Avro => {
-                return Err(SerializeError(
-                    "avro needs a schema (keySchemaId/valueSchemaId, keySubject/valueSubject or keySchema/valueSchema)".into(),
-                ))
+            Format::Avro | Format::Protobuf | Format::JsonSchema => {
+                return Err(SerializeError(format!(
+                    "{} needs a schema (keySchemaId/valueSchemaId, keySubject/valueSubject or keySchema/valueSchema)",
+                    self.name()
+                )))
             }
         };
         Ok(Some(bytes))
@@ -166,10 +193,11 @@ impl Format {
             Format::Float => Decoded::F32(f32::from_be_bytes(exact_size(self, bytes)?)),
             Format::Double => Decoded::F64(f64::from_be_bytes(exact_size(self, bytes)?)),
             Format::Json => Decoded::Json(deserialize_json(bytes)?),
-            Format::Avro => {
-                return Err(DeserializeError(
-                    "avro needs the schema registry (--schema-registry-url)".into(),
-                ))
+            Format::Avro | Format::Protobuf | Format::JsonSchema => {
+                return Err(DeserializeError(format!(
+                    "{} needs the schema registry (--schema-registry-url)",
+                    self.name()
+                )))
             }
         })
     }
@@ -441,8 +469,10 @@ mod tests {
         assert_eq!(Format::parse("int"), None);
         assert_eq!(Format::parse(""), None);
         assert_eq!(Format::parse("string "), None);
-        assert_eq!(Format::parse("protobuf"), None);
+        assert_eq!(Format::parse("thrift"), None);
         assert_eq!(Format::parse("AVRO"), Some(Format::Avro));
+        assert_eq!(Format::parse("Protobuf"), Some(Format::Protobuf));
+        assert_eq!(Format::parse("JSONSCHEMA"), Some(Format::JsonSchema));
     }
 
     #[test]

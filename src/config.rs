@@ -125,7 +125,8 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Base URL of a Schema Registry's Confluent-compatible REST API (e.g.
-    /// http://localhost:8081), for the `avro` serializer and deserializer.
+    /// http://localhost:8081), for the `avro`, `protobuf` and `jsonschema`
+    /// serializers and deserializers.
     #[arg(long, env = "KAFKA_RECORDS_SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<String>,
 

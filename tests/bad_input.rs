@@ -538,7 +538,7 @@ fn post_cases(topic: &str, fresh: &str) -> Vec<Case> {
     );
     for field in ["keySerializer", "valueSerializer"] {
         for (name, value, needle) in [
-            ("unknown", r#""protobuf""#, "unknown serializer 'protobuf'; known: string, bytearray, integer, long, float, double, json, avro"),
+            ("unknown", r#""thrift""#, "unknown serializer 'thrift'; known: string, bytearray, integer, long, float, double, json, avro, protobuf, jsonschema"),
             ("empty", r#""""#, "unknown serializer ''"),
             ("with a blank", r#""string ""#, "unknown serializer 'string '"),
             ("a number", "5", "must be a string, got a number"),
@@ -903,7 +903,7 @@ fn get_cases(topic: &str, fresh: &str) -> Vec<Case> {
     );
     for param in ["keyDeserializer", "valueDeserializer"] {
         for (value, shown) in [
-            ("protobuf", "protobuf"),
+            ("thrift", "thrift"),
             ("", ""),
             ("int", "int"),
             ("string%20", "string "),
@@ -913,7 +913,7 @@ fn get_cases(topic: &str, fresh: &str) -> Vec<Case> {
                 &format!("{param}={value}"),
                 400,
                 &[&format!(
-                    "{param}: unknown deserializer '{shown}'; known: string, bytearray, integer, long, float, double, json, avro"
+                    "{param}: unknown deserializer '{shown}'; known: string, bytearray, integer, long, float, double, json, avro, protobuf, jsonschema"
                 )],
             );
         }

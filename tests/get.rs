@@ -577,8 +577,8 @@ async fn a_timeout_without_a_known_unit_is_a_400() {
 #[tokio::test]
 async fn an_unknown_deserializer_is_a_400() {
     let c = Classic::start("bad-deserializer").await;
-    let (status, body) = c.get("seekTo=0&valueDeserializer=protobuf").await;
-    assert_error(status, &body, 400, &["valueDeserializer", "protobuf"]);
+    let (status, body) = c.get("seekTo=0&valueDeserializer=thrift").await;
+    assert_error(status, &body, 400, &["valueDeserializer", "thrift"]);
     let (status, body) = c.get("seekTo=0&keyDeserializer=int").await;
     assert_error(status, &body, 400, &["keyDeserializer", "int"]);
 }

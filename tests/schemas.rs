@@ -1,9 +1,10 @@
-//! The Schema Registry formats (`avro`) against a real registry (Apicurio,
-//! through its Confluent-compatible API, started with scripts/registry.sh)
-//! and a real broker, checked both ways with Confluent's own serializers
-//! (Python's confluent-kafka AvroSerializer and AvroDeserializer, through
+//! The Schema Registry formats (`avro`, `protobuf`, `jsonschema`) against a
+//! real registry (Apicurio, through its Confluent-compatible API, started
+//! with scripts/registry.sh) and a real broker, checked both ways with
+//! Confluent's own serializers (Python's confluent-kafka AvroSerializer,
+//! ProtobufSerializer, JSONSerializer and their deserializers, through
 //! tests/schemas_client.py). These tests never skip: without a registry or
-//! the Python package they fail.
+//! the Python packages they fail.
 
 mod common;
 
@@ -78,7 +79,7 @@ fn python(args: &[&str], stdin: &str) -> Vec<Value> {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "tests/schemas_client.py {args:?} failed (confluent-kafka[avro,schemaregistry] is installed by scripts/test.sh)"
+        "tests/schemas_client.py {args:?} failed (confluent-kafka[avro,json,protobuf,schemaregistry] and grpcio-tools are installed by scripts/test.sh)"
     );
     String::from_utf8(out.stdout)
         .unwrap()
@@ -621,4 +622,595 @@ async fn ndjson_lines_take_schemas_too() {
     )
     .await;
     assert_eq!(values(&records, "value"), vec![json!({"n": 1})]);
+}
+
+// --- Protobuf ---
+
+/// A file of shared types, imported by [`order_proto`] (a registry
+/// reference named `shop/common.proto`).
+const COMMON_PROTO: &str = r#"syntax = "proto3";
+package shop.common;
+
+message Address {
+  string street = 1;
+  string zip = 2;
+  Country country = 3;
+  enum Country { UNKNOWN = 0; DE = 1; FR = 2; }
+}
+"#;
+
+/// Several messages, nested types, an import, a oneof, a map, an enum,
+/// bytes and a well-known type.
+const ORDER_PROTO: &str = r#"syntax = "proto3";
+package shop;
+
+import "shop/common.proto";
+import "google/protobuf/timestamp.proto";
+
+message Order {
+  int64 id = 1;
+  shop.common.Address ship_to = 2;
+  repeated Item items = 3;
+  map<string, string> attributes = 4;
+  oneof payment {
+    string card = 5;
+    int32 voucher = 6;
+  }
+  Status status = 7;
+  bytes signature = 8;
+  google.protobuf.Timestamp placed_at = 9;
+  double total = 10;
+
+  message Item {
+    string sku = 1;
+    int32 qty = 2;
+  }
+  enum Status { NEW = 0; PAID = 1; SHIPPED = 2; }
+}
+
+message Refund {
+  int64 order_id = 1;
+  Order.Item item = 2;
+  uint64 amount_cents = 3;
+}
+"#;
+
+/// What tests/schemas_client.py needs to make the Python class of `message`.
+fn proto_spec(message: &str) -> Value {
+    json!({"files": {"shop/order.proto": ORDER_PROTO, "shop/common.proto": COMMON_PROTO},
+           "file": "shop/order.proto", "message": message})
+}
+
+/// Orders in the proto3 JSON mapping, as protobuf's `MessageToDict` prints
+/// them (and as the service shows them).
+fn orders_proto_json() -> Vec<Value> {
+    vec![
+        json!({"id": "1", "shipTo": {"street": "Main St 1", "zip": "10115", "country": "DE"},
+               "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}],
+               "attributes": {"gift": "yes"}, "card": "visa", "status": "PAID",
+               "signature": "AP9/", "placedAt": "2023-11-14T22:13:20.123Z", "total": 12.5}),
+        json!({"id": "-9007199254740993", "items": [{"sku": "C-3"}], "voucher": 42,
+               "status": "SHIPPED"}),
+    ]
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn base64_bytes(record: &Value, field: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(record[field].as_str().unwrap())
+        .unwrap()
+}
+
+/// Reads `count` records of partition 0 with Confluent's deserializers;
+/// `proto` names the Protobuf message classes of key and value.
+fn confluent_consume_proto(url: &str, topic: &str, count: usize, proto: Value) -> Vec<Value> {
+    python(
+        &[
+            "consume",
+            &bootstrap(),
+            url,
+            topic,
+            &count.to_string(),
+            "string",
+            "protobuf",
+        ],
+        &format!("{}\n", json!({ "value": proto })),
+    )
+}
+
+#[tokio::test]
+async fn records_written_by_confluents_protobuf_serializer_read_in_the_proto3_json_mapping() {
+    let url = registry();
+    let svc = service(url);
+    let topic = new_topic("proto-read", 1).await;
+    let orders = orders_proto_json();
+    let refund = json!({"orderId": "1", "item": {"sku": "A-1", "qty": 1}, "amountCents": "18446744073709551615"});
+    let item = json!({"sku": "Z", "qty": -3});
+    let written = vec![
+        json!({"key": "o1", "value": orders[0], "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order")}),
+        json!({"key": "o2", "value": orders[1], "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order")}),
+        json!({"key": "r", "value": refund, "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Refund")}),
+        json!({"key": "i", "value": item, "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order.Item")}),
+    ];
+    let produced = confluent_produce(url, &topic, &written);
+    // One schema (the file) for all three messages; the message indexes
+    // tell them apart: [0] as the single byte 0, [1] as 2 2, [0, 1] as 4 0 2.
+    let id = produced[0]["valueSchemaId"].as_u64().unwrap();
+    let headers: Vec<Vec<u8>> = produced
+        .iter()
+        .map(|p| hex_bytes(p["valueHex"].as_str().unwrap())[5..].to_vec())
+        .collect();
+    assert_eq!(headers[0][0], 0);
+    assert_eq!(headers[2][..2], [2, 2]);
+    assert_eq!(headers[3][..3], [4, 0, 2]);
+    let registered = registry_get(url, &format!("/schemas/ids/{id}")).await;
+    assert_eq!(
+        registered["references"][0]["name"], "shop/common.proto",
+        "{registered}"
+    );
+
+    let records = read(
+        &svc,
+        &format!("/records/{topic}?valueDeserializer=protobuf&distanceFromBeginning=0&limit=10"),
+    )
+    .await;
+    assert_eq!(
+        values(&records, "value"),
+        vec![orders[0].clone(), orders[1].clone(), refund, item]
+    );
+    for r in &records {
+        assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
+    }
+    // The same in a stream.
+    let r = svc
+        .request(
+            Method::GET,
+            &format!("/records/{topic}?valueDeserializer=PROTOBUF&distanceFromBeginning=0&limit=2&format=ndjson"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines: Vec<Value> = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(values(&lines, "value"), orders);
+}
+
+#[tokio::test]
+async fn protobuf_records_posted_are_what_confluents_serializer_writes_and_its_deserializer_reads()
+{
+    let url = registry();
+    let svc = service(url);
+    // Confluent's serializer registers the file and its import first.
+    let theirs = new_topic("proto-theirs", 1).await;
+    let orders = orders_proto_json();
+    let refund = json!({"orderId": "7", "item": {"sku": "A-1", "qty": 1}, "amountCents": "250"});
+    let item = json!({"sku": "Z", "qty": -3});
+    let produced = confluent_produce(
+        url,
+        &theirs,
+        &[
+            json!({"key": null, "value": orders[0], "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order")}),
+            json!({"key": null, "value": orders[1], "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order")}),
+            json!({"key": null, "value": refund, "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Refund")}),
+            json!({"key": null, "value": item, "valueFormat": "protobuf", "valueSchema": proto_spec("shop.Order.Item")}),
+        ],
+    );
+    let id = produced[0]["valueSchemaId"].as_u64().unwrap();
+    let subject = format!("{theirs}-value");
+
+    // By id (the first message), by subject (latest and version 1), and
+    // other messages by name: full, or within the package.
+    let topic = new_topic("proto-write", 1).await;
+    post_ok(
+        &svc,
+        vec![
+            json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSchemaId": id, "value": orders[0]}),
+            json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSubject": subject, "value": orders[1]}),
+            json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSubject": subject,
+                   "valueSchemaVersion": 1, "valueMessage": "shop.Refund", "value": refund}),
+            json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSchemaId": id,
+                   "valueMessage": "Order.Item", "value": item}),
+        ],
+    )
+    .await;
+    let ours = read(
+        &svc,
+        &format!("/records/{topic}?valueDeserializer=bytearray&distanceFromBeginning=0&limit=4"),
+    )
+    .await;
+    // Byte for byte (the map has one entry: maps have no order on the wire).
+    let expected: Vec<Vec<u8>> = produced
+        .iter()
+        .map(|p| hex_bytes(p["valueHex"].as_str().unwrap()))
+        .collect();
+    let got: Vec<Vec<u8>> = ours.iter().map(|r| base64_bytes(r, "value")).collect();
+    assert_eq!(got, expected);
+    let back = confluent_consume_proto(url, &topic, 2, proto_spec("shop.Order"));
+    assert_eq!(values(&back, "value"), orders);
+
+    // By the text of a schema of its own, registered as PROTOBUF.
+    let standalone = r#"syntax = "proto3";
+package demo;
+message Ping {
+  string from = 1;
+  oneof body { string text = 2; Nested nested = 3; }
+  message Nested { repeated int32 n = 1; }
+}
+"#;
+    let text_topic = new_topic("proto-text", 1).await;
+    let pings = vec![
+        json!({"from": "a", "text": "hi"}),
+        json!({"from": "b", "nested": {"n": [1, -2, 3]}}),
+    ];
+    post_ok(
+        &svc,
+        pings
+            .iter()
+            .map(|p| json!({"topic": text_topic, "partition": 0, "key": "k", "valueSerializer": "protobuf",
+                            "valueSchema": standalone, "value": p}))
+            .collect(),
+    )
+    .await;
+    let latest = registry_get(
+        url,
+        &format!("/subjects/{text_topic}-value/versions/latest"),
+    )
+    .await;
+    assert_eq!(latest["schemaType"], "PROTOBUF", "{latest}");
+    let spec = json!({"files": {"demo/ping.proto": standalone}, "file": "demo/ping.proto", "message": "demo.Ping"});
+    let back = confluent_consume_proto(url, &text_topic, 2, spec);
+    assert_eq!(values(&back, "value"), pings);
+    let records = read(
+        &svc,
+        &format!("/records/{text_topic}?valueDeserializer=protobuf&seekTo=0&limit=2"),
+    )
+    .await;
+    assert_eq!(values(&records, "value"), pings);
+    assert_eq!(records[0]["valueSchemaId"], latest["id"]);
+}
+
+#[tokio::test]
+async fn protobuf_keys_with_a_schema() {
+    let url = registry();
+    let svc = service(url);
+    let topic = new_topic("proto-keys", 1).await;
+    let key_proto = "syntax = \"proto3\";\npackage keys;\nmessage OrderKey { string region = 1; int32 n = 2; }\n";
+    post_ok(
+        &svc,
+        vec![
+            json!({"topic": topic, "partition": 0, "keySerializer": "protobuf", "keySchema": key_proto,
+                   "keyMessage": "keys.OrderKey", "key": {"region": "eu", "n": 3}, "value": "hello"}),
+        ],
+    )
+    .await;
+    let records = read(
+        &svc,
+        &format!("/records/{topic}?keyDeserializer=protobuf&seekTo=0&limit=1"),
+    )
+    .await;
+    assert_eq!(records[0]["key"], json!({"region": "eu", "n": 3}));
+    assert_eq!(records[0]["value"], "hello");
+    let key_id =
+        registry_get(url, &format!("/subjects/{topic}-key/versions/latest")).await["id"].as_u64();
+    assert_eq!(records[0]["keySchemaId"].as_u64(), key_id);
+    assert!(records[0].get("valueSchemaId").is_none());
+}
+
+// --- JSON Schema ---
+
+fn address_json_schema() -> Value {
+    json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+           "properties": {"street": {"type": "string"}, "zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
+           "required": ["zip"], "additionalProperties": false})
+}
+
+fn order_json_schema() -> Value {
+    json!({"$schema": "http://json-schema.org/draft-07/schema#", "title": "Order", "type": "object",
+           "properties": {
+               "id": {"type": "integer"},
+               "shipTo": {"$ref": "address.json"},
+               "items": {"type": "array", "items": {"type": "object",
+                   "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}},
+                   "required": ["sku", "qty"]}},
+               "note": {"type": ["string", "null"]}},
+           "required": ["id", "shipTo"]})
+}
+
+fn orders_json() -> Vec<Value> {
+    vec![
+        json!({"id": 1, "shipTo": {"street": "Main St 1", "zip": "10115"},
+               "items": [{"sku": "A-1", "qty": 2}], "note": "ring twice, ünïcode"}),
+        json!({"id": 2, "shipTo": {"zip": "75001"}, "items": [], "note": null}),
+    ]
+}
+
+#[tokio::test]
+async fn json_schema_records_with_refs_round_trip_both_ways() {
+    let url = registry();
+    let svc = service(url);
+    let ref_subject = unique_topic("address.json");
+    let references =
+        json!([{"name": "address.json", "subject": ref_subject, "schema": address_json_schema()}]);
+    // Confluent's JSONSerializer writes, the service reads ...
+    let theirs = new_topic("jsonschema-theirs", 1).await;
+    let orders = orders_json();
+    let produced = confluent_produce(
+        url,
+        &theirs,
+        &orders
+            .iter()
+            .map(|o| {
+                json!({"key": "k", "value": o, "valueFormat": "jsonschema",
+                            "valueSchema": order_json_schema(), "valueReferences": references})
+            })
+            .collect::<Vec<_>>(),
+    );
+    let id = produced[0]["valueSchemaId"].as_u64().unwrap();
+    let registered = registry_get(url, &format!("/schemas/ids/{id}")).await;
+    assert_eq!(
+        registered["references"][0]["name"], "address.json",
+        "{registered}"
+    );
+    let records = read(
+        &svc,
+        &format!("/records/{theirs}?valueDeserializer=jsonschema&seekTo=0&limit=5"),
+    )
+    .await;
+    assert_eq!(values(&records, "value"), orders);
+    for r in &records {
+        assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
+    }
+    // ... and the service writes (by id, by subject), the bytes Confluent's
+    // serializer writes, which its deserializer reads.
+    let topic = new_topic("jsonschema-write", 1).await;
+    post_ok(
+        &svc,
+        vec![
+            json!({"topic": topic, "partition": 0, "key": "k", "valueSerializer": "jsonschema", "valueSchemaId": id, "value": orders[0]}),
+            json!({"topic": topic, "partition": 0, "key": "k", "valueSerializer": "JSONSCHEMA",
+                   "valueSubject": format!("{theirs}-value"), "value": orders[1]}),
+        ],
+    )
+    .await;
+    let ours = read(
+        &svc,
+        &format!("/records/{topic}?valueDeserializer=bytearray&seekTo=0&limit=2"),
+    )
+    .await;
+    let got: Vec<Vec<u8>> = ours.iter().map(|r| base64_bytes(r, "value")).collect();
+    let expected: Vec<Vec<u8>> = produced
+        .iter()
+        .map(|p| hex_bytes(p["valueHex"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, expected);
+    let back = confluent_consume(url, &topic, 2, "string", "jsonschema");
+    assert_eq!(values(&back, "value"), orders);
+
+    // A value whose referenced part does not fit: 400, nothing written.
+    let mut bad = orders[1].clone();
+    bad["shipTo"]["zip"] = json!("7500");
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "jsonschema", "valueSchemaId": id, "value": orders[0]},
+            {"topic": topic, "valueSerializer": "jsonschema", "valueSchemaId": id, "value": bad}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &["records[1].value.shipTo.zip", "7500", "nothing was written"],
+    );
+    assert_eq!(kcat_read(&topic).len(), 2);
+
+    // Schema text of its own, registered as JSON.
+    let text_topic = new_topic("jsonschema-text", 1).await;
+    let schema =
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+    post_ok(
+        &svc,
+        vec![
+            json!({"topic": text_topic, "partition": 0, "valueSerializer": "jsonschema", "valueSchema": schema, "value": {"n": 5}}),
+        ],
+    )
+    .await;
+    let latest = registry_get(
+        url,
+        &format!("/subjects/{text_topic}-value/versions/latest"),
+    )
+    .await;
+    assert_eq!(latest["schemaType"], "JSON", "{latest}");
+    let back = confluent_consume(url, &text_topic, 1, "string", "jsonschema");
+    assert_eq!(values(&back, "value"), vec![json!({"n": 5})]);
+    let (status, body) = svc
+        .post(json!({"records": [{"topic": text_topic, "valueSerializer": "jsonschema", "valueSchema": schema, "value": {"n": "five"}}]}))
+        .await;
+    assert_error(status, &body, 400, &["records[0].value.n", "integer"]);
+    assert_eq!(kcat_read(&text_topic).len(), 1);
+}
+
+// --- refusals of the Protobuf and JSON Schema formats ---
+
+#[tokio::test]
+async fn protobuf_and_json_schema_values_that_do_not_fit_are_refused_and_nothing_is_written() {
+    let url = registry();
+    let svc = service(url);
+    let topic = new_topic("proto-invalid", 1).await;
+    let schema = "syntax = \"proto3\";\npackage inv;\nmessage Order { repeated Item items = 1; message Item { string sku = 1; int32 qty = 2; } }\n";
+    let good = json!({"items": [{"sku": "a", "qty": 1}]});
+    let bad = json!({"items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": "two"}]});
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "protobuf", "valueSchema": schema, "value": good},
+            {"topic": topic, "valueSerializer": "protobuf", "valueSchema": schema, "value": bad}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &["records[1].value.items[1].qty", "nothing was written"],
+    );
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "protobuf", "valueSchema": schema, "value": {"itemz": []}}]}))
+        .await;
+    assert_error(status, &body, 400, &["records[0].value", "itemz"]);
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "protobuf", "valueSchema": schema, "valueMessage": "Nope", "value": {}}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &["records[0].value", "no message 'Nope'", "inv.Order.Item"],
+    );
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "protobuf", "valueSchema": "message {", "value": {}}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &["records[0].value", "not a valid Protobuf schema"],
+    );
+    let (status, body) = svc
+        .post(json!({"records": [
+            {"topic": topic, "valueSerializer": "avro", "valueSchema": "\"string\"", "valueMessage": "X", "value": "a"}]}))
+        .await;
+    assert_error(status, &body, 400, &["records[0].valueMessage", "protobuf"]);
+    // NDJSON: the line and the path.
+    let lines = format!(
+        "{}\n{}\n",
+        json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSchema": schema, "value": good}),
+        json!({"topic": topic, "partition": 0, "valueSerializer": "protobuf", "valueSchema": schema, "value": bad}),
+    );
+    let r = svc
+        .request(Method::POST, "/records")
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_error(status, &body, 400, &["line 2: value.items[1].qty"]);
+    // Only the NDJSON's first line was written; no subject for the refused
+    // schema text.
+    let written = kcat_read(&topic);
+    assert_eq!(written.len(), 1, "{written:?}");
+}
+
+#[tokio::test]
+async fn protobuf_and_json_schema_bytes_not_in_the_wire_format_or_of_an_unknown_id_are_422() {
+    let url = registry();
+    let svc = service(url);
+    let topic = new_topic("proto-undecodable", 1).await;
+    let avro_schema =
+        json!({"type": "record", "name": "A", "fields": [{"name": "a", "type": "int"}]});
+    post_ok(
+        &svc,
+        vec![
+            // A wrong magic byte.
+            json!({"topic": topic, "partition": 0, "value": "plain text"}),
+            // Magic byte 0, schema id 0x7ffffff0, one byte of datum.
+            json!({"topic": topic, "partition": 0, "valueSerializer": "bytearray", "value": "AH////AC"}),
+            // An Avro schema's id.
+            json!({"topic": topic, "partition": 0, "valueSerializer": "avro", "valueSchema": avro_schema, "value": {"a": 1}}),
+        ],
+    )
+    .await;
+    for format in ["protobuf", "jsonschema"] {
+        let (status, body) = svc
+            .get(&format!(
+                "/records/{topic}?valueDeserializer={format}&seekTo=0&limit=1"
+            ))
+            .await;
+        assert_error(
+            status,
+            &body,
+            422,
+            &[
+                &topic,
+                "partition 0 offset 0",
+                "value",
+                "magic byte",
+                format,
+            ],
+        );
+        let (status, body) = svc
+            .get(&format!(
+                "/records/{topic}?valueDeserializer={format}&seekTo=1&limit=1"
+            ))
+            .await;
+        assert_error(
+            status,
+            &body,
+            422,
+            &[
+                &topic,
+                "partition 0 offset 1",
+                "value",
+                "no schema with id 2147483632",
+            ],
+        );
+        let (status, body) = svc
+            .get(&format!(
+                "/records/{topic}?valueDeserializer={format}&seekTo=2&limit=1"
+            ))
+            .await;
+        assert_error(
+            status,
+            &body,
+            422,
+            &[&topic, "partition 0 offset 2", "is a AVRO schema", format],
+        );
+    }
+    // Protobuf bytes whose message indexes name no message.
+    let proto = "syntax = \"proto3\";\nmessage P { int32 a = 1; }\n";
+    let bad_index = new_topic("proto-bad-index", 1).await;
+    post_ok(
+        &svc,
+        vec![
+            json!({"topic": bad_index, "partition": 0, "valueSerializer": "protobuf", "valueSchema": proto, "value": {"a": 1}}),
+        ],
+    )
+    .await;
+    let id = registry_get(url, &format!("/subjects/{bad_index}-value/versions/latest")).await["id"]
+        .as_u64()
+        .unwrap() as u32;
+    let mut bytes = vec![0];
+    bytes.extend_from_slice(&id.to_be_bytes());
+    bytes.extend_from_slice(&[2, 6, 8, 1]);
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    post_ok(
+        &svc,
+        vec![json!({"topic": bad_index, "partition": 0, "valueSerializer": "bytearray", "value": encoded})],
+    )
+    .await;
+    let (status, body) = svc
+        .get(&format!(
+            "/records/{bad_index}?valueDeserializer=protobuf&seekTo=1&limit=1"
+        ))
+        .await;
+    assert_error(
+        status,
+        &body,
+        422,
+        &["partition 0 offset 1", "message indexes [3]"],
+    );
 }

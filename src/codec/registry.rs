@@ -9,7 +9,8 @@
 //! - Ids of a fixed subject version and of registered schema text are kept
 //!   the same way; `latest` is asked each time (it moves), once per POST.
 //! - References (`{"name", "subject", "version"}`) are followed, depth
-//!   first, and handed to the format's parser beside the schema.
+//!   first, and handed to the format's parser beside the schema with their
+//!   names (Avro's named types, Protobuf's imports, JSON Schema's `$ref`s).
 //!
 //! Each call is one HTTP/1.1 request on a fresh connection (plain TCP, or
 //! TLS with the platform's roots or `--schema-registry-ca-file`), bounded by
@@ -33,6 +34,8 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
 use super::avro::AvroSchema;
+use super::json_schema::JsonSchema;
+use super::protobuf::ProtobufSchema;
 
 /// The longest one registry call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,8 +83,40 @@ pub struct RegisteredSchema {
     pub id: u32,
     /// Its type.
     pub schema_type: SchemaType,
-    /// The Avro schema, with the schemas it references; `None` for other types.
-    pub avro: Option<AvroSchema>,
+    /// The schema, with the schemas it references.
+    pub parsed: ParsedSchema,
+}
+
+/// A schema parsed by its type's parser.
+#[derive(Debug)]
+pub enum ParsedSchema {
+    /// An Avro schema.
+    Avro(AvroSchema),
+    /// A Protobuf file.
+    Protobuf(ProtobufSchema),
+    /// A JSON Schema.
+    Json(JsonSchema),
+}
+
+impl ParsedSchema {
+    /// Parses `text` of type `schema_type`, with the schemas it references
+    /// (reference name, text; theirs first).
+    pub fn parse(
+        schema_type: SchemaType,
+        text: &str,
+        referenced: &[(String, String)],
+    ) -> Result<ParsedSchema, String> {
+        Ok(match schema_type {
+            SchemaType::Avro => {
+                let texts: Vec<String> = referenced.iter().map(|(_, t)| t.clone()).collect();
+                ParsedSchema::Avro(AvroSchema::parse(text, &texts)?)
+            }
+            SchemaType::Protobuf => {
+                ParsedSchema::Protobuf(ProtobufSchema::parse(text, referenced)?)
+            }
+            SchemaType::Json => ParsedSchema::Json(JsonSchema::parse(text, referenced)?),
+        })
+    }
 }
 
 /// Why the registry could not help.
@@ -395,26 +430,25 @@ impl Registry {
         let mut referenced = Vec::new();
         self.collect_references(&answer.references, &mut referenced, 0)
             .await?;
-        let avro = match schema_type {
-            SchemaType::Avro => {
-                Some(AvroSchema::parse(&answer.schema, &referenced).map_err(|e| {
-                    RegistryError::Refused(format!("schema {id} is not a valid Avro schema: {e}"))
-                })?)
-            }
-            _ => None,
-        };
+        let parsed =
+            ParsedSchema::parse(schema_type, &answer.schema, &referenced).map_err(|e| {
+                RegistryError::Refused(format!(
+                    "schema {id} ({}) cannot be used: {e}",
+                    schema_type.name()
+                ))
+            })?;
         Ok(RegisteredSchema {
             id,
             schema_type,
-            avro,
+            parsed,
         })
     }
 
-    /// The texts of the schemas `references` name, theirs first.
+    /// The names and texts of the schemas `references` name, theirs first.
     fn collect_references<'a>(
         &'a self,
         references: &'a [Reference],
-        out: &'a mut Vec<String>,
+        out: &'a mut Vec<(String, String)>,
         depth: usize,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RegistryError>> + Send + 'a>>
     {
@@ -429,8 +463,8 @@ impl Registry {
                 let answer: SchemaAnswer = self.call(Method::GET, &path, None).await?;
                 self.collect_references(&answer.references, out, depth + 1)
                     .await?;
-                if !out.contains(&answer.schema) {
-                    out.push(answer.schema);
+                if !out.iter().any(|(name, _)| name == &r.name) {
+                    out.push((r.name.clone(), answer.schema));
                 }
             }
             Ok(())

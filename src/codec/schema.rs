@@ -1,5 +1,6 @@
 //! The Schema Registry formats around the registry client: the wire format
-//! (magic byte 0, the schema id as 4 bytes big-endian, the datum), the
+//! (magic byte 0, the schema id as 4 bytes big-endian, the datum: Avro's
+//! binary encoding, Protobuf's message indexes and message, or JSON text), the
 //! schemas one read has resolved, and the keys and values of a POST that
 //! wait for their schema.
 //!
@@ -14,8 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::avro::AvroSchema;
-use super::registry::{RegisteredSchema, Registry, RegistryError, SchemaType};
+use super::json_schema::JsonSchema;
+use super::registry::{ParsedSchema, RegisteredSchema, Registry, RegistryError};
 use super::Format;
 
 /// The wire format's first byte.
@@ -94,7 +95,7 @@ impl SchemaSet {
             e @ RegistryError::Unavailable(_) => ReadError::Unavailable(e.to_string()),
             e => ReadError::Undecodable(e.to_string()),
         })?;
-        if schema.schema_type != SchemaType::Avro || format != Format::Avro {
+        if format.schema_type() != Some(schema.schema_type) {
             return Err(ReadError::Undecodable(format!(
                 "schema {id} is a {} schema, not one the {} deserializer reads",
                 schema.schema_type.name(),
@@ -112,11 +113,17 @@ impl SchemaSet {
         let schema = self
             .by_id
             .get(&id)
-            .and_then(|s| s.avro.as_ref())
             .ok_or_else(|| format!("schema {id} was not resolved"))?;
-        let value = schema
-            .decode(datum)
-            .map_err(|e| format!("not an Avro datum of schema {id}: {e}"))?;
+        let value = match &schema.parsed {
+            ParsedSchema::Avro(avro) => avro
+                .decode(datum)
+                .map_err(|e| format!("not an Avro datum of schema {id}: {e}"))?,
+            ParsedSchema::Protobuf(proto) => proto
+                .decode(datum)
+                .map_err(|e| format!("not a Protobuf message of schema {id}: {e}"))?,
+            ParsedSchema::Json(_) => JsonSchema::decode(datum)
+                .map_err(|e| format!("not the JSON of schema {id}: {e}"))?,
+        };
         Ok((value, id))
     }
 }
@@ -142,6 +149,8 @@ pub struct Pending {
     pub schema: SchemaChoice,
     /// The value, in the format's JSON mapping (not null).
     pub value: Value,
+    /// For Protobuf, the message type (`…Message`; `None`: the first).
+    pub message: Option<String>,
 }
 
 /// Why a pending key or value could not be written.
@@ -160,11 +169,32 @@ pub fn check_pending(pending: &Pending) -> Result<(), WriteError> {
     let SchemaChoice::Text(text) = &pending.schema else {
         return Ok(());
     };
-    let schema = AvroSchema::parse(text, &[])
-        .map_err(|e| WriteError::Invalid(format!("not a valid Avro schema: {e}")))?;
-    schema
-        .encode(&pending.value, &mut Vec::new())
-        .map_err(|e| WriteError::Invalid(format!("{e} (the Avro schema given)")))
+    let Some(schema_type) = pending.format.schema_type() else {
+        return Ok(());
+    };
+    let schema = ParsedSchema::parse(schema_type, text, &[]).map_err(|e| {
+        WriteError::Invalid(format!(
+            "the {} schema given cannot be used: {e}",
+            pending.format.name()
+        ))
+    })?;
+    encode_datum(&schema, pending, &mut Vec::new())
+        .map_err(|e| WriteError::Invalid(format!("{e} (the schema given)")))
+}
+
+/// Appends `pending`'s value, encoded with `schema`, to `out`.
+fn encode_datum(schema: &ParsedSchema, pending: &Pending, out: &mut Vec<u8>) -> Result<(), String> {
+    match schema {
+        ParsedSchema::Avro(avro) => avro.encode(&pending.value, out),
+        ParsedSchema::Protobuf(proto) => {
+            proto.encode(pending.message.as_deref(), &pending.value, out)
+        }
+        ParsedSchema::Json(json) => {
+            json.check(&pending.value)?;
+            serde_json::to_writer(out, &pending.value)
+                .map_err(|e| format!("cannot be written as JSON: {e}"))
+        }
+    }
 }
 
 /// Resolves `pending`'s schema for `topic`'s `field` and returns the bytes
@@ -199,24 +229,29 @@ pub async fn encode_pending(
         },
         SchemaChoice::Text(text) => {
             let subject = format!("{topic}-{}", field.name());
+            let schema_type = pending.format.schema_type().ok_or_else(|| {
+                WriteError::Invalid(format!("{} takes no schema", pending.format.name()))
+            })?;
             registry
-                .id_of_text(&subject, SchemaType::Avro, text)
+                .id_of_text(&subject, schema_type, text)
                 .await
                 .map_err(from_registry)?
         }
     };
     let schema = registry.schema(id).await.map_err(from_registry)?;
-    let avro = schema.avro.as_ref().ok_or_else(|| {
-        WriteError::Invalid(format!(
-            "schema {id} is a {} schema, not an Avro one",
-            schema.schema_type.name()
-        ))
-    })?;
+    if pending.format.schema_type() != Some(schema.schema_type) {
+        return Err(WriteError::Invalid(format!(
+            "schema {id} is a {} schema, not one the {} serializer writes",
+            schema.schema_type.name(),
+            pending.format.name()
+        )));
+    }
     let mut out = Vec::with_capacity(64);
     out.push(MAGIC);
     out.extend_from_slice(&id.to_be_bytes());
-    avro.encode(&pending.value, &mut out)
-        .map_err(|e| WriteError::Invalid(format!("{e} (Avro schema {id})")))?;
+    encode_datum(&schema.parsed, pending, &mut out).map_err(|e| {
+        WriteError::Invalid(format!("{e} ({} schema {id})", schema.schema_type.name()))
+    })?;
     Ok(Bytes::from(out))
 }
 

@@ -30,7 +30,7 @@ pub fn parse(body: &[u8]) -> Result<PostRequest, RecordsError> {
 }
 
 const BODY_FIELDS: [&str; 4] = ["records", "transactionId", "async", "timeout"];
-const RECORD_FIELDS: [&str; 16] = [
+const RECORD_FIELDS: [&str; 18] = [
     "topic",
     "partition",
     "keySerializer",
@@ -43,16 +43,18 @@ const RECORD_FIELDS: [&str; 16] = [
     "keySubject",
     "keySchemaVersion",
     "keySchema",
+    "keyMessage",
     "valueSchemaId",
     "valueSubject",
     "valueSchemaVersion",
     "valueSchema",
+    "valueMessage",
 ];
 
 /// The fields of a line of an NDJSON body: a record's, and the read-only
 /// fields of the records GET returns, accepted (and ignored) so that a dump
 /// made with GET loads as it is.
-const LINE_FIELDS: [&str; 20] = [
+const LINE_FIELDS: [&str; 22] = [
     "topic",
     "partition",
     "keySerializer",
@@ -65,10 +67,12 @@ const LINE_FIELDS: [&str; 20] = [
     "keySubject",
     "keySchemaVersion",
     "keySchema",
+    "keyMessage",
     "valueSchemaId",
     "valueSubject",
     "valueSchemaVersion",
     "valueSchema",
+    "valueMessage",
     "offset",
     "serializedKeySize",
     "serializedValueSize",
@@ -565,21 +569,38 @@ impl RecordFields<'_> {
         let subject = given("Subject");
         let version = given("SchemaVersion");
         let text = given("Schema");
+        let message = given("Message");
         if !format.needs_schema() {
             if let Some((n, _)) = id
                 .iter()
                 .chain(&subject)
                 .chain(&version)
                 .chain(&text)
+                .chain(&message)
                 .next()
             {
                 return Err(invalid(format!(
-                    "{}: only with a Schema Registry serializer ({field}Serializer avro)",
+                    "{}: only with a Schema Registry serializer ({field}Serializer avro, protobuf or jsonschema)",
                     self.at(n)
                 )));
             }
             return Ok(None);
         }
+        let message = match message {
+            None => None,
+            Some((n, _)) if format != Format::Protobuf => {
+                return Err(invalid(format!(
+                    "{}: only with {field}Serializer protobuf",
+                    self.at(&n)
+                )))
+            }
+            Some((n, v)) => Some(
+                v.as_str()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| self.wrong_type(&n, "a message name", v))?
+                    .to_string(),
+            ),
+        };
         let choices = [&id, &subject, &text]
             .iter()
             .filter(|c| c.is_some())
@@ -639,6 +660,7 @@ impl RecordFields<'_> {
             format,
             schema,
             value: value.clone(),
+            message,
         })))
     }
 
@@ -798,7 +820,7 @@ mod tests {
             ),
             (
                 r#"{"topic": "t", "partiton": 1}"#,
-                "line 57: unknown field 'partiton'; known fields: topic, partition, keySerializer, valueSerializer, key, value, timestamp, headers, keySchemaId, keySubject, keySchemaVersion, keySchema, valueSchemaId, valueSubject, valueSchemaVersion, valueSchema, offset, serializedKeySize, serializedValueSize, leaderEpoch",
+                "line 57: unknown field 'partiton'; known fields: topic, partition, keySerializer, valueSerializer, key, value, timestamp, headers, keySchemaId, keySubject, keySchemaVersion, keySchema, keyMessage, valueSchemaId, valueSubject, valueSchemaVersion, valueSchema, valueMessage, offset, serializedKeySize, serializedValueSize, leaderEpoch",
             ),
             (
                 r#"{"topic": "t", "partition": 1, "partition": 2}"#,
