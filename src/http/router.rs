@@ -393,13 +393,15 @@ where
         Route::Page => page::page(request.uri().query(), request.headers()),
         Route::PageSettings => page::settings(app, request.uri().query()),
         Route::PageAsset => {
-            let name = request
+            let raw = request
                 .uri()
                 .path()
                 .trim_start_matches('/')
                 .strip_prefix("ui/")
                 .unwrap_or_default();
-            page::asset(name, request.uri().query(), request.headers())
+            // Percent-encoded as any path segment may be (`app%2Ejs`).
+            let name = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            page::asset(&name, request.uri().query(), request.headers())
         }
         Route::Other => {
             let path = request.uri().path();
