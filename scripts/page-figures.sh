@@ -5,7 +5,7 @@
 # while the page tails a busy topic (kcat writing RATE records a second) for
 # SECONDS seconds, sampled every second.
 #   scripts/page-figures.sh [SECONDS] [RATE]      defaults: 60 s, 500 records/s
-# Uses the release build, a throwaway broker (or KAFKA_RECORDS_BOOTSTRAP_SERVERS),
+# Uses the release build (or KAFKA_RECORDS_BINARY), a throwaway broker (or KAFKA_RECORDS_BOOTSTRAP_SERVERS),
 # Debian's chromium and tests/page's playwright-core (scripts/test.sh installs both).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,13 +27,24 @@ if [[ -z "${KAFKA_RECORDS_BOOTSTRAP_SERVERS:-}" ]]; then
 fi
 bootstrap="$KAFKA_RECORDS_BOOTSTRAP_SERVERS"
 
-cargo build --release --quiet
+# KAFKA_RECORDS_BINARY: a binary built already (else the release build).
+binary="${KAFKA_RECORDS_BINARY:-target/release/kafka-records}"
+[[ -n "${KAFKA_RECORDS_BINARY:-}" ]] || cargo build --release --quiet
 out="$(mktemp)"
-target/release/kafka-records --bootstrap-servers "$bootstrap" --listen 127.0.0.1:0 >"$out" 2>/dev/null &
+started=$(date +%s%N)
+"$binary" --bootstrap-servers "$bootstrap" --listen 127.0.0.1:0 >"$out" 2>/dev/null &
 service=$!
 pids+=("$service")
-for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
+for _ in $(seq 1000); do grep -q listening "$out" && break; sleep 0.01; done
 url="$(sed -n 's/^listening on //p' "$out")"
+# Start time: until the page answers, and until the first API call (the
+# topics list) has its answer from Kafka.
+until curl -sf -o /dev/null "$url/"; do sleep 0.01; done
+page_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+until curl -sf -o /dev/null "$url/topics"; do sleep 0.01; done
+topics_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+echo "start: the page answers after $page_ms ms, GET /topics after $topics_ms ms"
+echo "service RSS idle: $(awk '/VmRSS/ {print $2}' "/proc/$service/status") KiB; binary $(stat -c %s "$binary") bytes"
 
 # Size as sent: the page, its script and its styles, gzip-compressed.
 total=0

@@ -1,7 +1,8 @@
 //! The page at `GET /`: served from the binary with its types, compression
 //! and policy; and used in a real browser (Debian's chromium, headless,
 //! driven by playwright-core through `tests/page/page.mjs`) against the real
-//! service and broker, with kcat writing and reading beside it.
+//! service, broker and Schema Registry, with kcat writing and reading beside
+//! it.
 //!
 //! The browser test fails, never skips, when chromium, node or the npm
 //! package is missing: `scripts/test.sh` installs them. Screenshots of each
@@ -18,6 +19,28 @@ use serde_json::Value;
 
 const PAGE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/page");
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/page-screenshots");
+
+/// A Schema Registry of this test's own (scripts/registry.sh), stopped
+/// with the test process at the latest; its Confluent-compatible base URL.
+fn start_registry(name: &str) -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry.sh"))
+        .args(["start", "--name", name])
+        .args(["--owner", &std::process::id().to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("scripts/registry.sh");
+    assert!(
+        out.status.success(),
+        "scripts/registry.sh start --name {name} failed: the page test reads Avro through a registry"
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn stop_registry(name: &str) {
+    let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry.sh"))
+        .args(["stop", "--name", name])
+        .status();
+}
 
 /// The browser: `KAFKA_RECORDS_TEST_CHROMIUM`, else Debian's `chromium`.
 fn chromium() -> String {
@@ -159,7 +182,11 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
     let committed = 2;
     commit_offsets_of(&group, &topic, &[(0, committed)]).await;
 
-    let svc = Service::start();
+    // The service the page writes through has a registry: Avro in both ways.
+    let registry_name = unique_topic("page-registry");
+    let registry = start_registry(&registry_name);
+    let avro_topic = unique_topic("page-avro");
+    let svc = Service::start_with(&["--schema-registry-url", &registry], &[]);
     let read_only = Service::start_with(&["--read-only"], &[]);
     let token = "page-token-of-the-test";
     let guarded = Service::start_with(&[], &[("KAFKA_RECORDS_AUTH_TOKEN", token)]);
@@ -183,11 +210,13 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
         .env("PAGE_GROUP", &group)
         .env("PAGE_LAG", lag.to_string())
         .env("PAGE_WRITE_VALUE", &write_value)
+        .env("PAGE_AVRO_TOPIC", &avro_topic)
         .env("PAGE_SCREENSHOTS", SCREENSHOTS)
         .output()
         .expect(
             "node not found: install Node.js (scripts/test.sh does); the page test does not skip",
         );
+    stop_registry(&registry_name);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
@@ -221,4 +250,9 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
     assert_eq!(record.headers, "origin=page");
     // And the read-only service wrote nothing: every record is accounted for.
     assert_eq!(written.len() as i64, records + 3, "{written:?}");
+    // The Avro record, in the registry's wire format: magic byte 0, then
+    // the schema id.
+    let avro = kcat_read(&avro_topic);
+    assert_eq!(avro.len(), 1, "{avro:?}");
+    assert_eq!(avro[0].value.as_deref().map(|v| v[0]), Some(0), "{avro:?}");
 }

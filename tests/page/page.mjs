@@ -13,6 +13,8 @@
 //                       each with a header trace=t<i>
 //   PAGE_GROUP          a group with a committed offset on PAGE_TOPIC, lag PAGE_LAG
 //   PAGE_WRITE_VALUE    the value the page writes (tests/page.rs finds it with kcat)
+//   PAGE_AVRO_TOPIC     a topic the page writes an Avro record to and reads it
+//                       back from (PAGE_URL's service has a Schema Registry)
 //   PAGE_SCREENSHOTS    where the screenshots go
 //
 // It prints one JSON line per step ({"step", "ms"}) and a last line
@@ -38,6 +40,12 @@ const RECORDS = Number(env('PAGE_RECORDS'));
 const GROUP = env('PAGE_GROUP');
 const LAG = env('PAGE_LAG');
 const WRITE_VALUE = env('PAGE_WRITE_VALUE');
+const AVRO_TOPIC = env('PAGE_AVRO_TOPIC');
+const AVRO_SCHEMA = JSON.stringify({
+  type: 'record',
+  name: 'Visit',
+  fields: [{ name: 'name', type: 'string' }, { name: 'count', type: 'int' }],
+});
 const SHOTS = env('PAGE_SCREENSHOTS');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -230,6 +238,23 @@ try {
   figures.writtenOffset = Number(await page.locator('#written-offset').textContent());
   await shot(page, '7-write');
   step('write a record');
+
+  // --- schema formats: an Avro record written and read back through the page ---
+  await page.goto(`${URL_}/#/write?topic=${AVRO_TOPIC}`);
+  await page.waitForSelector(`#w-topic[value="${AVRO_TOPIC}"]`);
+  check(await page.locator('#w-value-format option[value="avro"]').count() === 1, 'avro is offered with a registry');
+  await page.selectOption('#w-value-format', 'avro');
+  await page.fill('#w-schema', AVRO_SCHEMA);
+  await page.fill('#w-value', '{"name": "page", "count": 3}');
+  await page.click('#write-form button[type=submit]');
+  await page.waitForSelector('#written-offset');
+  await page.goto(`${URL_}/#/records/${AVRO_TOPIC}?value=avro&from=beginning`);
+  await page.waitForSelector('#records tbody tr');
+  const avro = await page.locator('#records tbody').textContent();
+  check(avro.includes('"name": "page"') && avro.includes('"count": 3'), `the Avro value decoded: ${avro}`);
+  check(/schema ids – \/ \d+/.test(avro), `the schema id shown: ${avro}`);
+  await shot(page, '7b-avro');
+  step('Avro through the page');
 
   // --- a group's lag ---
   await page.goto(`${URL_}/#/groups`);
