@@ -186,6 +186,7 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
     let registry_name = unique_topic("page-registry");
     let registry = start_registry(&registry_name);
     let avro_topic = unique_topic("page-avro");
+    let new_topic = unique_topic("page-new");
     let svc = Service::start_with(&["--schema-registry-url", &registry], &[]);
     let read_only = Service::start_with(&["--read-only"], &[]);
     let token = "page-token-of-the-test";
@@ -211,6 +212,7 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
         .env("PAGE_LAG", lag.to_string())
         .env("PAGE_WRITE_VALUE", &write_value)
         .env("PAGE_AVRO_TOPIC", &avro_topic)
+        .env("PAGE_NEW_TOPIC", &new_topic)
         .env("PAGE_SCREENSHOTS", SCREENSHOTS)
         .output()
         .expect(
@@ -250,6 +252,25 @@ async fn the_page_browses_tails_filters_writes_and_shows_lag_in_chromium() {
     assert_eq!(record.headers, "origin=page");
     // And the read-only service wrote nothing: every record is accounted for.
     assert_eq!(written.len() as i64, records + 3, "{written:?}");
+    // The topic the page created (two partitions, as kcat lists them),
+    // whose three records it deleted.
+    let listed = Kcat::new().metadata(Some(&new_topic));
+    assert_eq!(
+        listed
+            .partitions
+            .iter()
+            .filter(|p| p.topic == new_topic)
+            .count(),
+        2,
+        "{:?}",
+        listed.partitions
+    );
+    assert!(
+        kcat_read(&new_topic).is_empty(),
+        "records left in {new_topic}"
+    );
+    let (_, topic) = svc.get(&format!("/topics/{new_topic}")).await;
+    assert_eq!(topic["partitions"][0]["startOffset"], 3, "{topic}");
     // The Avro record, in the registry's wire format: magic byte 0, then
     // the schema id.
     let avro = kcat_read(&avro_topic);

@@ -15,6 +15,7 @@
 //   PAGE_WRITE_VALUE    the value the page writes (tests/page.rs finds it with kcat)
 //   PAGE_AVRO_TOPIC     a topic the page writes an Avro record to and reads it
 //                       back from (PAGE_URL's service has a Schema Registry)
+//   PAGE_NEW_TOPIC      a topic the page creates, and whose records it deletes
 //   PAGE_SCREENSHOTS    where the screenshots go
 //
 // It prints one JSON line per step ({"step", "ms"}) and a last line
@@ -41,6 +42,7 @@ const GROUP = env('PAGE_GROUP');
 const LAG = env('PAGE_LAG');
 const WRITE_VALUE = env('PAGE_WRITE_VALUE');
 const AVRO_TOPIC = env('PAGE_AVRO_TOPIC');
+const NEW_TOPIC = env('PAGE_NEW_TOPIC');
 const AVRO_SCHEMA = JSON.stringify({
   type: 'record',
   name: 'Visit',
@@ -60,9 +62,9 @@ function check(ok, what) {
 }
 
 /** Writes one record with kcat (librdkafka), as an independent producer. */
-function kcatProduce(value, header) {
+function kcatProduce(value, header, topic = TOPIC) {
   return new Promise((resolve, reject) => {
-    const args = ['-b', BOOTSTRAP, '-P', '-t', TOPIC, '-p', '0'];
+    const args = ['-b', BOOTSTRAP, '-P', '-t', topic, '-p', '0'];
     if (header) args.push('-H', header);
     const p = spawn('kcat', args, { stdio: ['pipe', 'ignore', 'inherit'] });
     p.on('error', reject);
@@ -255,6 +257,36 @@ try {
   check(/schema ids – \/ \d+/.test(avro), `the schema id shown: ${avro}`);
   await shot(page, '7b-avro');
   step('Avro through the page');
+
+  // --- a topic created, then its records deleted, each after a confirmation ---
+  await page.goto(`${URL_}/#/create-topic`);
+  await page.waitForSelector('#create-topic');
+  await page.fill('#new-name', NEW_TOPIC);
+  await page.fill('#new-partitions', '2');
+  await page.click('#create-topic button[type=submit]');
+  await page.waitForSelector('#confirm[open]');
+  await page.click('#confirm-cancel');
+  const exists = async (topic) => page.evaluate(async (t) => (await fetch(`topics/${t}`)).status, topic);
+  check(await exists(NEW_TOPIC) === 404, 'cancelled: no topic');
+  await page.click('#create-topic button[type=submit]');
+  await page.waitForSelector('#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#partitions tbody tr');
+  check(await page.locator('#partitions tbody tr').count() === 2, 'the new topic has two partitions');
+  for (let i = 0; i < 3; i++) await kcatProduce(`old ${i}`, null, NEW_TOPIC);
+  await page.reload();
+  await page.waitForSelector('#partitions tbody tr');
+  await page.click('main button:text("Delete every record")');
+  await page.waitForSelector('#confirm[open]');
+  // The topic's name must be typed: anything else keeps the dialog open.
+  await page.fill('#confirm-typed', 'not the name');
+  await page.click('#confirm-ok');
+  check(await page.locator('#confirm[open]').count() === 1, 'a wrong name does not confirm');
+  await page.fill('#confirm-typed', NEW_TOPIC);
+  await shot(page, '8a-confirm');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('partition 0 now starts at 3'));
+  step('create a topic, delete its records');
 
   // --- a group's lag ---
   await page.goto(`${URL_}/#/groups`);
