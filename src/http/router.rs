@@ -35,7 +35,7 @@ pub struct App {
     pub limits: Limits,
     /// Whether POST and DELETE of records are refused (403).
     pub read_only: bool,
-    /// The token every route but `/healthy` needs, if any.
+    /// The token every route but `/healthy` and the page's files needs, if any.
     pub token: Option<BearerToken>,
     /// Permits for record requests served at once; none left → 503.
     pub requests: Arc<Semaphore>,
