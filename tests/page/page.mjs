@@ -76,18 +76,23 @@ function kcatProduce(value, header, topic = TOPIC) {
 const browser = await chromium.launch({
   executablePath: env('CHROMIUM'),
   headless: true,
-  // As root (CI), chromium runs only without its sandbox.
-  args: ['--no-sandbox'],
+  // As root (CI), chromium runs only without its sandbox. rebind.example
+  // resolves to loopback, as a DNS-rebinding attacker's name would.
+  args: ['--no-sandbox', '--host-resolver-rules=MAP rebind.example 127.0.0.1'],
 });
 
 const problems = [];
+// Console errors a step provokes on purpose (a refused cross-origin call).
+let expectedErrors = null;
 async function newPage(viewport = { width: 1366, height: 800 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     // A blocked script, style or request shows here: the policy must never bite.
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text())) {
+    if (m.type() === 'error'
+      && !/Failed to load resource: the server responded with a status of (401|403|404|421)/.test(m.text())
+      && !(expectedErrors && expectedErrors.test(m.text()))) {
       problems.push(`console: ${m.text()}`);
     }
   });
@@ -350,6 +355,29 @@ try {
   check(refused.join() === '403,403,403', `read-only refuses writes: ${refused}`);
   await shot(ro, '10-read-only');
   step('read-only');
+
+  // --- the browser protections: another host name, another origin ---
+  const rebind = await newPage();
+  const rebound = await rebind.goto(URL_.replace('127.0.0.1', 'rebind.example'));
+  check(rebound.status() === 421, `a page under another host name: ${rebound.status()}`);
+  // A page of another site (served here by the browser itself) cannot call
+  // the service: it answers 403 without CORS headers, and the browser
+  // hands the script nothing.
+  const other = await newPage();
+  await other.route('http://other.example/', (r) => r.fulfill({ contentType: 'text/html', body: '<p>another site</p>' }));
+  await other.goto('http://other.example/');
+  expectedErrors = /blocked by CORS policy|net::ERR_FAILED|status of 403/;
+  const crossed = await other.evaluate(async (url) => {
+    try {
+      await fetch(`${url}/topics`);
+      return 'read';
+    } catch {
+      return 'refused';
+    }
+  }, URL_);
+  expectedErrors = null;
+  check(crossed === 'refused', `a page of another origin read the API: ${crossed}`);
+  step('Host and origin checks');
 
   // --- a token: asked for, kept for the tab only ---
   const tok = await newPage();
