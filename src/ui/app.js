@@ -59,7 +59,7 @@ function status(text, kind) {
 function show(title, ...children) {
   stopTail();
   const heading = h('h1', { tabindex: '-1', id: 'view-title' }, title);
-  main().replaceChildren(heading, ...children.flat());
+  main().replaceChildren(heading, ...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   document.title = `${title} · kafka-records`;
   for (const a of document.querySelectorAll('nav a')) {
     const section = (location.hash || '#/topics').slice(2).split(/[/?]/)[0];

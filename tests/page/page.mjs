@@ -160,6 +160,7 @@ try {
   check(/^\d+$/.test(cells[0]), `a leader is shown: ${cells[0]}`);
   check(cells[6] === String(RECORDS), `the end offset is shown: ${cells}`);
   check(await page.locator('#configs, p:text("default value")').count() === 1, 'the configs are shown');
+  check(!(await page.locator('main').textContent()).includes('null'), 'nothing shows as null');
   await checkLabels(page, 'topic');
   await shot(page, '2-topic');
   step('topic view');
