@@ -229,6 +229,15 @@ try {
   check(firstPage === '0,1' && secondPage === '2,3', `pages ${firstPage} then ${secondPage}`);
   await page.click('#older');
   await page.waitForFunction((f) => [...document.querySelectorAll('#records tbody tr')].map((x) => x.dataset.offset).join() === f, firstPage);
+  // From the latest: the last two records (five from kcat, two from the
+  // tail), then the two before them.
+  const offsets = () => page.locator('#records tbody tr').evaluateAll((r) => r.map((x) => x.dataset.offset).join());
+  await page.goto(`${URL_}/#/records/${TOPIC}?limit=2`);
+  await page.waitForFunction(() => document.querySelector('#records-caption')?.textContent.includes('the latest'));
+  check(await offsets() === '5,6', `the latest two: ${await offsets()}`);
+  await page.click('#older');
+  await page.waitForFunction(() => document.querySelector('#records-caption').textContent.includes('older'));
+  check(await offsets() === '3,4', `the two before: ${await offsets()}`);
   step('older and newer pages');
 
   // --- write a record through the page ---
