@@ -238,6 +238,19 @@ try {
   await page.click('#older');
   await page.waitForFunction(() => document.querySelector('#records-caption').textContent.includes('older'));
   check(await offsets() === '3,4', `the two before: ${await offsets()}`);
+  // From a time: the first record at or after it.
+  const all = await page.evaluate(async (t) => (await (await fetch(`records/${t}?distanceFromBeginning=0&limit=100&timeout=0s`)).json()).records, TOPIC);
+  const second = Math.floor(all[3].timestamp / 1000) * 1000; // the form takes whole seconds
+  const expected = all.find((r) => r.timestamp >= second).offset;
+  const local = await page.evaluate((ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }, second);
+  await page.goto(`${URL_}/#/records/${TOPIC}?from=time&time=${encodeURIComponent(local)}&limit=1`);
+  await page.waitForFunction(() => document.querySelector('#records-caption')?.textContent.includes('from time'));
+  check(await offsets() === String(expected), `from ${local}: ${await offsets()}, expected ${expected}`);
+  check(await page.inputValue('#r-time') === local, 'the form shows the time');
   step('older and newer pages');
 
   // --- write a record through the page ---
