@@ -18,7 +18,10 @@ command -v chromium >/dev/null || { echo "page-figures: chromium not found (apt-
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -n "${own_broker:-}" ]] && scripts/kafka.sh stop --name page-figures >/dev/null
+  if [[ -n "${own_broker:-}" ]]; then
+    scripts/kafka.sh stop --name page-figures >/dev/null
+    rm -rf .kafka/page-figures
+  fi
 }
 trap cleanup EXIT
 if [[ -z "${KAFKA_RECORDS_BOOTSTRAP_SERVERS:-}" ]]; then
@@ -68,7 +71,7 @@ while True:
         n += 1
     sys.stdout.flush()
     time.sleep(max(0, 0.1 - (time.time() - start)))
-" | kcat -b "$bootstrap" -P -t "$topic" 2>/dev/null &
+" 2>/dev/null | kcat -b "$bootstrap" -P -t "$topic" 2>/dev/null &
 pids+=("$!")
 sleep 3
 
