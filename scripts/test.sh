@@ -44,11 +44,14 @@ fi
 
 # The tests' independent tools, from Debian: kcat (librdkafka) checks what
 # reached Kafka; jq checks filters against a dump; curl, gzip and zstd read
-# streams and compressed answers as a user's shell would.
+# streams and compressed answers as a user's shell would; chromium, driven by
+# node, is the real browser of tests/page.rs.
 missing=()
-for tool in kcat jq curl gzip zstd; do
+for tool in kcat jq curl gzip zstd chromium; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "test.sh: ${missing[*]} not found, installing the Debian packages" >&2
   sudo=""
@@ -56,6 +59,17 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   export DEBIAN_FRONTEND=noninteractive
   { $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"; } >&2 ||
     { echo "test.sh: could not install ${missing[*]} (apt-get install failed)" >&2; exit 1; }
+fi
+
+# playwright-core, which drives chromium for tests/page.rs: the version pinned
+# by tests/page/package-lock.json, installed into tests/page/node_modules
+# (ignored by git). It uses the machine's chromium; it downloads no browser.
+pinned="$(node -p "require('./tests/page/package.json').dependencies['playwright-core']")"
+installed="$(node -p "try { require('./tests/page/node_modules/playwright-core/package.json').version } catch { '' }")"
+if [[ "$installed" != "$pinned" ]]; then
+  echo "test.sh: installing playwright-core $pinned (npm ci in tests/page)" >&2
+  (cd tests/page && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+    { echo "test.sh: could not install playwright-core (npm ci in tests/page failed)" >&2; exit 1; }
 fi
 
 # The reference OpenAPI validator, used by tests/openapi.rs.

@@ -85,7 +85,7 @@ pub struct Config {
     #[arg(long, env = "KAFKA_RECORDS_READ_ONLY")]
     pub read_only: bool,
 
-    /// Require `Authorization: Bearer TOKEN` on every route but /healthy.
+    /// Require `Authorization: Bearer TOKEN` on every route but /healthy and the page's files.
     /// Prefer --auth-token-file, which keeps the token out of process lists.
     #[arg(long, env = "KAFKA_RECORDS_AUTH_TOKEN", hide_env_values = true, conflicts_with = "auth_token_file", value_parser = secret)]
     pub auth_token: Option<Secret>,
@@ -296,7 +296,7 @@ impl Config {
         Ok(())
     }
 
-    /// The bearer token every route but /healthy requires, if any.
+    /// The bearer token every route but /healthy and the page's files require, if any.
     pub fn auth_token(&self) -> Option<&Secret> {
         self.auth_token.as_ref().or(self.auth_token_file.as_ref())
     }

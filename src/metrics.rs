@@ -80,6 +80,12 @@ pub enum Route {
     Metrics,
     /// `GET /openapi.json`
     OpenApi,
+    /// `GET /`: the browser page
+    Page,
+    /// `GET /ui/settings.json`: what the page adapts to
+    PageSettings,
+    /// `GET /ui/{asset}`: the page's scripts and styles
+    PageAsset,
     /// An unknown path (404), or a known path with a method it does not
     /// serve (405): the status tells which.
     Other,
@@ -103,6 +109,9 @@ impl Route {
             Route::Ready => "GET /ready",
             Route::Metrics => "GET /metrics",
             Route::OpenApi => "GET /openapi.json",
+            Route::Page => "GET /",
+            Route::PageSettings => "GET /ui/settings.json",
+            Route::PageAsset => "GET /ui/{asset}",
             Route::Other => "other",
         }
     }

@@ -69,6 +69,7 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
         ("GET", "/ready".to_string()),
         ("GET", "/metrics".to_string()),
         ("GET", "/openapi.json".to_string()),
+        ("GET", "/ui/settings.json".to_string()),
         ("GET", "/no-such-route".to_string()),
     ];
     let wrong = format!("Bearer {TOKEN}x");
@@ -93,8 +94,12 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
     assert_eq!(kcat_read(topic).len(), 1);
     assert!(!kcat_topic_exists("never-written"));
 
-    // /healthy is open, for probes.
+    // /healthy is open, for probes; so are the page and its files, which
+    // hold no data (the page asks for the token).
     assert_eq!(call(svc, "GET", "/healthy", None).await.0, 204);
+    for path in ["/", "/ui/app.js", "/ui/app.css"] {
+        assert_eq!(call(svc, "GET", path, None).await.0, 200, "GET {path}");
+    }
 
     let right = format!("Bearer {TOKEN}");
     let (status, body) = call(
@@ -111,7 +116,7 @@ async fn check_token_is_required(svc: &Service, topic: &str) {
 }
 
 #[tokio::test]
-async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy() {
+async fn a_bearer_token_from_a_flag_or_a_file_guards_every_route_but_healthy_and_the_page() {
     let topic = new_topic("token", 1).await;
     kcat_produce(&topic, 0, &["kept"]);
 

@@ -1164,3 +1164,133 @@ async fn bad_delete_queries_are_refused_naming_the_parameter_and_delete_nothing(
         "a refused DELETE created {fresh}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// GET /, /ui/{asset}, /ui/settings.json: the page
+// ---------------------------------------------------------------------------
+
+fn page_cases() -> Vec<Case> {
+    let long = "a".repeat(10_000);
+    let mut cases = vec![
+        case(
+            "page query",
+            Method::GET,
+            "/?topic=t",
+            vec![],
+            400,
+            &["topic"],
+        ),
+        case(
+            "page query repeated",
+            Method::GET,
+            "/?a=1&a=2",
+            vec![],
+            400,
+            &["a"],
+        ),
+        case(
+            "settings query",
+            Method::GET,
+            "/ui/settings.json?x=1",
+            vec![],
+            400,
+            &["x"],
+        ),
+        case(
+            "asset query",
+            Method::GET,
+            "/ui/app.js?v=1",
+            vec![],
+            400,
+            &["v"],
+        ),
+        case(
+            "the page by its file name",
+            Method::GET,
+            "/ui/index.html",
+            vec![],
+            404,
+            &["no page file 'index.html'"],
+        ),
+        case(
+            "unknown file",
+            Method::GET,
+            "/ui/app.jsx",
+            vec![],
+            404,
+            &["app.jsx", "/ui/app.js"],
+        ),
+        case(
+            "a path out of /ui",
+            Method::GET,
+            "/ui/..%2FCargo.toml",
+            vec![],
+            404,
+            &["no page file"],
+        ),
+        case(
+            "an encoded NUL",
+            Method::GET,
+            "/ui/app.js%00",
+            vec![],
+            404,
+            &["no page file"],
+        ),
+        case(
+            "invalid UTF-8",
+            Method::GET,
+            "/ui/%FF%FE",
+            vec![],
+            404,
+            &["no page file"],
+        ),
+        case(
+            "a long name",
+            Method::GET,
+            format!("/ui/{long}"),
+            vec![],
+            404,
+            &["no page file"],
+        ),
+        case(
+            "nested",
+            Method::GET,
+            "/ui/a/app.js",
+            vec![],
+            404,
+            &["no route"],
+        ),
+        case(
+            "empty name",
+            Method::GET,
+            "/ui/",
+            vec![],
+            404,
+            &["no route"],
+        ),
+    ];
+    for (method, path) in [
+        (Method::POST, "/"),
+        (Method::DELETE, "/"),
+        (Method::PUT, "/ui/app.js"),
+        (Method::POST, "/ui/settings.json"),
+    ] {
+        cases.push(case(
+            format!("{method} {path}"),
+            method,
+            path,
+            b"{}".to_vec(),
+            405,
+            &["GET, HEAD"],
+        ));
+    }
+    cases
+}
+
+#[tokio::test]
+async fn bad_page_requests_are_refused_with_json_errors() {
+    let svc = Service::start();
+    let cases = page_cases();
+    let failures = run(&svc, &cases).await;
+    report("page", &cases, &failures);
+}

@@ -54,7 +54,7 @@ const PLACEHOLDERS: [&str; 6] = [
 /// Every route the router dispatches on. The match below is exhaustive on
 /// purpose: a new `Route` does not compile here until it is listed, and then
 /// the test fails until it is documented.
-const ROUTES: [Route; 15] = [
+const ROUTES: [Route; 18] = [
     Route::PostRecords,
     Route::GetRecords,
     Route::DeleteRecords,
@@ -69,6 +69,9 @@ const ROUTES: [Route; 15] = [
     Route::Ready,
     Route::Metrics,
     Route::OpenApi,
+    Route::Page,
+    Route::PageSettings,
+    Route::PageAsset,
     Route::Other,
 ];
 
@@ -87,7 +90,10 @@ fn served_template(route: Route) -> Option<&'static str> {
         | Route::Healthy
         | Route::Ready
         | Route::Metrics
-        | Route::OpenApi => Some(route.template()),
+        | Route::OpenApi
+        | Route::Page
+        | Route::PageSettings
+        | Route::PageAsset => Some(route.template()),
         Route::Other => None,
     }
 }
@@ -336,7 +342,13 @@ async fn every_route_is_documented_and_every_documented_path_is_served() {
 
     // A path that is not documented is not served.
     let not_found = doc.resolve(&doc.json["components"]["responses"]["NotFound"]);
-    for path in ["/", "/record", "/records/t/extra", "/health", "/openapi"] {
+    for path in [
+        "/record",
+        "/records/t/extra",
+        "/health",
+        "/openapi",
+        "/ui/a/b",
+    ] {
         let (status, body) = svc.get(path).await;
         assert_eq!(status, 404, "GET {path}: {body}");
         doc.check(&not_found["content"]["application/json"]["schema"], &body)

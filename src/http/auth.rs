@@ -1,4 +1,5 @@
-//! The optional bearer token: every route but `/healthy` needs it.
+//! The optional bearer token: every route but `/healthy` and the page's
+//! files (`/`, `/ui/app.js`, `/ui/app.css`) needs it.
 
 use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;

@@ -18,7 +18,8 @@ use super::compress::{compress, Encoding};
 use super::error::ApiError;
 use super::response::{empty_response, Permit, Unflushed};
 use super::routes::{
-    groups, records_delete, records_get, records_post, service, topics, HttpResponse, RecordCount,
+    groups, page, records_delete, records_get, records_post, service, topics, HttpResponse,
+    RecordCount,
 };
 use super::BoxError;
 use crate::kafka::Cluster;
@@ -34,7 +35,7 @@ pub struct App {
     pub limits: Limits,
     /// Whether POST and DELETE of records are refused (403).
     pub read_only: bool,
-    /// The token every route but `/healthy` needs, if any.
+    /// The token every route but `/healthy` and the page's files needs, if any.
     pub token: Option<BearerToken>,
     /// Permits for record requests served at once; none left → 503.
     pub requests: Arc<Semaphore>,
@@ -172,6 +173,9 @@ enum Resource {
     Ready,
     Metrics,
     OpenApi,
+    Page,
+    PageSettings,
+    PageAsset,
 }
 
 impl Resource {
@@ -186,8 +190,13 @@ impl Resource {
                 "ready" => Some(Resource::Ready),
                 "metrics" => Some(Resource::Metrics),
                 "openapi.json" => Some(Resource::OpenApi),
+                "" => Some(Resource::Page),
                 _ => None,
             },
+            Some(("ui", "settings.json")) => Some(Resource::PageSettings),
+            Some(("ui", name)) if !name.contains('/') && !name.is_empty() => {
+                Some(Resource::PageAsset)
+            }
             Some(("records", topic)) if !topic.contains('/') => Some(Resource::Topic),
             Some(("topics", topic)) if !topic.contains('/') => Some(Resource::TopicAdmin),
             Some(("groups", group)) if !group.contains('/') => Some(Resource::Group),
@@ -209,9 +218,13 @@ impl Resource {
             Resource::Topics => "GET, HEAD, POST",
             Resource::Groups | Resource::Group => "GET, HEAD",
             Resource::GroupOffsets => "POST",
-            Resource::Healthy | Resource::Ready | Resource::Metrics | Resource::OpenApi => {
-                "GET, HEAD"
-            }
+            Resource::Healthy
+            | Resource::Ready
+            | Resource::Metrics
+            | Resource::OpenApi
+            | Resource::Page
+            | Resource::PageSettings
+            | Resource::PageAsset => "GET, HEAD",
         }
     }
 }
@@ -242,6 +255,9 @@ fn route_of(method: &Method, path: &str) -> Route {
         (Some(Resource::Ready), &Method::GET) => Route::Ready,
         (Some(Resource::Metrics), &Method::GET) => Route::Metrics,
         (Some(Resource::OpenApi), &Method::GET) => Route::OpenApi,
+        (Some(Resource::Page), &Method::GET) => Route::Page,
+        (Some(Resource::PageSettings), &Method::GET) => Route::PageSettings,
+        (Some(Resource::PageAsset), &Method::GET) => Route::PageAsset,
         _ => Route::Other,
     }
 }
@@ -254,7 +270,10 @@ where
     B::Error: Into<BoxError>,
 {
     if let Some(token) = &app.token {
-        if route != Route::Healthy && !token.allows(request.headers()) {
+        // The page's files hold no data: the page loads, then asks for the
+        // token that its API calls need.
+        let open = matches!(route, Route::Healthy | Route::Page | Route::PageAsset);
+        if !open && !token.allows(request.headers()) {
             return Ok(unauthorized());
         }
     }
@@ -371,6 +390,19 @@ where
         Route::Ready => service::ready(app).await,
         Route::Metrics => service::metrics(app),
         Route::OpenApi => Ok(super::openapi::response()),
+        Route::Page => page::page(request.uri().query(), request.headers()),
+        Route::PageSettings => page::settings(app, request.uri().query()),
+        Route::PageAsset => {
+            let raw = request
+                .uri()
+                .path()
+                .trim_start_matches('/')
+                .strip_prefix("ui/")
+                .unwrap_or_default();
+            // Percent-encoded as any path segment may be (`app%2Ejs`).
+            let name = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            page::asset(&name, request.uri().query(), request.headers())
+        }
         Route::Other => {
             let path = request.uri().path();
             match Resource::of(path) {
@@ -385,7 +417,7 @@ where
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     format!(
-                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}, GET and POST /topics, GET and DELETE /topics/{{topic}}, GET /groups, GET /groups/{{group}}, POST /groups/{{group}}/offsets"
+                        "no route for {path}; the API has POST /records, GET and DELETE /records/{{topic}}, GET and POST /topics, GET and DELETE /topics/{{topic}}, GET /groups, GET /groups/{{group}}, POST /groups/{{group}}/offsets, and the page at GET /"
                     ),
                 )),
             }

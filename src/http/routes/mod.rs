@@ -3,6 +3,7 @@
 //! the rest.
 
 pub(crate) mod groups;
+pub(crate) mod page;
 pub(crate) mod records_delete;
 pub(crate) mod records_get;
 pub(crate) mod records_post;
