@@ -208,22 +208,13 @@ async fn records_written_by_confluents_avro_serializer_read_in_avros_json_encodi
     }
 
     // The same in a stream, and through a filter on a decoded field.
-    let r = svc
-        .request(
-            Method::GET,
-            &format!("/records/{topic}?valueDeserializer=avro&distanceFromBeginning=0&limit=2&format=ndjson"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let lines: Vec<Value> = r
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = read_ndjson(
+        &svc,
+        &format!(
+            "/records/{topic}?valueDeserializer=avro&distanceFromBeginning=0&limit=2&format=ndjson"
+        ),
+    )
+    .await;
     assert_eq!(values(&lines, "value"), orders_avro_json());
     let filtered = read(
         &svc,
@@ -769,22 +760,7 @@ async fn records_written_by_confluents_protobuf_serializer_read_in_the_proto3_js
         assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
     }
     // The same in a stream.
-    let r = svc
-        .request(
-            Method::GET,
-            &format!("/records/{topic}?valueDeserializer=PROTOBUF&distanceFromBeginning=0&limit=2&format=ndjson"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let lines: Vec<Value> = r
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = read_ndjson(&svc, &format!("/records/{topic}?valueDeserializer=PROTOBUF&distanceFromBeginning=0&limit=2&format=ndjson")).await;
     assert_eq!(values(&lines, "value"), orders);
 }
 

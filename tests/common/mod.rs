@@ -71,6 +71,16 @@ pub async fn warm_up_coordinators(bootstrap: &str) {
     assert_eq!(status, 200, "warm-up transaction: {body}");
 }
 
+/// The records of an NDJSON stream read whole (`format=ndjson` in `path`).
+pub async fn read_ndjson(svc: &Service, path: &str) -> Vec<Value> {
+    let response = svc.send(Method::GET, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let text = response.text().await.expect("an NDJSON body");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// A GET page without its `next` cursor (checked to be there), to compare
 /// the rest whole.
 pub fn records_only(mut page: Value) -> Value {
