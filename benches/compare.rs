@@ -33,6 +33,17 @@ mod streams;
 
 use service::{Launch, Service};
 
+/// A fresh service process on the benchmark's broker, ready.
+fn start_service(o: &Options) -> Service {
+    let service = Launch::new(&o.binary)
+        .on(&o.bootstrap)
+        .any_port()
+        .log("warn")
+        .start();
+    service.wait_ready(Duration::from_secs(30));
+    service
+}
+
 /// Settings from the command line.
 struct Options {
     bootstrap: String,
@@ -446,12 +457,7 @@ async fn main() {
 
     // Start-up and idle memory first, on a fresh process.
     let started = Instant::now();
-    let service = Launch::new(&o.binary)
-        .on(&o.bootstrap)
-        .any_port()
-        .log("warn")
-        .start();
-    service.wait_ready(Duration::from_secs(30));
+    let service = start_service(&o);
     let startup = started.elapsed();
     let idle = service.memory().rss;
     eprintln!(

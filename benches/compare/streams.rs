@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::{
-    broker_cpu_seconds, cpu_seconds, far, median, new_topic, percentile, Http, Launch, Options,
-    Service,
+    broker_cpu_seconds, cpu_seconds, far, median, new_topic, percentile, start_service, Http,
+    Options, Service,
 };
 
 /// `untilTimestamp` far in the future: a read bounded by each partition's
@@ -507,12 +507,7 @@ fn per_record_us(broker_before: Option<f64>, records: usize) -> String {
 /// sets up (the connections to the broker, the topic's metadata), so that
 /// what is above it is the streams'.
 async fn fresh(o: &Options, topic: &str) -> (Service, f64) {
-    let service = Launch::new(&o.binary)
-        .on(&o.bootstrap)
-        .any_port()
-        .log("warn")
-        .start();
-    service.wait_ready(Duration::from_secs(30));
+    let service = start_service(o);
     let cold = service.memory().rss;
     let mut http = Http::connect(&service.url).await;
     let (status, body) = http
