@@ -179,6 +179,15 @@ fn values(records: &[Value], field: &str) -> Vec<Value> {
     records.iter().map(|r| r[field].clone()).collect()
 }
 
+/// The values a GET of `path` returns, each checked to name schema `id`.
+async fn values_of_schema(svc: &Service, path: &str, id: u64) -> Vec<Value> {
+    let records = read(svc, path).await;
+    for r in &records {
+        assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
+    }
+    values(&records, "value")
+}
+
 // --- reading what Confluent's serializer wrote ---
 
 #[tokio::test]
@@ -747,18 +756,16 @@ async fn records_written_by_confluents_protobuf_serializer_read_in_the_proto3_js
         "{registered}"
     );
 
-    let records = read(
+    let read_values = values_of_schema(
         &svc,
         &format!("/records/{topic}?valueDeserializer=protobuf&distanceFromBeginning=0&limit=10"),
+        id,
     )
     .await;
     assert_eq!(
-        values(&records, "value"),
+        read_values,
         vec![orders[0].clone(), orders[1].clone(), refund, item]
     );
-    for r in &records {
-        assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
-    }
     // The same in a stream.
     let lines = read_ndjson(&svc, &format!("/records/{topic}?valueDeserializer=PROTOBUF&distanceFromBeginning=0&limit=2&format=ndjson")).await;
     assert_eq!(values(&lines, "value"), orders);
@@ -940,15 +947,13 @@ async fn json_schema_records_with_refs_round_trip_both_ways() {
         registered["references"][0]["name"], "address.json",
         "{registered}"
     );
-    let records = read(
+    let read_values = values_of_schema(
         &svc,
         &format!("/records/{theirs}?valueDeserializer=jsonschema&seekTo=0&limit=5"),
+        id,
     )
     .await;
-    assert_eq!(values(&records, "value"), orders);
-    for r in &records {
-        assert_eq!(r["valueSchemaId"].as_u64(), Some(id), "{r}");
-    }
+    assert_eq!(read_values, orders);
     // ... and the service writes (by id, by subject), the bytes Confluent's
     // serializer writes, which its deserializer reads.
     let topic = new_topic("jsonschema-write", 1).await;
