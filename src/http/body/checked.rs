@@ -12,6 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::codec::registry::SchemaReference;
 use crate::codec::schema::{Pending, SchemaChoice};
 use crate::codec::Format;
 use crate::http::error::unknown_names;
@@ -642,13 +643,27 @@ impl RecordFields<'_> {
             };
             SchemaChoice::Subject(subject.to_string(), version)
         } else if let Some((n, v)) = text {
+            let (v, references, n) = match v {
+                // As the registry's own API takes it: the text with the
+                // references of the schemas of other subjects it uses. No
+                // Avro schema looks like this (Avro's have a "type"), nor a
+                // JSON Schema of any use.
+                Value::Object(o)
+                    if o.contains_key("schema")
+                        && o.keys().all(|k| k == "schema" || k == "references") =>
+                {
+                    let references = self.references(&format!("{n}.references"), o)?;
+                    (&o["schema"], references, format!("{n}.schema"))
+                }
+                v => (v, Vec::new(), n),
+            };
             let text = match v {
                 Value::String(s) => s.clone(),
                 // A schema given as JSON itself.
                 Value::Object(_) | Value::Array(_) => v.to_string(),
                 _ => return Err(self.wrong_type(&n, "the schema's text", v)),
             };
-            SchemaChoice::Text(text)
+            SchemaChoice::Text(text, references)
         } else {
             unreachable!("one choice is given")
         };
@@ -662,6 +677,71 @@ impl RecordFields<'_> {
             value: value.clone(),
             message,
         })))
+    }
+
+    /// The `references` of a `…Schema` given as `{"schema", "references"}`:
+    /// `[{"name", "subject", "version"}]`, as the registry's API takes them.
+    fn references(
+        &self,
+        at: &str,
+        wrapper: &serde_json::Map<String, Value>,
+    ) -> Result<Vec<SchemaReference>, RecordsError> {
+        let list = match wrapper.get("references") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(list)) => list,
+            Some(other) => {
+                return Err(self.wrong_type(
+                    at,
+                    "an array of {\"name\", \"subject\", \"version\"}",
+                    other,
+                ))
+            }
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let at = format!("{at}[{i}]");
+                let text = |key: &str| {
+                    r.get(key)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.wrong_type(
+                                &format!("{at}.{key}"),
+                                "a non-empty string",
+                                r.get(key).unwrap_or(&Value::Null),
+                            )
+                        })
+                };
+                let version = r
+                    .get("version")
+                    .and_then(Value::as_i64)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| {
+                        self.wrong_type(
+                            &format!("{at}.version"),
+                            "a version (an integer from 1)",
+                            r.get("version").unwrap_or(&Value::Null),
+                        )
+                    })?;
+                if let Some(key) = r
+                    .as_object()
+                    .and_then(|o| o.keys().find(|k| !["name", "subject", "version"].contains(&k.as_str())))
+                {
+                    return Err(invalid(format!(
+                        "{}: unknown field '{key}' (a reference is {{\"name\", \"subject\", \"version\"}})",
+                        self.at(&at)
+                    )));
+                }
+                Ok(SchemaReference {
+                    name: text("name")?,
+                    subject: text("subject")?,
+                    version,
+                })
+            })
+            .collect()
     }
 
     /// The key or value, serialized with `format`.
