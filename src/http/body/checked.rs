@@ -684,7 +684,7 @@ impl RecordFields<'_> {
     fn references(
         &self,
         at: &str,
-        wrapper: &serde_json::Map<String, Value>,
+        wrapper: &Map<String, Value>,
     ) -> Result<Vec<SchemaReference>, RecordsError> {
         let list = match wrapper.get("references") {
             None | Some(Value::Null) => return Ok(Vec::new()),
@@ -861,6 +861,70 @@ mod tests {
             .starts_with("records[0].timestamp"));
         assert!(err(json!({"records": [{"topic": "a/b"}]}))
             .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    #[test]
+    fn schema_text_may_come_with_references() {
+        let refs = json!([{"name": "shop.Customer", "subject": "customers-value", "version": 2}]);
+        let schema = |value_schema: Value| {
+            let body = json!({"records": [{"topic": "t", "valueSerializer": "avro", "value": {},
+                                           "valueSchema": value_schema}]});
+            let mut request = parse_value(&body).unwrap();
+            request.records.remove(0).value_pending.unwrap().schema
+        };
+        let order = json!({"type": "record", "name": "Order", "fields": []});
+        assert_eq!(
+            schema(json!({"schema": order, "references": refs})),
+            SchemaChoice::Text(
+                order.to_string(),
+                vec![SchemaReference {
+                    name: "shop.Customer".into(),
+                    subject: "customers-value".into(),
+                    version: 2
+                }]
+            )
+        );
+        assert_eq!(
+            schema(json!({"schema": "\"string\""})),
+            SchemaChoice::Text("\"string\"".into(), vec![])
+        );
+        // A schema given as JSON is not taken for the wrapper.
+        assert_eq!(
+            schema(order.clone()),
+            SchemaChoice::Text(order.to_string(), vec![])
+        );
+        for (references, message) in [
+            (
+                json!({"name": "x"}),
+                "records[0].valueSchema.references: must be an array",
+            ),
+            (
+                json!([{"name": "x", "subject": "s"}]),
+                "records[0].valueSchema.references[0].version: must be a version",
+            ),
+            (
+                json!([{"name": "", "subject": "s", "version": 1}]),
+                "records[0].valueSchema.references[0].name: must be a non-empty string",
+            ),
+            (
+                json!([{"name": "x", "subject": "s", "version": 1, "schema": "{}"}]),
+                "records[0].valueSchema.references[0]: unknown field 'schema'",
+            ),
+        ] {
+            let e = err(
+                json!({"records": [{"topic": "t", "valueSerializer": "avro", "value": {},
+                "valueSchema": {"schema": order, "references": references}}]}),
+            );
+            assert!(e.starts_with(message), "{e}");
+        }
+        let e = err(
+            json!({"records": [{"topic": "t", "keySerializer": "protobuf", "key": {},
+            "keySchema": {"schema": 5, "references": []}}]}),
+        );
+        assert!(
+            e.starts_with("records[0].keySchema.schema: must be the schema's text"),
+            "{e}"
+        );
     }
 
     fn explained(body: &str) -> String {
