@@ -45,11 +45,14 @@ fi
 # The tests' independent tools, from Debian: kcat (librdkafka) checks what
 # reached Kafka; jq checks filters against a dump; curl, gzip and zstd read
 # streams and compressed answers as a user's shell would; chromium, driven by
-# node, is the real browser of tests/page.rs.
+# node, is the real browser of tests/page.rs; nginx is the authenticating TLS
+# proxy in front of the Schema Registry of tests/schemas_auth.rs
+# (scripts/registry-proxy.sh).
 missing=()
 for tool in kcat jq curl gzip zstd chromium; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -1,5 +1,7 @@
 //! The README's curl examples run against the real service and broker, in
-//! order, so they stay true.
+//! order, so they stay true; the service has a real Schema Registry
+//! (scripts/registry.sh), as `scripts/quickstart.sh --schema-registry` gives
+//! it, for the Avro and Protobuf examples.
 mod common;
 
 use std::process::Command;
@@ -15,8 +17,10 @@ fn readme_curls() -> Vec<String> {
     let mut in_sh = false;
     let mut current: Option<String> = None;
     for line in readme.lines() {
-        if line.starts_with("```") {
-            in_sh = line == "```sh";
+        // Fences indented in a list item count too.
+        let fence = line.trim_start();
+        if fence.starts_with("```") {
+            in_sh = fence == "```sh";
             continue;
         }
         if !in_sh {
@@ -50,12 +54,31 @@ async fn every_curl_example_in_the_readme_works() {
         "found only {} curl examples",
         commands.len()
     );
-    let svc = common::Service::start();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("valueDeserializer=avro")),
+        "the README's Avro round trip is not among the examples"
+    );
+    let registry = common::start_registry(
+        &common::unique_topic("readme"),
+        "the README's Avro and Protobuf examples need a Schema Registry",
+    );
+    let svc = common::Service::start_with(&["--schema-registry-url", &registry], &[]);
     common::warm_up_coordinators(&common::bootstrap()).await;
     let host = svc.url.trim_start_matches("http://").to_string();
     // Fresh topics and groups, so the examples run as on a new cluster.
     let names: Vec<(String, String)> = [
-        "hello", "orders", "audit", "import-1", "fixtures", "billing",
+        "hello",
+        "orders",
+        "audit",
+        "import-1",
+        "fixtures",
+        "billing",
+        "users",
+        "pings",
+        "customers",
+        "purchases",
     ]
     .iter()
     .map(|n| (n.to_string(), common::unique_topic(n)))
@@ -65,6 +88,7 @@ async fn every_curl_example_in_the_readme_works() {
         for (name, fresh) in &names {
             command = command
                 .replace(&format!("\"{name}\""), &format!("\"{fresh}\""))
+                .replace(&format!("\"{name}-value\""), &format!("\"{fresh}-value\""))
                 .replace(&format!("/records/{name}"), &format!("/records/{fresh}"))
                 .replace(&format!("/topics/{name}"), &format!("/topics/{fresh}"))
                 .replace(&format!("/groups/{name}/"), &format!("/groups/{fresh}/"))
@@ -103,6 +127,14 @@ async fn every_curl_example_in_the_readme_works() {
                 json.get("code").is_none(),
                 "{command} answered an error: {text}"
             );
+            if command.contains("Deserializer=avro") || command.contains("Deserializer=protobuf") {
+                // Decoded with the schema the example before registered.
+                let records = json["records"].as_array().map_or(&[][..], |r| r);
+                assert!(
+                    !records.is_empty() && records.iter().all(|r| r["valueSchemaId"].is_u64()),
+                    "{command}: {text}"
+                );
+            }
         } else {
             assert!(
                 text.is_empty() || text.chars().all(|c| c.is_ascii_digit()),

@@ -17,34 +17,10 @@ use serde_json::{json, Value};
 
 // --- the registry and Confluent's client ---
 
-fn registry_sh() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry.sh")
-}
-
 /// Starts a registry of this test process's own, stopped with it at the
 /// latest; its Confluent-compatible base URL.
 fn start_registry(name: &str) -> String {
-    let out = Command::new(registry_sh())
-        .args(["start", "--name", name])
-        .args(["--owner", &std::process::id().to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/registry.sh");
-    assert!(
-        out.status.success(),
-        "scripts/registry.sh start --name {name} failed: the Schema Registry tests need a registry"
-    );
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(url.starts_with("http://"), "registry URL: {url:?}");
-    url
-}
-
-fn stop_registry(name: &str) {
-    let status = Command::new(registry_sh())
-        .args(["stop", "--name", name])
-        .status()
-        .expect("scripts/registry.sh stop");
-    assert!(status.success(), "scripts/registry.sh stop --name {name}");
+    common::start_registry(name, "the Schema Registry tests need a registry")
 }
 
 /// The registry the tests share.
@@ -1194,4 +1170,199 @@ async fn protobuf_and_json_schema_bytes_not_in_the_wire_format_or_of_an_unknown_
         422,
         &["partition 0 offset 1", "message indexes [3]"],
     );
+}
+
+// --- schema text that refers to other subjects ---
+
+/// Registers `schema` (text, of `schema_type`) under `subject` straight at
+/// the registry; its version.
+async fn register(url: &str, subject: &str, schema_type: &str, schema: &str) -> i64 {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/subjects/{subject}/versions"))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .body(json!({"schema": schema, "schemaType": schema_type}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "registering {subject}: {:?}",
+        r.text().await
+    );
+    registry_get(url, &format!("/subjects/{subject}/versions/latest")).await["version"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn schema_text_posted_with_references_to_other_subjects_is_registered_with_them() {
+    let url = registry();
+    let svc = service(url);
+
+    // Avro: a named type of another subject, in a value's and a key's schema.
+    let topic = new_topic("avro-refs", 1).await;
+    let ns = topic.replace('-', "_");
+    let customer = json!({"type": "record", "name": "Customer", "namespace": ns,
+        "fields": [{"name": "name", "type": "string"}, {"name": "vip", "type": "boolean", "default": false}]});
+    let customer_subject = unique_topic("customer");
+    let version = register(url, &customer_subject, "AVRO", &customer.to_string()).await;
+    let customer_ref = json!([{"name": format!("{ns}.Customer"), "subject": customer_subject, "version": version}]);
+    let order = json!({"type": "record", "name": "Order", "namespace": ns,
+        "fields": [{"name": "id", "type": "long"}, {"name": "customer", "type": format!("{ns}.Customer")}]});
+    let key = json!({"type": "record", "name": "OrderKey", "namespace": ns,
+        "fields": [{"name": "by", "type": format!("{ns}.Customer")}]});
+    let avro_values = [
+        json!({"id": 1, "customer": {"name": "ann", "vip": true}}),
+        json!({"id": 2, "customer": {"name": "bob", "vip": false}}),
+    ];
+    post_ok(
+        &svc,
+        avro_values
+            .iter()
+            .map(|v| {
+                json!({"topic": topic, "partition": 0,
+                       "keySerializer": "avro", "key": {"by": v["customer"]},
+                       "keySchema": {"schema": key.to_string(), "references": customer_ref},
+                       "valueSerializer": "avro", "value": v,
+                       "valueSchema": {"schema": order, "references": customer_ref}})
+            })
+            .collect(),
+    )
+    .await;
+    for field in ["key", "value"] {
+        let latest = registry_get(url, &format!("/subjects/{topic}-{field}/versions/latest")).await;
+        assert_eq!(latest["references"], customer_ref, "{latest}");
+    }
+    let theirs = confluent_consume(url, &topic, 2, "avro", "avro");
+    assert_eq!(values(&theirs, "value"), avro_values);
+    assert_eq!(
+        values(&theirs, "key"),
+        avro_values
+            .iter()
+            .map(|v| json!({"by": v["customer"]}))
+            .collect::<Vec<_>>()
+    );
+    let ours = read(
+        &svc,
+        &format!("/records/{topic}?keyDeserializer=avro&valueDeserializer=avro&seekTo=0&limit=2"),
+    )
+    .await;
+    assert_eq!(values(&ours, "value"), avro_values);
+
+    // Protobuf: an import of another subject's file.
+    let proto_topic = new_topic("proto-refs", 1).await;
+    let common_subject = unique_topic("common-proto");
+    let version = register(url, &common_subject, "PROTOBUF", COMMON_PROTO).await;
+    let shipment = "syntax = \"proto3\";\npackage ship;\nimport \"shop/common.proto\";\n\nmessage Shipment {\n  string id = 1;\n  shop.common.Address to = 2;\n}\n";
+    let proto_refs =
+        json!([{"name": "shop/common.proto", "subject": common_subject, "version": version}]);
+    let shipments = vec![
+        json!({"id": "s1", "to": {"street": "Main St 1", "zip": "10115", "country": "FR"}}),
+        json!({"id": "s2"}),
+    ];
+    post_ok(
+        &svc,
+        shipments
+            .iter()
+            .map(|s| {
+                json!({"topic": proto_topic, "partition": 0, "valueSerializer": "protobuf",
+                       "valueSchema": {"schema": shipment, "references": proto_refs}, "value": s})
+            })
+            .collect(),
+    )
+    .await;
+    let latest = registry_get(
+        url,
+        &format!("/subjects/{proto_topic}-value/versions/latest"),
+    )
+    .await;
+    assert_eq!(latest["references"], proto_refs, "{latest}");
+    assert_eq!(latest["schemaType"], "PROTOBUF", "{latest}");
+    let spec = json!({"files": {"ship/shipment.proto": shipment, "shop/common.proto": COMMON_PROTO},
+                      "file": "ship/shipment.proto", "message": "ship.Shipment"});
+    let back = confluent_consume_proto(url, &proto_topic, 2, spec);
+    assert_eq!(values(&back, "value"), shipments);
+
+    // JSON Schema: a $ref to another subject's schema.
+    let json_topic = new_topic("jsonschema-refs", 1).await;
+    let address_subject = unique_topic("address");
+    let version = register(
+        url,
+        &address_subject,
+        "JSON",
+        &address_json_schema().to_string(),
+    )
+    .await;
+    let json_refs =
+        json!([{"name": "address.json", "subject": address_subject, "version": version}]);
+    let orders = orders_json();
+    post_ok(
+        &svc,
+        orders
+            .iter()
+            .map(|o| {
+                json!({"topic": json_topic, "partition": 0, "valueSerializer": "jsonschema",
+                       "valueSchema": {"schema": order_json_schema(), "references": json_refs}, "value": o})
+            })
+            .collect(),
+    )
+    .await;
+    let latest = registry_get(
+        url,
+        &format!("/subjects/{json_topic}-value/versions/latest"),
+    )
+    .await;
+    assert_eq!(latest["references"], json_refs, "{latest}");
+    let back = confluent_consume(url, &json_topic, 2, "string", "jsonschema");
+    assert_eq!(values(&back, "value"), orders);
+
+    // A value whose referenced part does not fit: 400, no schema
+    // registered, nothing written.
+    let refused = new_topic("jsonschema-refs-refused", 1).await;
+    let mut bad = orders[0].clone();
+    bad["shipTo"]["zip"] = json!("7500");
+    let (status, body) = svc
+        .post(json!({"records": [{"topic": refused, "valueSerializer": "jsonschema",
+            "valueSchema": {"schema": order_json_schema(), "references": json_refs}, "value": bad}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &["records[0].value.shipTo.zip", "7500", "nothing was written"],
+    );
+    let r = reqwest::get(format!("{url}/subjects/{refused}-value/versions"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "{:?}", r.text().await);
+    // A reference to a version that is not there, and one malformed.
+    let (status, body) = svc
+        .post(json!({"records": [{"topic": refused, "valueSerializer": "avro", "value": avro_values[0],
+            "valueSchema": {"schema": order, "references": [{"name": format!("{ns}.Customer"), "subject": customer_subject, "version": 99}]}}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &[
+            "records[0].value",
+            "version 99",
+            &customer_subject,
+            "nothing was written",
+        ],
+    );
+    let (status, body) = svc
+        .post(json!({"records": [{"topic": refused, "valueSerializer": "avro", "value": avro_values[0],
+            "valueSchema": {"schema": order, "references": [{"name": "x", "subject": customer_subject}]}}]}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        400,
+        &[
+            "records[0].valueSchema.references[0].version",
+            "an integer from 1",
+        ],
+    );
+    assert!(kcat_read(&refused).is_empty());
 }

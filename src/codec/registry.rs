@@ -173,10 +173,13 @@ struct Inner {
     base_path: String,
     authorization: Option<HeaderValue>,
     tls: Option<tokio_rustls::TlsConnector>,
+    /// `--schema-registry-ca-file`, named when the registry's certificate
+    /// is not trusted.
+    ca_file: Option<std::path::PathBuf>,
     auto_register: bool,
     by_id: SingleFlight<u32, Arc<RegisteredSchema>>,
     by_version: SingleFlight<(String, i32), u32>,
-    by_text: SingleFlight<(String, String), u32>,
+    by_text: SingleFlight<(String, String, Vec<SchemaReference>), u32>,
 }
 
 /// A bounded map of values computed once per key, with one computation in
@@ -238,17 +241,22 @@ struct SchemaAnswer {
     #[serde(default)]
     schema_type: Option<String>,
     #[serde(default)]
-    references: Vec<Reference>,
+    references: Vec<SchemaReference>,
     #[serde(default)]
     id: Option<u32>,
 }
 
-/// A reference of a schema to a schema of another subject.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-struct Reference {
-    name: String,
-    subject: String,
-    version: i32,
+/// A reference of a schema to a schema of another subject, as the
+/// registry's API spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+pub struct SchemaReference {
+    /// The name the schema refers to it by: an Avro named type's full name,
+    /// a Protobuf import's file name, a JSON Schema `$ref`.
+    pub name: String,
+    /// The subject it is registered under.
+    pub subject: String,
+    /// Its version there.
+    pub version: i32,
 }
 
 impl Registry {
@@ -320,6 +328,7 @@ impl Registry {
                 base_path: uri.path().trim_end_matches('/').to_string(),
                 authorization,
                 tls,
+                ca_file: config.ca_file.clone(),
                 auto_register: config.auto_register,
                 by_id: SingleFlight::new(),
                 by_version: SingleFlight::new(),
@@ -382,21 +391,27 @@ impl Registry {
         }
     }
 
-    /// The id of schema text `schema` under `subject`: registered there
-    /// (when auto-registration is on), else looked up.
+    /// The id of schema text `schema`, with the schemas of other subjects
+    /// it refers to, under `subject`: registered there (when
+    /// auto-registration is on), else looked up.
     pub async fn id_of_text(
         &self,
         subject: &str,
         schema_type: SchemaType,
         schema: &str,
+        references: &[SchemaReference],
     ) -> Result<u32, RegistryError> {
         let register = self.inner.auto_register;
+        let key = (subject.to_string(), schema.to_string(), references.to_vec());
         self.inner
             .by_text
-            .get((subject.to_string(), schema.to_string()), || async move {
+            .get(key, || async move {
                 let mut body = json!({ "schema": schema });
                 if schema_type != SchemaType::Avro {
                     body["schemaType"] = json!(schema_type.name());
+                }
+                if !references.is_empty() {
+                    body["references"] = json!(references);
                 }
                 #[derive(Deserialize)]
                 struct IdAnswer {
@@ -418,6 +433,18 @@ impl Registry {
                 })
             })
             .await
+    }
+
+    /// The names and texts of the schemas `references` name and of those
+    /// they name in turn, theirs first: what [`ParsedSchema::parse`] takes
+    /// beside a schema that refers to them.
+    pub async fn referenced_texts(
+        &self,
+        references: &[SchemaReference],
+    ) -> Result<Vec<(String, String)>, RegistryError> {
+        let mut out = Vec::new();
+        self.collect_references(references, &mut out, 0).await?;
+        Ok(out)
     }
 
     /// Parses a schema, following its references.
@@ -447,7 +474,7 @@ impl Registry {
     /// The names and texts of the schemas `references` name, theirs first.
     fn collect_references<'a>(
         &'a self,
-        references: &'a [Reference],
+        references: &'a [SchemaReference],
         out: &'a mut Vec<(String, String)>,
         depth: usize,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), RegistryError>> + Send + 'a>>
@@ -460,7 +487,16 @@ impl Registry {
             }
             for r in references {
                 let path = format!("/subjects/{}/versions/{}", encode(&r.subject), r.version);
-                let answer: SchemaAnswer = self.call(Method::GET, &path, None).await?;
+                let answer: SchemaAnswer =
+                    self.call(Method::GET, &path, None)
+                        .await
+                        .map_err(|e| match e {
+                            RegistryError::NotFound(m) => RegistryError::NotFound(format!(
+                                "the schema registry has no version {} of subject '{}', which reference '{}' names ({m})",
+                                r.version, r.subject, r.name
+                            )),
+                            e => e,
+                        })?;
                 self.collect_references(&answer.references, out, depth + 1)
                     .await?;
                 if !out.iter().any(|(name, _)| name == &r.name) {
@@ -504,10 +540,16 @@ impl Registry {
             s if s.is_success() => serde_json::from_slice(&bytes)
                 .map_err(|e| RegistryError::Unavailable(format!("{what}: unexpected answer: {e}"))),
             StatusCode::NOT_FOUND => Err(RegistryError::NotFound(message())),
+            // The service's credentials, not the client's request, are
+            // wrong: the registry is unavailable to it. A proxy's answer is
+            // often an HTML page, left out.
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("message")?.as_str().map(|m| format!(": {m}")))
+                    .unwrap_or_default();
                 Err(RegistryError::Unavailable(format!(
-                    "{what}: {status}: {} (check the schema registry credentials)",
-                    message()
+                    "{what}: the registry answered {status}{detail} (check --schema-registry-user-info or --schema-registry-bearer-token)"
                 )))
             }
             s if s.is_client_error() => Err(RegistryError::Refused(format!(
@@ -554,10 +596,17 @@ impl Registry {
         let response = if let (true, Some(tls)) = (inner.scheme_https, &inner.tls) {
             let name = rustls::pki_types::ServerName::try_from(inner.host.clone())
                 .map_err(|e| format!("'{}' is not a TLS server name: {e}", inner.host))?;
-            let stream = tls
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            let stream = tls.connect(name, tcp).await.map_err(|e| {
+                let hint = match (&inner.ca_file, is_certificate_error(&e)) {
+                    (_, false) => String::new(),
+                    (None, true) => " (the platform's CA certificates do not trust the registry's certificate: give the CA that signed it with --schema-registry-ca-file)".to_string(),
+                    (Some(file), true) => format!(
+                        " (the CA certificates of --schema-registry-ca-file {} do not trust the registry's certificate)",
+                        file.display()
+                    ),
+                };
+                format!("TLS handshake failed: {e}{hint}")
+            })?;
             exchange(TokioIo::new(stream), request).await?
         } else {
             exchange(TokioIo::new(tcp), request).await?
@@ -588,6 +637,18 @@ where
         .map_err(|e| e.to_string())?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// Whether a failed TLS handshake failed on the server's certificate.
+fn is_certificate_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        })
 }
 
 /// A subject as one path segment.

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::json_schema::JsonSchema;
-use super::registry::{ParsedSchema, RegisteredSchema, Registry, RegistryError};
+use super::registry::{ParsedSchema, RegisteredSchema, Registry, RegistryError, SchemaReference};
 use super::Format;
 
 /// The wire format's first byte.
@@ -136,8 +136,9 @@ pub enum SchemaChoice {
     /// `…Subject`, with `…SchemaVersion` (`None`: the latest).
     Subject(String, Option<i32>),
     /// `…Schema`: the schema text, registered under `<topic>-key` or
-    /// `<topic>-value`.
-    Text(String),
+    /// `<topic>-value`, with the schemas of other subjects it refers to
+    /// (`{"schema": text, "references": [...]}`).
+    Text(String, Vec<SchemaReference>),
 }
 
 /// A key or value of a POST waiting for its schema.
@@ -164,15 +165,27 @@ pub enum WriteError {
 
 /// Checks a value given with its schema's text against that schema, before
 /// the schema is registered: a value that does not fit registers nothing.
-/// Values given by id or subject are checked by [`encode_pending`].
-pub fn check_pending(pending: &Pending) -> Result<(), WriteError> {
-    let SchemaChoice::Text(text) = &pending.schema else {
+/// The schemas the text refers to are fetched for it. Values given by id or
+/// subject are checked by [`encode_pending`].
+pub async fn check_pending(registry: &Registry, pending: &Pending) -> Result<(), WriteError> {
+    let SchemaChoice::Text(text, references) = &pending.schema else {
         return Ok(());
     };
     let Some(schema_type) = pending.format.schema_type() else {
         return Ok(());
     };
-    let schema = ParsedSchema::parse(schema_type, text, &[]).map_err(|e| {
+    let referenced = if references.is_empty() {
+        Vec::new()
+    } else {
+        registry
+            .referenced_texts(references)
+            .await
+            .map_err(|e| match e {
+                e @ RegistryError::Unavailable(_) => WriteError::Unavailable(e.to_string()),
+                e => WriteError::Invalid(e.to_string()),
+            })?
+    };
+    let schema = ParsedSchema::parse(schema_type, text, &referenced).map_err(|e| {
         WriteError::Invalid(format!(
             "the {} schema given cannot be used: {e}",
             pending.format.name()
@@ -227,13 +240,13 @@ pub async fn encode_pending(
                 id
             }
         },
-        SchemaChoice::Text(text) => {
+        SchemaChoice::Text(text, references) => {
             let subject = format!("{topic}-{}", field.name());
             let schema_type = pending.format.schema_type().ok_or_else(|| {
                 WriteError::Invalid(format!("{} takes no schema", pending.format.name()))
             })?;
             registry
-                .id_of_text(&subject, schema_type, text)
+                .id_of_text(&subject, schema_type, text, references)
                 .await
                 .map_err(from_registry)?
         }

@@ -91,6 +91,11 @@ pub async fn encode_schemas(
         let sep = if m.starts_with(['.', '[']) { "" } else { ": " };
         RecordsError::Invalid(format!("{at}{sep}{m}; nothing was written"))
     };
+    let unavailable = |at: &str, m: String| {
+        RecordsError::RegistryUnavailable(format!(
+            "{at}: cannot get its schema: {m}; nothing was written"
+        ))
+    };
     // Values given with their schema's text first, so that a value that
     // does not fit registers no schema.
     for (i, r) in records.iter().enumerate() {
@@ -100,15 +105,18 @@ pub async fn encode_schemas(
         ] {
             let Some(pending) = pending else { continue };
             let at = format!("{}{}", place(i), field.name());
-            if registry.is_none() {
+            let Some(registry) = registry else {
                 return Err(RecordsError::Invalid(format!(
                     "{at}: the {} serializer needs the service to be started with --schema-registry-url",
                     pending.format.name()
                 )));
-            }
-            check_pending(pending).map_err(|e| match e {
-                WriteError::Invalid(m) | WriteError::Unavailable(m) => invalid(&at, m),
-            })?;
+            };
+            check_pending(registry, pending)
+                .await
+                .map_err(|e| match e {
+                    WriteError::Invalid(m) => invalid(&at, m),
+                    WriteError::Unavailable(m) => unavailable(&at, m),
+                })?;
         }
     }
     let Some(registry) = registry else {
@@ -128,9 +136,7 @@ pub async fn encode_schemas(
                 .await
                 .map_err(|e| match e {
                     WriteError::Invalid(m) => invalid(&at, m),
-                    WriteError::Unavailable(m) => RecordsError::RegistryUnavailable(format!(
-                        "{at}: cannot get its schema: {m}; nothing was written"
-                    )),
+                    WriteError::Unavailable(m) => unavailable(&at, m),
                 })?;
             match field {
                 Field::Key => r.key = Some(bytes),

@@ -2,11 +2,13 @@
 //! independent Kafka client (kcat, librdkafka) to check what reached Kafka.
 //!
 //! `service.rs` starts the binary ([`Launch`], [`Service`]; the benchmark
-//! shares it), `kcat.rs` puts kcat together ([`Kcat`]); this file holds the
+//! shares it), `kcat.rs` puts kcat together ([`Kcat`]), `registry.rs` starts
+//! a Schema Registry and an authenticating proxy in front of it; this file holds the
 //! rest: topics, requests and their checks, clusters of a test's own.
 #![allow(dead_code)]
 
 mod kcat;
+mod registry;
 mod service;
 
 use std::process::{Child, Command, Stdio};
@@ -16,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 pub use kcat::{Kcat, KcatRecord, PartitionState};
+#[allow(unused_imports)] // each test binary uses a part
+pub use registry::{start_registry, stop_registry, ProxyAuth, RegistryProxy};
 pub use reqwest::Method;
 pub use service::{Client, Launch, Service};
 

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::codec::registry::SchemaReference;
 use crate::codec::schema::{Pending, SchemaChoice};
 use crate::codec::Format;
 use crate::http::error::unknown_names;
@@ -642,13 +643,27 @@ impl RecordFields<'_> {
             };
             SchemaChoice::Subject(subject.to_string(), version)
         } else if let Some((n, v)) = text {
+            let (v, references, n) = match v {
+                // As the registry's own API takes it: the text with the
+                // references of the schemas of other subjects it uses. No
+                // Avro schema looks like this (Avro's have a "type"), nor a
+                // JSON Schema of any use.
+                Value::Object(o)
+                    if o.contains_key("schema")
+                        && o.keys().all(|k| k == "schema" || k == "references") =>
+                {
+                    let references = self.references(&format!("{n}.references"), o)?;
+                    (&o["schema"], references, format!("{n}.schema"))
+                }
+                v => (v, Vec::new(), n),
+            };
             let text = match v {
                 Value::String(s) => s.clone(),
                 // A schema given as JSON itself.
                 Value::Object(_) | Value::Array(_) => v.to_string(),
                 _ => return Err(self.wrong_type(&n, "the schema's text", v)),
             };
-            SchemaChoice::Text(text)
+            SchemaChoice::Text(text, references)
         } else {
             unreachable!("one choice is given")
         };
@@ -662,6 +677,71 @@ impl RecordFields<'_> {
             value: value.clone(),
             message,
         })))
+    }
+
+    /// The `references` of a `…Schema` given as `{"schema", "references"}`:
+    /// `[{"name", "subject", "version"}]`, as the registry's API takes them.
+    fn references(
+        &self,
+        at: &str,
+        wrapper: &Map<String, Value>,
+    ) -> Result<Vec<SchemaReference>, RecordsError> {
+        let list = match wrapper.get("references") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(list)) => list,
+            Some(other) => {
+                return Err(self.wrong_type(
+                    at,
+                    "an array of {\"name\", \"subject\", \"version\"}",
+                    other,
+                ))
+            }
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let at = format!("{at}[{i}]");
+                let text = |key: &str| {
+                    r.get(key)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.wrong_type(
+                                &format!("{at}.{key}"),
+                                "a non-empty string",
+                                r.get(key).unwrap_or(&Value::Null),
+                            )
+                        })
+                };
+                let version = r
+                    .get("version")
+                    .and_then(Value::as_i64)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| {
+                        self.wrong_type(
+                            &format!("{at}.version"),
+                            "a version (an integer from 1)",
+                            r.get("version").unwrap_or(&Value::Null),
+                        )
+                    })?;
+                if let Some(key) = r
+                    .as_object()
+                    .and_then(|o| o.keys().find(|k| !["name", "subject", "version"].contains(&k.as_str())))
+                {
+                    return Err(invalid(format!(
+                        "{}: unknown field '{key}' (a reference is {{\"name\", \"subject\", \"version\"}})",
+                        self.at(&at)
+                    )));
+                }
+                Ok(SchemaReference {
+                    name: text("name")?,
+                    subject: text("subject")?,
+                    version,
+                })
+            })
+            .collect()
     }
 
     /// The key or value, serialized with `format`.
@@ -781,6 +861,70 @@ mod tests {
             .starts_with("records[0].timestamp"));
         assert!(err(json!({"records": [{"topic": "a/b"}]}))
             .starts_with("records[0].topic: 'a/b' contains '/'"));
+    }
+
+    #[test]
+    fn schema_text_may_come_with_references() {
+        let refs = json!([{"name": "shop.Customer", "subject": "customers-value", "version": 2}]);
+        let schema = |value_schema: Value| {
+            let body = json!({"records": [{"topic": "t", "valueSerializer": "avro", "value": {},
+                                           "valueSchema": value_schema}]});
+            let mut request = parse_value(&body).unwrap();
+            request.records.remove(0).value_pending.unwrap().schema
+        };
+        let order = json!({"type": "record", "name": "Order", "fields": []});
+        assert_eq!(
+            schema(json!({"schema": order, "references": refs})),
+            SchemaChoice::Text(
+                order.to_string(),
+                vec![SchemaReference {
+                    name: "shop.Customer".into(),
+                    subject: "customers-value".into(),
+                    version: 2
+                }]
+            )
+        );
+        assert_eq!(
+            schema(json!({"schema": "\"string\""})),
+            SchemaChoice::Text("\"string\"".into(), vec![])
+        );
+        // A schema given as JSON is not taken for the wrapper.
+        assert_eq!(
+            schema(order.clone()),
+            SchemaChoice::Text(order.to_string(), vec![])
+        );
+        for (references, message) in [
+            (
+                json!({"name": "x"}),
+                "records[0].valueSchema.references: must be an array",
+            ),
+            (
+                json!([{"name": "x", "subject": "s"}]),
+                "records[0].valueSchema.references[0].version: must be a version",
+            ),
+            (
+                json!([{"name": "", "subject": "s", "version": 1}]),
+                "records[0].valueSchema.references[0].name: must be a non-empty string",
+            ),
+            (
+                json!([{"name": "x", "subject": "s", "version": 1, "schema": "{}"}]),
+                "records[0].valueSchema.references[0]: unknown field 'schema'",
+            ),
+        ] {
+            let e = err(
+                json!({"records": [{"topic": "t", "valueSerializer": "avro", "value": {},
+                "valueSchema": {"schema": order, "references": references}}]}),
+            );
+            assert!(e.starts_with(message), "{e}");
+        }
+        let e = err(
+            json!({"records": [{"topic": "t", "keySerializer": "protobuf", "key": {},
+            "keySchema": {"schema": 5, "references": []}}]}),
+        );
+        assert!(
+            e.starts_with("records[0].keySchema.schema: must be the schema's text"),
+            "{e}"
+        );
     }
 
     fn explained(body: &str) -> String {
