@@ -37,6 +37,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub mod avro;
+pub mod json;
 pub mod json_schema;
 pub mod protobuf;
 pub mod registry;
@@ -186,7 +187,11 @@ impl Format {
             return Ok(Decoded::Null);
         };
         Ok(match self {
-            Format::String => Decoded::Text(String::from_utf8_lossy(bytes)),
+            // Valid text (the common case) is checked by the fast validator.
+            Format::String => Decoded::Text(match std::str::from_utf8(bytes) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(bytes),
+            }),
             Format::ByteArray => Decoded::Bytes(bytes),
             Format::Integer => Decoded::Int(i32::from_be_bytes(exact_size(self, bytes)?).into()),
             Format::Long => Decoded::Int(i64::from_be_bytes(exact_size(self, bytes)?)),

@@ -1,0 +1,187 @@
+//! JSON text written directly into a buffer, for the hot path of reads:
+//! strings escaped as serde_json escapes them (the same bytes), but with
+//! runs of eight bytes that need no escape copied at once.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use super::Decoded;
+
+/// Appends `text` as a JSON string: `"`, `\` and control characters escaped
+/// (`\b`, `\t`, `\n`, `\f`, `\r`, else `\u00xx`), everything else as is.
+pub fn string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut clean = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            if !needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[clean..i]);
+            escape(out, b);
+            clean = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[clean..]);
+    out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20
+/// (exact: the classic "has a zero byte" and "has a byte less than n" tests).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    (below_space | zero(quote) | zero(backslash)) & HIGH != 0
+}
+
+fn escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&hex);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
+/// Appends `,"name":n`.
+pub fn field_int(out: &mut Vec<u8>, name: &[u8], n: i64) {
+    out.reserve(name.len() + 24);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends a decoded key, value or header value as its `Serialize` writes it.
+pub fn decoded(out: &mut Vec<u8>, value: &Decoded<'_>) -> serde_json::Result<()> {
+    match value {
+        Decoded::Null => out.extend_from_slice(b"null"),
+        Decoded::Text(text) => string(out, text),
+        Decoded::Bytes(bytes) => {
+            // Standard base64 needs no escaping.
+            let at = out.len() + 1;
+            out.resize(
+                at + base64::encoded_len(bytes.len(), true).unwrap_or(0) + 1,
+                b'"',
+            );
+            let written = STANDARD
+                .encode_slice(bytes, &mut out[at..])
+                .expect("room for the base64");
+            out.truncate(at + written);
+            out.push(b'"');
+        }
+        Decoded::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+        Decoded::F32(_) | Decoded::F64(_) | Decoded::Json(_) | Decoded::Value(_) => {
+            serde_json::to_writer(&mut *out, value)?
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde(text: &str) -> Vec<u8> {
+        serde_json::to_vec(text).unwrap()
+    }
+
+    fn ours(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        string(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn every_character_below_0x80_is_escaped_as_serde_json_does() {
+        for c in 0u8..0x80 {
+            let c = char::from(c);
+            // Alone, and at every place of a word of eight and beyond.
+            for at in 0..17 {
+                let text: String = (0..20).map(|i| if i == at { c } else { 'a' }).collect();
+                assert_eq!(ours(&text), serde(&text), "{c:?} at {at}");
+            }
+            let alone = c.to_string();
+            assert_eq!(ours(&alone), serde(&alone), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn mixed_text_is_written_as_serde_json_writes_it() {
+        let cases = [
+            "",
+            "plain ascii text longer than one word",
+            "k\u{e9}\"y\n\u{1f600}\\tab\there\u{7f}\u{0}\u{1f}end",
+            "\"\"\"\"\"\"\"\"\"",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        ];
+        for text in cases {
+            assert_eq!(ours(text), serde(text), "{text:?}");
+        }
+        // Every byte of many pseudo-random strings.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            let text: String = (0..(state % 40))
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from_u32((state % 0x300) as u32).unwrap_or('x')
+                })
+                .collect();
+            assert_eq!(ours(&text), serde(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decoded_values_are_written_as_their_serialize_writes_them() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"a": [1, 2.50]}"#.into()).unwrap();
+        let cases = [
+            Decoded::Null,
+            Decoded::Text("t\u{e9}xt\n".into()),
+            Decoded::Bytes(b""),
+            Decoded::Bytes(b"\x00\xff\x10"),
+            Decoded::Bytes(b"four"),
+            Decoded::Int(i64::MIN),
+            Decoded::Int(7),
+            Decoded::F32(0.1),
+            Decoded::F64(f64::NAN),
+            Decoded::Json(&raw),
+            Decoded::Value(serde_json::json!({"b": [true, null]})),
+        ];
+        for value in &cases {
+            let mut out = b"prefix".to_vec();
+            decoded(&mut out, value).unwrap();
+            let mut want = b"prefix".to_vec();
+            want.extend(serde_json::to_vec(value).unwrap());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+}
