@@ -1,11 +1,19 @@
 //! Side-by-side benchmark: the same Kafka work done three ways, in one run,
 //! against one broker.
 //!
-//! 1. **direct**: the crate's own Kafka layer, in-process (the floor: what the
-//!    broker and the wire cost);
-//! 2. **kafka-records**: the release binary over HTTP on loopback;
-//! 3. **bridge**: the Strimzi Kafka Bridge's HTTP API, when one runs
+//! 1. **direct**: the crate's own Kafka layer, in-process;
+//! 2. **rskafka** and **rdkafka**: two Kafka clients this project did not
+//!    write, in a process of their own that times itself (floors/, see
+//!    compare/floors.rs), for one-shot reads and writes: the independent
+//!    floors;
+//! 3. **kafka-records**: the release binary over HTTP on loopback;
+//! 4. **bridge**: the Strimzi Kafka Bridge's HTTP API, when one runs
 //!    (`--bridge-url`), with every call its API needs.
+//!
+//! Besides: one-shot calls as whole processes (curl to the service, kcat,
+//! Kafka's console tools; compare/processes.rs), the scaling of one-shot
+//! reads with partitions and of writes with clients (compare/scaling.rs),
+//! and the stream workloads (compare/streams.rs).
 //!
 //! Run it with `scripts/bench.sh` (starts the broker, builds the binary).
 //! Prints a table of medians and ratios.
@@ -30,6 +38,20 @@ mod service;
 
 #[path = "compare/streams.rs"]
 mod streams;
+
+#[path = "compare/floors.rs"]
+mod floors;
+
+#[path = "compare/processes.rs"]
+mod processes;
+
+#[path = "compare/scaling.rs"]
+mod scaling;
+
+#[path = "compare/avro.rs"]
+mod avro;
+
+use floors::Floor;
 
 use service::{Launch, Service};
 
@@ -246,11 +268,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A row of the final table: one metric, measured up to three ways.
+/// A row of the final table: one metric, measured up to five ways.
 struct Row {
     workload: &'static str,
     metric: &'static str,
     direct: Option<f64>,
+    /// rskafka's and librdkafka's, in the order of [`floors::KINDS`].
+    floors: [Option<f64>; 2],
     service: Option<f64>,
     bridge: Option<f64>,
 }
@@ -262,6 +286,7 @@ impl Row {
             workload,
             metric,
             direct: None,
+            floors: [None, None],
             service: Some(value),
             bridge: None,
         }
@@ -271,25 +296,22 @@ impl Row {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| {:<22} | {:<24} | {:>12} | {:>13} | {:>12} | {:>16} | {:>16} |",
+        "| {:<22} | {:<24} | {:>12} | {:>12} | {:>12} | {:>13} | {:>12} | {:>8} | {:>8} | {:>8} | {:>8} |",
         "workload",
         "metric",
         "direct",
+        "rskafka",
+        "rdkafka",
         "kafka-records",
         "bridge",
-        "service/direct",
-        "bridge/service"
+        "/direct",
+        "/rskafka",
+        "/rdkafka",
+        "bridge/"
     );
-    println!(
-        "|{}|{}|{}|{}|{}|{}|{}|",
-        "-".repeat(24),
-        "-".repeat(26),
-        "-".repeat(14),
-        "-".repeat(15),
-        "-".repeat(14),
-        "-".repeat(18),
-        "-".repeat(18)
-    );
+    let widths = [24, 26, 14, 14, 14, 15, 14, 10, 10, 10, 10];
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("|{}|", dashes.join("|"));
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     for r in rows {
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -297,17 +319,102 @@ fn print_table(rows: &[Row]) {
             _ => "-".to_string(),
         };
         println!(
-            "| {:<22} | {:<24} | {:>12} | {:>13} | {:>12} | {:>16} | {:>16} |",
+            "| {:<22} | {:<24} | {:>12} | {:>12} | {:>12} | {:>13} | {:>12} | {:>8} | {:>8} | {:>8} | {:>8} |",
             r.workload,
             r.metric,
             fmt(r.direct),
+            fmt(r.floors[0]),
+            fmt(r.floors[1]),
             fmt(r.service),
             fmt(r.bridge),
             ratio(r.service, r.direct),
+            ratio(r.service, r.floors[0]),
+            ratio(r.service, r.floors[1]),
             ratio(r.bridge, r.service),
         );
     }
+    println!("(the ratios are kafka-records' value over each other's, and the bridge's over kafka-records')");
     println!("(latencies in ms, lower is better; rates in records/s, higher is better; RSS in MB)");
+}
+
+/// The targets, judged on this run's figures.
+fn print_targets(rows: &[Row], processes: Option<&processes::Processes>) {
+    let row = |workload: &str, metric: &str| {
+        rows.iter()
+            .find(|r| r.workload == workload && r.metric == metric)
+    };
+    let mut lines: Vec<(String, String, bool)> = Vec::new();
+    let [rskafka, rdkafka] = floors::KINDS;
+    if let Some(r) = row("write 8x100x100B", "records/s") {
+        for (name, floor, at_least) in [(rskafka, r.floors[0], 1.0), (rdkafka, r.floors[1], 0.7)] {
+            if let (Some(s), Some(f)) = (r.service, floor) {
+                lines.push((
+                    format!("8x100x100B writes: service >= {at_least}x {name}"),
+                    format!("{s:.0} / {f:.0} records/s = {:.2}x", s / f),
+                    s / f >= at_least,
+                ));
+            }
+        }
+    }
+    if let Some(r) = row("write single record", "p50 ms") {
+        for (name, floor, at_least) in [(rskafka, r.floors[0], 1.0), (rdkafka, r.floors[1], 0.7)] {
+            if let (Some(s), Some(f)) = (r.service, floor) {
+                // As rates: one record per p50.
+                lines.push((
+                    format!("single-record writes: service >= {at_least}x {name}"),
+                    format!("p50 {s:.3} / {f:.3} ms = {:.2}x the rate", f / s),
+                    f / s >= at_least,
+                ));
+            }
+        }
+    }
+    if let Some(r) = row("one-shot read", "p50 ms") {
+        let fastest = [
+            ("direct", r.direct),
+            (rskafka, r.floors[0]),
+            (rdkafka, r.floors[1]),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(s), Some((name, f))) = (r.service, fastest) {
+            lines.push((
+                "one-shot read p50: service within 0.3 ms of the fastest in-process client"
+                    .to_string(),
+                format!("{s:.3} - {f:.3} ms ({name}) = {:+.3} ms", s - f),
+                s - f <= 0.3,
+            ));
+        }
+    }
+    if let Some(p) = processes {
+        use processes::{CURL, JAVA, KCAT};
+        for call in ["read", "write"] {
+            if let (Some(c), Some(k)) = (p.median(CURL, call), p.median(KCAT, call)) {
+                lines.push((
+                    format!("one-shot {call}: curl + service ahead of kcat"),
+                    format!("{c:.1} / {k:.1} ms, kcat takes {:.1}x", k / c),
+                    c < k,
+                ));
+            }
+            if let (Some(c), Some(j)) = (p.median(CURL, call), p.median(JAVA, call)) {
+                lines.push((
+                    format!("one-shot {call}: curl + service > 50x ahead of the console tool"),
+                    format!("{c:.1} / {j:.1} ms, the JVM tool takes {:.0}x", j / c),
+                    j / c > 50.0,
+                ));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!("| {:<72} | {:<46} | {:<6} |", "target", "this run", "");
+    println!("|{}|{}|{}|", "-".repeat(74), "-".repeat(48), "-".repeat(8));
+    for (target, figures, met) in lines {
+        let verdict = if met { "met" } else { "missed" };
+        println!("| {target:<72} | {figures:<46} | {verdict:<6} |");
+    }
 }
 
 /// What the benchmark reads of the service's process.
@@ -375,16 +482,22 @@ struct CpuSplit {
 }
 
 impl CpuSplit {
-    /// Runs `load`, adding the CPU each process used during it.
-    async fn measure(&mut self, service: &Service, load: impl Future<Output = Load>) -> Load {
+    /// Runs `load`, adding the CPU each process used during it; the
+    /// client is process `client` ("self" for this one).
+    async fn measure(
+        &mut self,
+        service: &Service,
+        client: &str,
+        load: impl Future<Output = Load>,
+    ) -> Load {
         let (c, s, b) = (
-            cpu_seconds("self"),
+            cpu_seconds(client),
             service.cpu_seconds(),
             broker_cpu_seconds(),
         );
         let out = load.await;
         self.requests += out.latencies.len();
-        self.client += cpu_seconds("self") - c;
+        self.client += cpu_seconds(client) - c;
         self.service += service.cpu_seconds() - s;
         if let (Some(b0), Some(b1)) = (b, broker_cpu_seconds()) {
             *self.broker.get_or_insert(0.0) += b1 - b0;
@@ -417,6 +530,11 @@ fn far() -> tokio::time::Instant {
 async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize, size: usize) {
     // A JSON string, so the bridge's json consumers can read it too.
     let value = Bytes::from(format!("\"{}\"", "x".repeat(size.saturating_sub(2))));
+    // Stamped now: records of 1970 are past the topic's retention, and the
+    // broker may delete them while the benchmark still reads them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let mut left = per_partition;
     while left > 0 {
         let n = left.min(1000);
@@ -424,7 +542,7 @@ async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: us
             .map(|_| ProduceRecord {
                 key: None,
                 value: Some(&value),
-                timestamp: 0,
+                timestamp: now,
                 headers: &[],
             })
             .collect();
@@ -476,12 +594,32 @@ async fn main() {
             .as_deref()
             .is_none_or(|only| only.split(',').any(|w| name.contains(w)))
     };
+    // The independent floors, for the reads and writes below.
+    let floors = if run("read") || run("write") {
+        Floor::start_all(&o.bootstrap)
+    } else {
+        Vec::new()
+    };
     if run("read") {
-        one_shot_read(&o, &cluster, &service, &mut rows).await;
+        one_shot_read(&o, &cluster, &service, &floors, &mut rows).await;
     }
     if run("write") {
-        write(&o, &cluster, &service, &mut rows).await;
+        write(&o, &cluster, &service, &floors, &mut rows).await;
     }
+    drop(floors);
+    // One-shot calls as whole processes: curl, kcat, the console tools.
+    let processes = if run("processes") {
+        Some(processes::Processes::measure(&o, &cluster, &service).await)
+    } else {
+        None
+    };
+    // One-shot reads on 1, 64 and 1,024 partitions; writes from 1, 8 and
+    // 64 clients.
+    let scaling = if run("scaling") {
+        Some(scaling::Scaling::measure(&o, &cluster, &service).await)
+    } else {
+        None
+    };
     if run("paging") {
         for page_size in [100, 500] {
             group_paging(&o, &cluster, &service, &mut rows, page_size).await;
@@ -490,6 +628,12 @@ async fn main() {
     if run("long-polls") {
         long_polls(&o, &cluster, &service, &mut rows).await;
     }
+    // 10,000 Avro records beside bytearray and Python's consumer.
+    let avro = if run("avro") {
+        avro::AvroRead::measure(&o, &cluster).await
+    } else {
+        None
+    };
     let described = if run("topics") {
         Some(topics(&o, &cluster, &service).await)
     } else {
@@ -499,6 +643,16 @@ async fn main() {
     let streams = streams::Streams::measure(&o, &cluster, &service, run).await;
 
     print_table(&rows);
+    print_targets(&rows, processes.as_ref());
+    if let Some(p) = &processes {
+        p.print();
+    }
+    if let Some(s) = &scaling {
+        s.print();
+    }
+    if let Some(a) = &avro {
+        a.print();
+    }
     if let Some(d) = described {
         d.print();
     }
@@ -507,8 +661,15 @@ async fn main() {
     }
 }
 
-/// `GET ?partition=0&seekTo=N&limit=1`, sequential, on a warm service.
-async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
+/// `GET ?partition=0&seekTo=N&limit=1`, sequential, on a warm service;
+/// the same reads by the direct client and by the floors.
+async fn one_shot_read(
+    o: &Options,
+    cluster: &Cluster,
+    service: &Service,
+    floors: &[Floor],
+    rows: &mut Vec<Row>,
+) {
     let topic = new_topic(cluster, "read", 1).await;
     let records = 10_000usize;
     fill(cluster, &topic, 1, records, 100).await;
@@ -516,6 +677,10 @@ async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: 
     let offsets: Vec<i64> = (0..n).map(|i| ((i * 7919) % records) as i64).collect();
 
     let mut direct = direct_reads(cluster, &topic, &offsets).await;
+    let mut by_floor: Vec<Vec<Duration>> = floors
+        .iter()
+        .map(|f| f.reads(&topic, &[0], &offsets))
+        .collect();
     let mut svc = service_reads(service, &topic, &offsets).await;
     let mut bridge = match &o.bridge {
         Some(url) => {
@@ -529,20 +694,37 @@ async fn one_shot_read(o: &Options, cluster: &Cluster, service: &Service, rows: 
             workload: "one-shot read",
             metric,
             direct: percentile(&mut direct, p),
+            floors: floor_percentiles(&mut by_floor, p),
             service: percentile(&mut svc, p),
             bridge: percentile(&mut bridge, p),
         });
     }
 }
 
+/// The `p` quantile of each floor's latencies, in the order of the columns.
+fn floor_percentiles(by_floor: &mut [Vec<Duration>], p: f64) -> [Option<f64>; 2] {
+    let mut out = [None, None];
+    for (o, l) in out.iter_mut().zip(by_floor.iter_mut()) {
+        *o = percentile(l, p);
+    }
+    out
+}
+
 /// direct: one fetch at each offset, decoding one record; the latencies
 /// after the first tenth (the warm-up).
 async fn direct_reads(cluster: &Cluster, topic: &str, offsets: &[i64]) -> Vec<Duration> {
-    let mut latencies = Vec::with_capacity(offsets.len());
-    for (i, off) in offsets.iter().enumerate() {
+    let wanted: Vec<(i32, i64)> = offsets.iter().map(|o| (0, *o)).collect();
+    direct_reads_at(cluster, topic, &wanted).await
+}
+
+/// direct: one fetch at each (partition, offset); the latencies after the
+/// first tenth (the warm-up).
+async fn direct_reads_at(cluster: &Cluster, topic: &str, wanted: &[(i32, i64)]) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(wanted.len());
+    for (i, (partition, off)) in wanted.iter().enumerate() {
         let t = Instant::now();
         let fetched = cluster
-            .fetch(topic, &[(0, *off)], 64 * 1024, i32::MAX, far())
+            .fetch(topic, &[(*partition, *off)], 64 * 1024, i32::MAX, far())
             .await;
         let part = fetched
             .into_iter()
@@ -553,7 +735,7 @@ async fn direct_reads(cluster: &Cluster, topic: &str, offsets: &[i64]) -> Vec<Du
         let mut out = Vec::new();
         decode_records(part.records, *off, &part.aborted, 1, &mut out).expect("decode");
         assert_eq!(out.first().map(|r| r.offset), Some(*off));
-        if i >= offsets.len() / 10 {
+        if i >= wanted.len() / 10 {
             latencies.push(t.elapsed());
         }
     }
@@ -563,17 +745,24 @@ async fn direct_reads(cluster: &Cluster, topic: &str, offsets: &[i64]) -> Vec<Du
 /// kafka-records: one GET at each offset; the latencies after the first
 /// tenth (the warm-up).
 async fn service_reads(service: &Service, topic: &str, offsets: &[i64]) -> Vec<Duration> {
+    let wanted: Vec<(i32, i64)> = offsets.iter().map(|o| (0, *o)).collect();
+    service_reads_at(service, topic, &wanted).await
+}
+
+/// kafka-records: one GET at each (partition, offset); the latencies after
+/// the first tenth (the warm-up).
+async fn service_reads_at(service: &Service, topic: &str, wanted: &[(i32, i64)]) -> Vec<Duration> {
     let mut http = Http::connect(&service.url).await;
-    let mut latencies = Vec::with_capacity(offsets.len());
-    for (i, off) in offsets.iter().enumerate() {
+    let mut latencies = Vec::with_capacity(wanted.len());
+    for (i, (partition, off)) in wanted.iter().enumerate() {
         let t = Instant::now();
         let (status, body) = http
             .get(&format!(
-                "/records/{topic}?partition=0&seekTo={off}&limit=1"
+                "/records/{topic}?partition={partition}&seekTo={off}&limit=1"
             ))
             .await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        if i >= offsets.len() / 10 {
+        if i >= wanted.len() / 10 {
             latencies.push(t.elapsed());
         }
     }
@@ -822,11 +1011,88 @@ async fn gather(
 }
 
 /// POST batches of 100 records of 100 bytes from 8 concurrent clients; and
-/// single-record POSTs, sequential.
-async fn write(o: &Options, cluster: &Cluster, service: &Service, rows: &mut Vec<Row>) {
+/// single-record POSTs, sequential; each beside the direct client and the
+/// floors.
+async fn write(
+    o: &Options,
+    cluster: &Cluster,
+    service: &Service,
+    floors: &[Floor],
+    rows: &mut Vec<Row>,
+) {
     let value = "v".repeat(100);
-    batch_writes(o, cluster, service, &Batch::new(&value, 100), rows).await;
-    single_writes(o, cluster, service, &Batch::new(&value, 1), rows).await;
+    batch_writes(o, cluster, service, floors, &Batch::new(&value, 100), rows).await;
+    single_writes(o, cluster, service, floors, &Batch::new(&value, 1), rows).await;
+}
+
+/// One side of a write load: who writes, and to which topic.
+enum Writer<'a> {
+    Direct(DirectWrites<'a>),
+    Floor {
+        floor: &'a Floor,
+        topic: String,
+        batch: &'a Batch,
+    },
+    Service(Posts),
+}
+
+impl Writer<'_> {
+    /// The direct client, each floor and the service, each writing `batch`
+    /// to a topic of its own.
+    async fn all<'a>(
+        cluster: &'a Cluster,
+        service: &Service,
+        floors: &'a [Floor],
+        batch: &'a Batch,
+        prefix: &str,
+    ) -> Vec<Writer<'a>> {
+        let mut writers = vec![Writer::Direct(DirectWrites {
+            cluster,
+            topic: new_topic(cluster, &format!("{prefix}-direct"), 1).await,
+            batch,
+        })];
+        for floor in floors {
+            writers.push(Writer::Floor {
+                floor,
+                topic: new_topic(cluster, &format!("{prefix}-{}", floor.name), 1).await,
+                batch,
+            });
+        }
+        let topic = new_topic(cluster, &format!("{prefix}-service"), 1).await;
+        writers.push(Writer::Service(Posts::service(
+            service,
+            &batch.service_body(&topic),
+        )));
+        writers
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Writer::Direct(_) => "direct",
+            Writer::Floor { floor, .. } => floor.name,
+            Writer::Service(_) => "kafka-records",
+        }
+    }
+
+    /// The process whose CPU is the client's.
+    fn client_pid(&self) -> String {
+        match self {
+            Writer::Floor { floor, .. } => floor.pid(),
+            _ => "self".to_string(),
+        }
+    }
+
+    async fn run(&self, clients: usize, until: Until) -> Load {
+        match self {
+            Writer::Direct(d) => d.run(clients, until).await,
+            Writer::Floor {
+                floor,
+                topic,
+                batch,
+            } => floor.writes(topic, &batch.value, batch.records, clients, until),
+            Writer::Service(p) => p.run(clients, until).await,
+        }
+    }
 }
 
 /// How the direct client and the service take turns at a write load.
@@ -856,34 +1122,27 @@ impl Rounds {
         }
     }
 
-    /// Timed rounds of the direct client and the service in turn, so drift
-    /// in the broker (segment rolls, page cache, the other core's load)
-    /// falls on both sides alike, after an untimed warm-up of each.
+    /// Timed rounds of each writer in turn, so drift in the broker
+    /// (segment rolls, page cache, the other core's load) falls on every
+    /// side alike, after an untimed warm-up of each; a side per writer.
     async fn alternate(
         &self,
         service: &Service,
-        direct: &DirectWrites<'_>,
-        posts: &Posts,
+        writers: &[Writer<'_>],
         clients: usize,
-    ) -> Turns {
-        direct.run(clients, Until::time(self.warm_up)).await;
-        posts.run(clients, Until::time(self.warm_up)).await;
-        let mut turns = Turns::default();
-        for _ in 0..self.count {
-            let load = direct.run(clients, Until::time(self.each));
-            turns.direct.round(service, load).await;
-            let load = posts.run(clients, Until::time(self.each));
-            turns.service.round(service, load).await;
+    ) -> Vec<Side> {
+        for w in writers {
+            w.run(clients, Until::time(self.warm_up)).await;
         }
-        turns
+        let mut sides: Vec<Side> = writers.iter().map(|_| Side::default()).collect();
+        for _ in 0..self.count {
+            for (w, side) in writers.iter().zip(sides.iter_mut()) {
+                let load = w.run(clients, Until::time(self.each));
+                side.round(service, &w.client_pid(), load).await;
+            }
+        }
+        sides
     }
-}
-
-/// What the alternating rounds measured of each side.
-#[derive(Default)]
-struct Turns {
-    direct: Side,
-    service: Side,
 }
 
 /// One side of the alternating rounds: each round's rate, every latency and
@@ -896,46 +1155,35 @@ struct Side {
 }
 
 impl Side {
-    async fn round(&mut self, service: &Service, load: impl Future<Output = Load>) {
-        let load = self.cpu.measure(service, load).await;
+    async fn round(&mut self, service: &Service, client: &str, load: impl Future<Output = Load>) {
+        let load = self.cpu.measure(service, client, load).await;
         self.rates.push(load.rate);
         self.latencies.extend(load.latencies);
     }
 }
 
-/// `batch` from 8 concurrent clients of each side: the direct client and
-/// the service in alternating rounds (reported: the median round), then the
-/// bridge.
+/// `batch` from 8 concurrent clients of each side: the direct client, the
+/// floors and the service in alternating rounds (reported: each one's median
+/// round), then the bridge.
 async fn batch_writes(
     o: &Options,
     cluster: &Cluster,
     service: &Service,
+    floors: &[Floor],
     batch: &Batch,
     rows: &mut Vec<Row>,
 ) {
     let clients = 8;
-    let direct = DirectWrites {
-        cluster,
-        topic: new_topic(cluster, "write-direct", 1).await,
-        batch,
-    };
-    let service_topic = new_topic(cluster, "write-service", 1).await;
-    let posts = Posts::service(service, &batch.service_body(&service_topic));
-
-    let Turns {
-        direct: mut d,
-        service: mut s,
-    } = Rounds::of(o)
-        .alternate(service, &direct, &posts, clients)
-        .await;
-    let (direct_rate, service_rate) = (median(&mut d.rates), median(&mut s.rates));
-    eprintln!(
-        "write rounds, records/s: direct {:.0?}, service {:.0?}",
-        d.rates, s.rates
-    );
-    eprintln!("write CPU, direct: {}", d.cpu.describe());
-    eprintln!("write CPU, kafka-records: {}", s.cpu.describe());
-
+    let writers = Writer::all(cluster, service, floors, batch, "write").await;
+    let mut sides = Rounds::of(o).alternate(service, &writers, clients).await;
+    for (w, side) in writers.iter().zip(sides.iter()) {
+        eprintln!(
+            "write rounds, {}: records/s {:.0?}; {}",
+            w.name(),
+            side.rates,
+            side.cpu.describe()
+        );
+    }
     let mut bridge = match &o.bridge {
         Some(url) => {
             let topic = new_topic(cluster, "write-bridge", 1).await;
@@ -945,20 +1193,29 @@ async fn batch_writes(
         }
         None => None,
     };
+    // The writers' order: direct, the floors, the service.
+    let last = sides.len() - 1;
     let workload = "write 8x100x100B";
+    let rates: Vec<f64> = sides.iter_mut().map(|s| median(&mut s.rates)).collect();
     rows.push(Row {
         workload,
         metric: "records/s",
-        direct: Some(direct_rate),
-        service: Some(service_rate),
+        direct: Some(rates[0]),
+        floors: [rates.get(1).copied(), rates.get(2).copied()],
+        service: Some(rates[last]),
         bridge: bridge.as_ref().map(|b| b.rate),
     });
     for (metric, p) in [("p50 ms per batch", 0.5), ("p99 ms per batch", 0.99)] {
+        let mut at: Vec<Option<f64>> = sides
+            .iter_mut()
+            .map(|s| percentile(&mut s.latencies, p))
+            .collect();
         rows.push(Row {
             workload,
             metric,
-            direct: percentile(&mut d.latencies, p),
-            service: percentile(&mut s.latencies, p),
+            direct: at[0],
+            floors: [at.get(1).copied().flatten(), at.get(2).copied().flatten()],
+            service: at.pop().flatten(),
             bridge: bridge
                 .as_mut()
                 .and_then(|b| percentile(&mut b.latencies, p)),
@@ -971,21 +1228,22 @@ async fn single_writes(
     o: &Options,
     cluster: &Cluster,
     service: &Service,
+    floors: &[Floor],
     one: &Batch,
     rows: &mut Vec<Row>,
 ) {
     let n = if o.quick { 200 } else { 2000 };
-    let topic = new_topic(cluster, "write-single", 1).await;
-    let direct = DirectWrites {
-        cluster,
-        topic: topic.clone(),
-        batch: one,
-    };
-    let mut direct = direct.run(1, Until::count(n)).await.latencies;
-    let posts = Posts::service(service, &one.service_body(&topic));
-    let mut svc = posts.run(1, Until::count(n)).await.latencies;
+    let writers = Writer::all(cluster, service, floors, one, "write-single").await;
+    let mut p50s = Vec::new();
+    for w in &writers {
+        let mut latencies = w.run(1, Until::count(n)).await.latencies;
+        // The first tenth is the warm-up.
+        latencies.drain(..n / 10);
+        p50s.push(percentile(&mut latencies, 0.5));
+    }
     let mut bridge = match &o.bridge {
         Some(url) => {
+            let topic = new_topic(cluster, "write-single-bridge", 1).await;
             let posts = Posts::bridge(url, &topic, &one.bridge_body());
             posts.run(1, Until::count(n)).await.latencies
         }
@@ -994,8 +1252,12 @@ async fn single_writes(
     rows.push(Row {
         workload: "write single record",
         metric: "p50 ms",
-        direct: percentile(&mut direct, 0.5),
-        service: percentile(&mut svc, 0.5),
+        direct: p50s[0],
+        floors: [
+            p50s.get(1).copied().flatten(),
+            p50s.get(2).copied().flatten(),
+        ],
+        service: p50s.last().copied().flatten(),
         bridge: percentile(&mut bridge, 0.5),
     });
 }
@@ -1107,6 +1369,7 @@ async fn group_paging(
         workload,
         metric: "records/s",
         direct: Some(direct.rate),
+        floors: [None, None],
         service: Some(svc.rate),
         bridge: bridge.as_ref().map(|b| b.rate),
     });
@@ -1114,6 +1377,7 @@ async fn group_paging(
         workload,
         metric: "p50 ms per page",
         direct: percentile(&mut direct.pages, 0.5),
+        floors: [None, None],
         service: percentile(&mut svc.pages, 0.5),
         bridge: bridge.as_mut().and_then(|b| percentile(&mut b.pages, 0.5)),
     });
