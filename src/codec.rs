@@ -249,6 +249,8 @@ pub enum Decoded<'a> {
     Json(&'a RawValue),
     /// A value decoded with a schema.
     Value(Value),
+    /// JSON text written by a schema's decoder, embedded as is.
+    JsonText(String),
 }
 
 impl serde::Serialize for Decoded<'_> {
@@ -269,6 +271,9 @@ impl serde::Serialize for Decoded<'_> {
             },
             Decoded::Json(raw) => serde::Serialize::serialize(raw, serializer),
             Decoded::Value(value) => serde::Serialize::serialize(value, serializer),
+            Decoded::JsonText(text) => serde_json::value::RawValue::from_string(text.clone())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
         }
     }
 }

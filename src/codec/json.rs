@@ -95,6 +95,7 @@ pub fn decoded(out: &mut Vec<u8>, value: &Decoded<'_>) -> serde_json::Result<()>
             out.push(b'"');
         }
         Decoded::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+        Decoded::JsonText(text) => out.extend_from_slice(text.as_bytes()),
         Decoded::F32(_) | Decoded::F64(_) | Decoded::Json(_) | Decoded::Value(_) => {
             serde_json::to_writer(&mut *out, value)?
         }
@@ -172,6 +173,7 @@ mod tests {
             Decoded::F64(f64::NAN),
             Decoded::Json(&raw),
             Decoded::Value(serde_json::json!({"b": [true, null]})),
+            Decoded::JsonText(r#"{"c":{"string":"x"}}"#.into()),
         ];
         for value in &cases {
             let mut out = b"prefix".to_vec();

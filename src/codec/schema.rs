@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::json_schema::JsonSchema;
 use super::registry::{ParsedSchema, RegisteredSchema, Registry, RegistryError, SchemaReference};
-use super::Format;
+use super::{Decoded, Format};
 
 /// The wire format's first byte.
 pub const MAGIC: u8 = 0;
@@ -108,7 +108,7 @@ impl SchemaSet {
 
     /// Decodes bytes in the wire format with a schema resolved before;
     /// returns the JSON and the schema id.
-    pub fn decode(&self, bytes: &[u8]) -> Result<(Value, u32), String> {
+    pub fn decode(&self, bytes: &[u8]) -> Result<(Decoded<'static>, u32), String> {
         let (id, datum) = split_wire(bytes)?;
         let schema = self
             .by_id
@@ -116,12 +116,15 @@ impl SchemaSet {
             .ok_or_else(|| format!("schema {id} was not resolved"))?;
         let value = match &schema.parsed {
             ParsedSchema::Avro(avro) => avro
-                .decode(datum)
+                .decode_json(datum)
+                .map(Decoded::JsonText)
                 .map_err(|e| format!("not an Avro datum of schema {id}: {e}"))?,
             ParsedSchema::Protobuf(proto) => proto
                 .decode(datum)
+                .map(Decoded::Value)
                 .map_err(|e| format!("not a Protobuf message of schema {id}: {e}"))?,
             ParsedSchema::Json(_) => JsonSchema::decode(datum)
+                .map(Decoded::Value)
                 .map_err(|e| format!("not the JSON of schema {id}: {e}"))?,
         };
         Ok((value, id))

@@ -187,7 +187,7 @@ impl View<'_> {
                 Some(bytes) if format.needs_schema() => self
                     .schemas
                     .decode(bytes)
-                    .map(|(value, id)| (Decoded::Value(value), Some(id)))
+                    .map(|(value, id)| (value, Some(id)))
                     .map_err(fail),
                 _ => format
                     .deserialize(bytes)
@@ -231,6 +231,9 @@ fn decoded_val(decoded: &Decoded<'_>) -> Result<Val, String> {
         Decoded::Int(n) => Ok(Val::Num(Num::from_integral(*n))),
         Decoded::Json(raw) => {
             jaq_json::read::parse_single(raw.get().as_bytes()).map_err(|e| e.to_string())
+        }
+        Decoded::JsonText(text) => {
+            jaq_json::read::parse_single(text.as_bytes()).map_err(|e| e.to_string())
         }
         // Numbers as written (the shortest that reads back), and values of
         // schemas: through their JSON.
