@@ -128,41 +128,55 @@ start() {
   rm -rf "$dir"
   mkdir -p "$dir"
 
-  local ports url
-  read -r -a ports <<<"$(python3 -c '
+  # The ports are free when picked, but another process (another registry
+  # starting beside this one) may take one before the app binds it: then the
+  # app exits saying so, and it is started again on other ports.
+  local ports url attempt taken
+  for attempt in 1 2 3; do
+    read -r -a ports <<<"$(python3 -c '
 import socket
 socks = [socket.socket() for _ in range(2)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')"
-  url="http://127.0.0.1:${ports[0]}/apis/ccompat/v7"
-  # Small heap, serial GC (fewer threads on a small machine). C1 only and the
-  # class-data archive: on 2 busy cores C2 compiling at start-up tripled the
-  # start time (about 80 s against 25 s, and 12 s with the archive). Storage: H2
-  # in memory (the app's default, named here). Runs in NAME/ so that anything it
-  # writes lands there; nohup and the redirections detach it from the caller.
-  # shellcheck disable=SC2086 # REGISTRY_JAVA_OPTS is a list of options
-  (cd "$dir" && exec nohup "$JAVA" -Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -XX:+AutoCreateSharedArchive -XX:SharedArchiveFile="$APP.jsa" \
-    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="${ports[0]}" \
-    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="${ports[1]}" \
-    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
-    -Dapicurio.datasource.url="jdbc:h2:mem:registry" \
-    -Dapicurio.ccompat.legacy-id-mode.enabled=false \
-    -Dapicurio.rules.global.compatibility=BACKWARD \
-    ${REGISTRY_JAVA_OPTS:-} -jar "$(run_jar)" >>"$dir/registry.log" 2>&1 </dev/null) &
-  echo $! >"$dir/registry.pid"
-  log "started Apicurio Registry $VERSION '$name' with $JAVA, waiting for it (log: $dir/registry.log)"
+    url="http://127.0.0.1:${ports[0]}/apis/ccompat/v7"
+    # Small heap, serial GC (fewer threads on a small machine). C1 only and the
+    # class-data archive: on 2 busy cores C2 compiling at start-up tripled the
+    # start time (about 80 s against 25 s, and 12 s with the archive). Storage: H2
+    # in memory (the app's default, named here). Runs in NAME/ so that anything it
+    # writes lands there; nohup and the redirections detach it from the caller.
+    # shellcheck disable=SC2086 # REGISTRY_JAVA_OPTS is a list of options
+    (cd "$dir" && exec nohup "$JAVA" -Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -XX:+AutoCreateSharedArchive -XX:SharedArchiveFile="$APP.jsa" \
+      -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="${ports[0]}" \
+      -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="${ports[1]}" \
+      -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
+      -Dapicurio.datasource.url="jdbc:h2:mem:registry" \
+      -Dapicurio.ccompat.legacy-id-mode.enabled=false \
+      -Dapicurio.rules.global.compatibility=BACKWARD \
+      ${REGISTRY_JAVA_OPTS:-} -jar "$(run_jar)" >>"$dir/registry.log" 2>&1 </dev/null) &
+    echo $! >"$dir/registry.pid"
+    log "started Apicurio Registry $VERSION '$name' with $JAVA, waiting for it (log: $dir/registry.log)"
 
-  local deadline=$((SECONDS + READY_TIMEOUT))
-  until answers "$url"; do
-    if ! pid_alive "$dir/registry.pid" || ((SECONDS >= deadline)); then
-      log "---- tail of $dir/registry.log"
-      tail -n 40 "$dir/registry.log" >&2 || true
-      if pid_alive "$dir/registry.pid"; then log "not ready after ${READY_TIMEOUT}s"; else log "it exited"; fi
-      stop --name "$name"
-      exit 1
-    fi
-    sleep 0.3
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    taken=0
+    until answers "$url"; do
+      if ! pid_alive "$dir/registry.pid" || ((SECONDS >= deadline)); then
+        if ((attempt < 3)) && ! pid_alive "$dir/registry.pid" &&
+          grep -q "seems to be in use by another process" "$dir/registry.log"; then
+          taken=1
+          break
+        fi
+        log "---- tail of $dir/registry.log"
+        tail -n 40 "$dir/registry.log" >&2 || true
+        if pid_alive "$dir/registry.pid"; then log "not ready after ${READY_TIMEOUT}s"; else log "it exited"; fi
+        stop --name "$name"
+        exit 1
+      fi
+      sleep 0.3
+    done
+    ((taken)) || break
+    log "another process took port ${ports[0]} or ${ports[1]} first; starting again on other ports"
+    mv "$dir/registry.log" "$dir/registry.log.$attempt"
   done
   echo "$url" >"$dir/url"
   [[ -n "$owner" ]] && watch_owner "$name" "$owner"
