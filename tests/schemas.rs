@@ -34,8 +34,12 @@ fn service(url: &str) -> Service {
     Service::start_with(&["--schema-registry-url", url], &[])
 }
 
+/// Runs tests/schemas_client.py; a run that has not ended after five
+/// minutes is killed (coreutils' `timeout`), so that a client stuck on a
+/// socket fails the test instead of holding it forever.
 fn python(args: &[&str], stdin: &str) -> Vec<Value> {
-    let mut child = Command::new("python3")
+    let mut child = Command::new("timeout")
+        .args(["300", "python3"])
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/schemas_client.py"
@@ -55,7 +59,8 @@ fn python(args: &[&str], stdin: &str) -> Vec<Value> {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "tests/schemas_client.py {args:?} failed (confluent-kafka[avro,json,protobuf,schemaregistry] and grpcio-tools are installed by scripts/test.sh)"
+        "tests/schemas_client.py {args:?} failed ({}; 124 is the five minutes passing; confluent-kafka[avro,json,protobuf,schemaregistry] and grpcio-tools are installed by scripts/test.sh)",
+        out.status
     );
     String::from_utf8(out.stdout)
         .unwrap()
