@@ -28,6 +28,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RDIR="$ROOT/.registry"
+# shellcheck source=scripts/processes.sh
+source "$ROOT/scripts/processes.sh"
 
 log() { echo "registry-proxy.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -56,7 +58,6 @@ find_nginx() {
   exec 9>&-
 }
 
-pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 random() { openssl rand -hex "$1"; }
 
@@ -176,10 +177,7 @@ EOF
   : >"$dir/access.log"
   echo "$url" >"$dir/url"
   if [[ -n "$owner" ]]; then
-    # shellcheck disable=SC2016 # $1.. are the inner shell's arguments
-    setsid nohup bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop --name "$3"' \
-      watch "$owner" "$ROOT/scripts/registry-proxy.sh" "$name" >/dev/null 2>&1 </dev/null &
-    echo $! >"$dir/owner.pid"
+    watch_owner "$owner" "$dir/owner.pid" "$ROOT/scripts/registry-proxy.sh" stop --name "$name"
   fi
   echo "$url"
 }
@@ -192,21 +190,10 @@ stop() {
       *) die "stop: unknown argument $1" ;;
     esac
   done
-  local dir="$RDIR/proxy-$name" pid i
+  local dir="$RDIR/proxy-$name"
   [[ -d "$dir" ]] || { log "no proxy '$name'"; return 0; }
-  if pid_alive "$dir/nginx.pid"; then
-    pid="$(cat "$dir/nginx.pid")"
-    # SIGTERM: nginx's fast shutdown (its workers go with it).
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  if [[ -f "$dir/owner.pid" && "$(cat "$dir/owner.pid")" != "$$" ]]; then
-    kill "$(cat "$dir/owner.pid")" 2>/dev/null || true
-  fi
+  # SIGTERM: nginx's fast shutdown (its workers go with it).
+  terminate "$dir/nginx.pid" 10 "$dir/owner.pid"
   rm -rf "$dir"
   log "stopped proxy '$name'"
 }

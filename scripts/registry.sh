@@ -41,6 +41,8 @@ VERSION=3.3.3
 ARTIFACT="io.apicurio:apicurio-registry-app:$VERSION:tar.gz:all"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RDIR="$ROOT/.registry"
+# shellcheck source=scripts/processes.sh
+source "$ROOT/scripts/processes.sh"
 APP="$RDIR/apicurio-registry-$VERSION"
 READY_TIMEOUT="${REGISTRY_READY_TIMEOUT:-180}"
 
@@ -100,7 +102,6 @@ fetch() {
   [[ -n "$(run_jar)" ]] || die "no quarkus-run.jar in $APP"
 }
 
-pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # 0 once GET URL/subjects answers 200.
 answers() { # URL
@@ -179,16 +180,8 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))')"
     mv "$dir/registry.log" "$dir/registry.log.$attempt"
   done
   echo "$url" >"$dir/url"
-  [[ -n "$owner" ]] && watch_owner "$name" "$owner"
+  [[ -n "$owner" ]] && watch_owner "$owner" "$dir/owner.pid" "$ROOT/scripts/registry.sh" stop --name "$name"
   echo "$url"
-}
-
-# Stops registry NAME once process PID has exited, from a detached watcher.
-watch_owner() { # NAME PID
-  # shellcheck disable=SC2016 # $1.. are the inner shell's arguments
-  setsid nohup bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop --name "$3"' \
-    watch "$2" "$ROOT/scripts/registry.sh" "$1" >/dev/null 2>&1 </dev/null &
-  echo $! >"$RDIR/$1/owner.pid"
 }
 
 stop() {
@@ -199,23 +192,11 @@ stop() {
       *) die "stop: unknown argument $1" ;;
     esac
   done
-  local dir="$RDIR/$name" pid i
+  local dir="$RDIR/$name"
   [[ -d "$dir" ]] || { log "no registry '$name'"; return 0; }
-  if pid_alive "$dir/registry.pid"; then
-    pid="$(cat "$dir/registry.pid")"
-    # SIGTERM, then up to 30 s: the first stop without a class-data archive
-    # writes it (75 MB), which took 15 s on a busy machine.
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  # The owner watcher, unless it is the one stopping the registry.
-  if [[ -f "$dir/owner.pid" && "$(cat "$dir/owner.pid")" != "$$" ]]; then
-    kill "$(cat "$dir/owner.pid")" 2>/dev/null || true
-  fi
+  # Up to 30 s: the first stop without a class-data archive writes it (75 MB),
+  # which took 15 s on a busy machine.
+  terminate "$dir/registry.pid" 30 "$dir/owner.pid"
   # Keep the log for post-mortems; the next start wipes it.
   rm -f "$dir/registry.pid" "$dir/url" "$dir/owner.pid"
   log "stopped registry '$name'"
