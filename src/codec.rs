@@ -249,8 +249,9 @@ pub enum Decoded<'a> {
     Json(&'a RawValue),
     /// A value decoded with a schema.
     Value(Value),
-    /// JSON text written by a schema's decoder, embedded as is.
-    JsonText(String),
+    /// JSON text written by a schema's decoder (valid UTF-8), embedded as
+    /// is.
+    JsonText(Vec<u8>),
 }
 
 impl serde::Serialize for Decoded<'_> {
@@ -271,8 +272,12 @@ impl serde::Serialize for Decoded<'_> {
             },
             Decoded::Json(raw) => serde::Serialize::serialize(raw, serializer),
             Decoded::Value(value) => serde::Serialize::serialize(value, serializer),
-            Decoded::JsonText(text) => serde_json::value::RawValue::from_string(text.clone())
-                .map_err(serde::ser::Error::custom)?
+            Decoded::JsonText(text) => String::from_utf8(text.clone())
+                .map_err(serde::ser::Error::custom)
+                .and_then(|text| {
+                    serde_json::value::RawValue::from_string(text)
+                        .map_err(serde::ser::Error::custom)
+                })?
                 .serialize(serializer),
         }
     }

@@ -10,20 +10,63 @@ use super::Decoded;
 /// Appends `text` as a JSON string: `"`, `\` and control characters escaped
 /// (`\b`, `\t`, `\n`, `\f`, `\r`, else `\u00xx`), everything else as is.
 pub fn string(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
+    escaped(out, text.as_bytes());
+}
+
+/// [`string`] of bytes that should be UTF-8 text; when they are not, an
+/// error, and `out` as it was. (Checked along the way: text that is all
+/// ASCII, the usual case, takes no second pass.)
+pub fn utf8_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), std::str::Utf8Error> {
+    let at = out.len();
+    if !escaped(out, bytes) {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            out.truncate(at);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Appends bytes as a JSON string of code points U+0000 to U+00FF, one per
+/// byte (how Avro's JSON encoding shows `bytes` and `fixed`).
+pub fn latin1_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.is_ascii() {
+        escaped(out, bytes);
+        return;
+    }
+    out.reserve(bytes.len() * 2 + 2);
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            0x80.. => out.extend_from_slice(&[0xc0 | (b >> 6), 0x80 | (b & 0x3f)]),
+            b if b < 0x20 || b == b'"' || b == b'\\' => escape(out, b),
+            b => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends `bytes` as a JSON string (escaping only ASCII characters);
+/// returns whether they were all ASCII.
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut clean = 0;
     let mut i = 0;
+    // Every byte looked at, or'ed: its high bits tell whether any was not
+    // ASCII.
+    let mut seen = 0u64;
     while i < bytes.len() {
         if let Some(word) = bytes.get(i..i + 8) {
             let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            seen |= word;
             if !needs_escape(word) {
                 i += 8;
                 continue;
             }
         }
         let b = bytes[i];
+        seen |= u64::from(b);
         if b < 0x20 || b == b'"' || b == b'\\' {
             out.extend_from_slice(&bytes[clean..i]);
             escape(out, b);
@@ -33,6 +76,7 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[clean..]);
     out.push(b'"');
+    seen & 0x8080_8080_8080_8080 == 0
 }
 
 /// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20
@@ -95,7 +139,7 @@ pub fn decoded(out: &mut Vec<u8>, value: &Decoded<'_>) -> serde_json::Result<()>
             out.push(b'"');
         }
         Decoded::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Decoded::JsonText(text) => out.extend_from_slice(text.as_bytes()),
+        Decoded::JsonText(text) => out.extend_from_slice(text),
         Decoded::F32(_) | Decoded::F64(_) | Decoded::Json(_) | Decoded::Value(_) => {
             serde_json::to_writer(&mut *out, value)?
         }
@@ -159,6 +203,41 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_checked_as_utf8_while_escaped() {
+        for text in [
+            "",
+            "ascii only, longer than a word",
+            "caf\u{e9} \"x\"",
+            "\u{1f600}\n",
+        ] {
+            let mut out = b"[".to_vec();
+            utf8_string(&mut out, text.as_bytes()).unwrap();
+            assert_eq!(out[1..], serde(text)[..], "{text:?}");
+        }
+        // Invalid UTF-8 in the first word, in a later word, at the end.
+        for bad in [
+            &b"\xff ascii after it"[..],
+            b"eight ok then \xc3(",
+            b"ends badly \xe2\x82",
+        ] {
+            let mut out = b"[".to_vec();
+            assert!(utf8_string(&mut out, bad).is_err(), "{bad:?}");
+            assert_eq!(out, b"[", "nothing written for {bad:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_as_code_points_are_the_json_of_one_char_per_byte() {
+        let cases: [&[u8]; 4] = [b"", b"plain", b"\x00\x1f\"\\\x7f\x80\xc3\xff", &[0xe9; 20]];
+        for bytes in cases {
+            let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+            let mut out = Vec::new();
+            latin1_string(&mut out, bytes);
+            assert_eq!(out, serde(&text), "{bytes:?}");
+        }
+    }
+
+    #[test]
     fn decoded_values_are_written_as_their_serialize_writes_them() {
         let raw = serde_json::value::RawValue::from_string(r#"{"a": [1, 2.50]}"#.into()).unwrap();
         let cases = [
@@ -173,7 +252,7 @@ mod tests {
             Decoded::F64(f64::NAN),
             Decoded::Json(&raw),
             Decoded::Value(serde_json::json!({"b": [true, null]})),
-            Decoded::JsonText(r#"{"c":{"string":"x"}}"#.into()),
+            Decoded::JsonText(br#"{"c":{"string":"x"}}"#.to_vec()),
         ];
         for value in &cases {
             let mut out = b"prefix".to_vec();

@@ -232,9 +232,7 @@ fn decoded_val(decoded: &Decoded<'_>) -> Result<Val, String> {
         Decoded::Json(raw) => {
             jaq_json::read::parse_single(raw.get().as_bytes()).map_err(|e| e.to_string())
         }
-        Decoded::JsonText(text) => {
-            jaq_json::read::parse_single(text.as_bytes()).map_err(|e| e.to_string())
-        }
+        Decoded::JsonText(text) => jaq_json::read::parse_single(text).map_err(|e| e.to_string()),
         // Numbers as written (the shortest that reads back), and values of
         // schemas: through their JSON.
         Decoded::F32(_) | Decoded::F64(_) | Decoded::Value(_) => {

@@ -129,6 +129,16 @@ fn render(page: &Page, max_bytes: usize) -> Result<Rendered, RecordsError> {
             offset: r.offset,
             span: start..buf.len(),
         });
+        if written.len() == 1 {
+            // Room for the page at the first record's size and an eighth
+            // more (within the limit), instead of growing the buffer by
+            // doubling, which copies it each time: decoded records can be
+            // several times the 256 bytes guessed above.
+            let each = buf.len() - HEAD.len() + 1;
+            let page_bytes = each.saturating_mul(page.records.len()).saturating_mul(9) / 8;
+            let want = page_bytes.min(budget) + HEAD.len() + TAIL_BYTES;
+            buf.reserve(want.saturating_sub(buf.len()));
+        }
     }
     let positions: Vec<(i32, i64)> = written.iter().map(|w| (w.partition, w.offset)).collect();
     let mut body = in_partition_order(buf, written);
