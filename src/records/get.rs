@@ -67,8 +67,13 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const STREAM_FETCH_TIME: Duration = Duration::from_secs(10);
 
 /// The most bytes one round of a stream fetches: what a stream holds at a
-/// time, whatever its length.
+/// time, whatever its length. A stream sizes its rounds between
+/// [`STREAM_ROUND_MIN_BYTES`] and this by how fast its client reads.
 pub const STREAM_ROUND_BYTES: usize = 256 * 1024;
+
+/// The fewest bytes a round of a stream asks for (a round still holds at
+/// least one whole batch, as Kafka answers no less).
+pub const STREAM_ROUND_MIN_BYTES: usize = 16 * 1024;
 
 /// Where each partition's read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,18 +563,19 @@ impl Reader {
     }
 
     /// One round of a stream: the records fetched now (at most `limit`, at
-    /// most about [`STREAM_ROUND_BYTES`]), by partition then offset; when
+    /// most about `max_bytes` of batches), by partition then offset; when
     /// there are none, it waits for some until `wait_until`, and returns
     /// none if none came. Each partition's position then stands past the
     /// records returned (and any a filter left out).
     pub async fn next_round(
         &mut self,
         limit: usize,
+        max_bytes: usize,
         wait_until: Instant,
     ) -> Result<Round, RecordsError> {
         let reading = &mut self.reading;
         reading.limit = limit.max(1);
-        reading.max_bytes = STREAM_ROUND_BYTES;
+        reading.max_bytes = max_bytes.clamp(STREAM_ROUND_MIN_BYTES, STREAM_ROUND_BYTES);
         reading.count_batches = true;
         reading.bytes_held = 0;
         reading.scanned = 0;

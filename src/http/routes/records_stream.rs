@@ -5,9 +5,14 @@
 //!
 //! The body pulls: hyper asks for the next chunk only when it has room to
 //! write it, and only then does the stream render what it holds or fetch
-//! another round ([`Reader::next_round`], at most about
-//! [`get::STREAM_ROUND_BYTES`]). A reader that reads slowly is fed slowly,
-//! and a stream holds one round of records whatever its length.
+//! another round ([`Reader::next_round`]). A reader that reads slowly is fed
+//! slowly, and a stream holds the round it writes and the next one, whatever
+//! its length. Rounds are sized by the reader's pace: from
+//! [`get::STREAM_ROUND_MIN_BYTES`] to [`get::STREAM_ROUND_BYTES`] of
+//! batches, twice as big after a round the reader had to wait for, half as
+//! big after one that was fetched before the reader was done with the one
+//! before it. A reader faster than Kafka gets the biggest rounds (the fewest
+//! fetches); a slow one, such as a browser tab left open, holds little.
 //!
 //! With a group, what has been handed to the connection is committed at
 //! most once a second, and at the end. The stream ends at its limit, its
@@ -54,6 +59,9 @@ const ROUND_RECORDS: usize = 10_000;
 /// How often a stream with a group commits at most.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
+/// The size of a stream's first round (see [`Streaming::round_bytes`]).
+const FIRST_ROUND_BYTES: usize = 64 * 1024;
+
 /// The shortest wait for records between two rounds that found none.
 const MIN_WAIT: Duration = Duration::from_millis(100);
 
@@ -91,6 +99,8 @@ pub(crate) async fn stream_records(
         },
         reader,
         fetching: None,
+        round_bytes: FIRST_ROUND_BYTES,
+        wrote_a_round: false,
         round: Rendering::default(),
         finished: false,
         cluster: app.cluster.clone(),
@@ -153,6 +163,13 @@ struct Streaming {
     /// The reader, when no round is being fetched.
     reader: Option<Reader>,
     fetching: Option<Fetching>,
+    /// How many bytes of batches the next round asks for: doubled when the
+    /// reader waited for a round, halved when a round was there before the
+    /// reader needed it.
+    round_bytes: usize,
+    /// Whether a round with records was written (the first one tells
+    /// nothing about the reader's pace).
+    wrote_a_round: bool,
     round: Rendering,
     /// Whether a bounded read has read all it will.
     finished: bool,
@@ -235,6 +252,12 @@ impl Streaming {
             let Some(fetching) = self.fetching.as_mut() else {
                 continue;
             };
+            // The round written, the next one was there already (the reader
+            // is the slower side: smaller rounds hold less), or is still on
+            // its way (Kafka is: bigger rounds take fewer fetches).
+            if self.wrote_a_round {
+                self.round_bytes = next_round_bytes(self.round_bytes, fetching.is_finished());
+            }
             let joined = tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {
@@ -273,6 +296,7 @@ impl Streaming {
                             return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
                         }
                     } else {
+                        self.wrote_a_round = true;
                         self.round = Rendering {
                             records: round.records.into_iter(),
                             positions: round.positions,
@@ -310,8 +334,9 @@ impl Streaming {
         // Never a busy loop, whatever is due.
         let wait_until = wake.max(now + MIN_WAIT).min(self.ends_at);
         let limit = self.remaining.min(ROUND_RECORDS);
+        let max_bytes = self.round_bytes;
         self.fetching = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-            let round = reader.next_round(limit, wait_until).await;
+            let round = reader.next_round(limit, max_bytes, wait_until).await;
             (reader, round)
         })));
         true
@@ -469,9 +494,39 @@ fn cursor_of(
     Cursor::new(all, every_partition).encode(topic)
 }
 
+/// The size of the round after one of `bytes`: half when the round was
+/// fetched before the reader needed it (`ready`), else twice, within
+/// [`get::STREAM_ROUND_MIN_BYTES`] and [`get::STREAM_ROUND_BYTES`].
+fn next_round_bytes(bytes: usize, ready: bool) -> usize {
+    let next = if ready { bytes / 2 } else { bytes * 2 };
+    next.clamp(get::STREAM_ROUND_MIN_BYTES, get::STREAM_ROUND_BYTES)
+}
+
 /// Sets `partition`'s position.
 fn set(positions: &mut [(i32, i64)], partition: i32, position: i64) {
     if let Some(p) = positions.iter_mut().find(|(p, _)| *p == partition) {
         p.1 = position;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_shrink_for_a_slow_reader_and_grow_for_a_fast_one_within_bounds() {
+        let mut bytes = FIRST_ROUND_BYTES;
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            bytes = next_round_bytes(bytes, true);
+            sizes.push(bytes / 1024);
+        }
+        assert_eq!(sizes, [32, 16, 16, 16]);
+        sizes.clear();
+        for _ in 0..6 {
+            bytes = next_round_bytes(bytes, false);
+            sizes.push(bytes / 1024);
+        }
+        assert_eq!(sizes, [32, 64, 128, 256, 256, 256]);
     }
 }
