@@ -3,8 +3,16 @@
 # the NDJSON line reader and the GET/DELETE query parsers, the targets under
 # fuzz/fuzz_targets (their properties are in src/fuzzing.rs). Fails when any
 # target finds a crash.
-#   scripts/fuzz.sh [SECONDS]    each target runs SECONDS (default 60)
+#   scripts/fuzz.sh [--release] [SECONDS]    each target runs SECONDS (default 60)
 #
+# - By default the targets are built without optimisations (cargo-fuzz's
+#   --dev): on two cores the service and its dependencies, instrumented, build
+#   in about 5 minutes of wall time (9 of CPU) instead of 22 (28 of CPU)
+#   optimised, and CI's bounded run needs a build more than it needs speed:
+#   a target then runs a few hundred inputs a second (a `filter=` in a query
+#   compiles a jq program), some 15,000 in a minute. --release builds them
+#   optimised (the fuzz workspace's release profile, opt-level 1, with 16
+#   codegen units) for longer runs.
 # - Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when missing.
 # - cargo-fuzz builds with nightly-only compiler flags (-Zsanitizer=address
 #   and coverage instrumentation). The script uses rustup's `nightly`
@@ -16,13 +24,18 @@
 #   fuzz/corpus/<target> (ignored), so later runs start where earlier ones
 #   stopped. Token dictionaries: fuzz/dicts/<target>.dict.
 # - A crash leaves its input in fuzz/artifacts/<target>/crash-*; replay it with
-#   `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/crash-...`.
+#   `cargo +nightly fuzz run --dev <target> fuzz/artifacts/<target>/crash-...`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+build=(--dev)
+if [[ "${1:-}" == "--release" ]]; then
+  build=(--release --codegen-units 16)
+  shift
+fi
 seconds="${1:-60}"
-if [[ ! "$seconds" =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: scripts/fuzz.sh [SECONDS per target]" >&2
+if [[ ! "$seconds" =~ ^[1-9][0-9]*$ || $# -gt 1 ]]; then
+  echo "usage: scripts/fuzz.sh [--release] [SECONDS per target]" >&2
   exit 2
 fi
 
@@ -44,14 +57,15 @@ echo "fuzz.sh: $(cargo "${toolchain[@]}" fuzz --version), $(rustc "${toolchain[@
 # The fuzz workspace keeps no lock file of its own: it starts from the
 # service's, so both build the same versions (cargo adds libfuzzer-sys).
 cp Cargo.lock fuzz/Cargo.lock
-# Debug assertions stay on (cargo-fuzz's default): an overflow is a crash too.
-cargo "${toolchain[@]}" fuzz build >&2
+# Debug assertions stay on (an overflow is a crash too), and the address
+# sanitizer (cargo-fuzz's default), in either build.
+cargo "${toolchain[@]}" fuzz build "${build[@]}" >&2
 
 failed=()
 for target in $(cargo "${toolchain[@]}" fuzz list); do
   echo "fuzz.sh: $target for ${seconds}s" >&2
   mkdir -p "fuzz/corpus/$target"
-  if ! cargo "${toolchain[@]}" fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+  if ! cargo "${toolchain[@]}" fuzz run "${build[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -dict="fuzz/dicts/$target.dict" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 >&2; then
     failed+=("$target")
