@@ -579,6 +579,24 @@ mod tests {
     }
 
     #[test]
+    fn a_few_bytes_cannot_claim_millions_of_empty_items() {
+        let s = AvroSchema::parse(r#"{"type": "array", "items": "null"}"#, &[]).unwrap();
+        // A block of 1,000 nulls is fine; blocks of 2^20 nulls, three bytes
+        // each, would be megabytes of JSON per byte.
+        let mut datum = Vec::new();
+        write_long(&mut datum, 1000);
+        datum.push(0);
+        assert_eq!(s.decode_json(&datum).unwrap().len(), 1000 * 5 + 1);
+        let mut datum = Vec::new();
+        for _ in 0..100 {
+            write_long(&mut datum, 1 << 20);
+        }
+        datum.push(0);
+        let e = s.decode_json(&datum).unwrap_err();
+        assert!(e.contains("more than the data can hold"), "{e}");
+    }
+
+    #[test]
     fn short_and_bad_data_is_an_error() {
         let s = AvroSchema::parse(SCHEMA, &[]).unwrap();
         let mut out = Vec::new();

@@ -63,7 +63,11 @@ impl Plan {
     /// Appends the JSON encoding of the datum at the start of `bytes`;
     /// returns how many bytes it took.
     pub(super) fn read(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<usize, String> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader {
+            bytes,
+            pos: 0,
+            items_left: bytes.len() as u64 + EMPTY_ITEMS,
+        };
         self.read_node(0, &mut r, out, 0)?;
         Ok(r.pos)
     }
@@ -378,7 +382,16 @@ fn text(before: &[u8], text: &str, after: &[u8]) -> Box<[u8]> {
 pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// How many more array items and map entries the datum may hold: one
+    /// per byte, and [`EMPTY_ITEMS`] more for items that take no bytes
+    /// (`null`, an empty record), so that a few bytes cannot claim
+    /// millions of them and a datum's JSON stays within a multiple of its
+    /// size.
+    items_left: u64,
 }
+
+/// Array items and map entries a datum may hold beyond one per byte.
+const EMPTY_ITEMS: u64 = 1 << 16;
 
 impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, String> {
@@ -426,9 +439,10 @@ impl<'a> Reader<'a> {
             self.long()?;
         }
         let n = n.unsigned_abs();
-        if n as usize > self.bytes.len() - self.pos + 1 && n > 1 << 20 {
-            return Err(format!("a block of {n} items is longer than the data"));
-        }
+        self.items_left = self
+            .items_left
+            .checked_sub(n)
+            .ok_or_else(|| format!("a block of {n} items is more than the data can hold"))?;
         Ok(n)
     }
 }
