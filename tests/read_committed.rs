@@ -10,6 +10,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
+/// Records of the open transaction.
+const TRANSACTED: usize = 40;
+
 #[tokio::test]
 async fn an_open_transaction_is_invisible_until_it_commits() {
     let topic = new_topic("lso", 1).await;
@@ -19,13 +22,15 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         .collect();
     post_ok(&svc, committed).await;
 
-    // 20 records at 2 per second in one transaction: it stays open ~10 s.
+    // TRANSACTED records at 2 per second in one transaction: it stays open
+    // ~20 s, long enough for the reads below on a loaded machine (with 10 s,
+    // a JVM and kcat slow to start once left the reads after the commit).
     let mut producer = kafka_tool(&[
         "org.apache.kafka.tools.ProducerPerformance",
         "--topic",
         &topic,
         "--num-records",
-        "20",
+        &TRANSACTED.to_string(),
         "--record-size",
         "8",
         "--throughput",
@@ -64,7 +69,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         "the transaction committed too early for this test"
     );
 
-    // Once it commits, all 20 appear (after the 3 plain ones), and no control record.
+    // Once it commits, all TRANSACTED appear (after the 3 plain ones), and no control record.
     assert!(
         producer.wait().unwrap().success(),
         "the transactional producer failed"
@@ -75,15 +80,15 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         ))
         .await;
     let records = body["records"].as_array().unwrap();
-    assert_eq!(records.len(), 23, "{body}");
+    assert_eq!(records.len(), 3 + TRANSACTED, "{body}");
     let offsets: Vec<i64> = records
         .iter()
         .map(|r| r["offset"].as_i64().unwrap())
         .collect();
     assert_eq!(
         offsets,
-        (0..23).collect::<Vec<_>>(),
+        (0..3 + TRANSACTED as i64).collect::<Vec<_>>(),
         "the commit marker must not appear"
     );
-    assert_eq!(kcat_read(&topic).len(), 23);
+    assert_eq!(kcat_read(&topic).len(), 3 + TRANSACTED);
 }
