@@ -737,6 +737,41 @@ fn query_text(v: &Value) -> String {
 }
 
 /// Runs one example; says what it checked.
+/// Checks a Server-Sent Events body as OpenAPI 3.1 documents one: `schema`
+/// describes each event as an object of its fields (`event`, `id`, `data`),
+/// and the branch of its `oneOf` for the event's name says, as
+/// `contentSchema`, what the JSON in `data` holds. Comments are not events.
+fn check_events(doc: &Doc, schema: &Value, text: &str) -> Result<(), String> {
+    let schema = doc.resolve(schema);
+    let mut seen = 0;
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut event = serde_json::Map::new();
+        for line in block.lines().filter(|l| !l.starts_with(':')) {
+            let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+            event.insert(field.to_string(), Value::String(value.to_string()));
+        }
+        if event.is_empty() {
+            continue;
+        }
+        seen += 1;
+        let event = Value::Object(event);
+        doc.check(schema, &event)?;
+        let branch = schema["oneOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|b| b["properties"]["event"]["const"] == event["event"])
+            .ok_or_else(|| format!("no branch of the schema documents {event}"))?;
+        let data: Value = serde_json::from_str(event["data"].as_str().unwrap_or_default())
+            .map_err(|e| format!("the data of {event} is not JSON: {e}"))?;
+        doc.check(&branch["properties"]["data"]["contentSchema"], &data)?;
+    }
+    if seen == 0 {
+        return Err(format!("no events in {text:?}"));
+    }
+    Ok(())
+}
+
 async fn run_example(
     doc: Arc<Doc>,
     services: Arc<Services>,
@@ -858,20 +893,26 @@ async fn run_example(
                     "Content-Type {content_type} is not documented for {status}"
                 ))
             })?;
-            let body = if essence == "application/json" {
-                if content_type != "application/json; charset=utf-8" {
-                    return Err(fail(format!("Content-Type {content_type}")));
-                }
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| fail(format!("not JSON ({e}): {shown}")))?
+            if essence == "text/event-stream" {
+                let text = std::str::from_utf8(&bytes).map_err(|_| fail("not UTF-8".into()))?;
+                check_events(&doc, &media["schema"], text)
+                    .map_err(|e| fail(format!("{status} response: {e}")))?;
             } else {
-                Value::String(
-                    String::from_utf8(bytes.to_vec())
-                        .map_err(|_| fail("not UTF-8 text".to_string()))?,
-                )
-            };
-            doc.check(&media["schema"], &body)
-                .map_err(|e| fail(format!("{status} response: {e}")))?;
+                let body = if essence == "application/json" {
+                    if content_type != "application/json; charset=utf-8" {
+                        return Err(fail(format!("Content-Type {content_type}")));
+                    }
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| fail(format!("not JSON ({e}): {shown}")))?
+                } else {
+                    Value::String(
+                        String::from_utf8(bytes.to_vec())
+                            .map_err(|_| fail("not UTF-8 text".to_string()))?,
+                    )
+                };
+                doc.check(&media["schema"], &body)
+                    .map_err(|e| fail(format!("{status} response: {e}")))?;
+            }
         }
     }
 

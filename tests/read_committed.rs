@@ -1,10 +1,12 @@
 //! Reads are read_committed: the end of a partition is its last stable
 //! offset, and records of an open transaction appear only once it commits.
-//! The transaction is written by Kafka's own Java producer (an independent
-//! client), run from the fetched Kafka jars.
+//! The transaction is written by Confluent's Python client (librdkafka), an
+//! independent producer, and held open until the test has read through it
+//! (tests/open_transaction.py): no timing decides what the reads see.
 mod common;
 
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -19,30 +21,30 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         .collect();
     post_ok(&svc, committed).await;
 
-    // 20 records at 2 per second in one transaction: it stays open ~10 s.
-    let mut producer = kafka_tool(&[
-        "org.apache.kafka.tools.ProducerPerformance",
-        "--topic",
-        &topic,
-        "--num-records",
-        "20",
-        "--record-size",
-        "8",
-        "--throughput",
-        "2",
-        "--transactional-id",
-        &format!("{topic}-tx"),
-        "--transaction-duration-ms",
-        "600000",
-        "--producer-props",
-        &format!("bootstrap.servers={}", bootstrap()),
-    ])
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("scripts/kafka.sh tool");
-    // Wait until uncommitted records are in the log.
+    // 20 records in one transaction, acknowledged and left open.
+    let mut producer = Command::new("timeout")
+        .args(["300", "python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/open_transaction.py"
+        ))
+        .args([
+            bootstrap(),
+            topic.clone(),
+            format!("{topic}-tx"),
+            "20".into(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 (Confluent's client: scripts/confluent-kafka.sh installs it)");
+    let mut said = BufReader::new(producer.stdout.take().unwrap()).lines();
+    let mut next_word = move || said.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(next_word(), "open", "the transactional producer failed");
+    // An independent reader sees the uncommitted records in the log.
     eventually(Duration::from_secs(60), || {
-        (Kcat::new().read(&topic).uncommitted().records().len() > 3).then_some(())
+        (Kcat::new().read(&topic).uncommitted().records().len() == 23).then_some(())
     })
     .await;
 
@@ -59,12 +61,11 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
         ))
         .await;
     assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
-    assert!(
-        Kcat::new().read(&topic).uncommitted().records().len() > 3,
-        "the transaction committed too early for this test"
-    );
 
     // Once it commits, all 20 appear (after the 3 plain ones), and no control record.
+    let mut stdin = producer.stdin.take().unwrap();
+    writeln!(stdin).unwrap();
+    assert_eq!(next_word(), "committed", "the commit failed");
     assert!(
         producer.wait().unwrap().success(),
         "the transactional producer failed"

@@ -850,6 +850,57 @@ async fn a_quiet_sse_stream_sends_keep_alive_comments() {
     );
 }
 
+/// A record that cannot be decoded as asked ends an NDJSON stream with the
+/// error object as its last line, after the records before it, and the
+/// connection is cut so that a reader cannot take it for the end; SSE ends
+/// with an `error` event, then `end`.
+#[tokio::test]
+async fn a_record_that_cannot_be_decoded_ends_a_stream_with_the_error() {
+    let topic = new_topic("stream-undecodable", 1).await;
+    let svc = Service::start();
+    let records: Vec<_> = [r#"{"a":1}"#, r#"{"a":2}"#, "not json"]
+        .iter()
+        .map(|v| json!({"topic": topic, "partition": 0, "value": v}))
+        .collect();
+    post_ok(&svc, records).await;
+    let url = format!(
+        "{}/records/{topic}?seekTo=0&valueDeserializer=json",
+        svc.url
+    );
+    for encoding in ["identity", "gzip"] {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--compressed",
+                "-H",
+                &format!("Accept-Encoding: {encoding}"),
+            ])
+            .arg(format!("{url}&format=ndjson"))
+            .output()
+            .unwrap();
+        // 18: the transfer was cut before the chunked body's end.
+        assert_eq!(out.status.code(), Some(18), "{out:?}");
+        let lines = ndjson(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(lines.len(), 3, "{encoding}: {lines:?}");
+        assert_eq!(lines[0]["value"], json!({"a": 1}));
+        assert_eq!(lines[1]["value"], json!({"a": 2}));
+        assert_eq!(lines[2]["code"], 422, "{lines:?}");
+        let message = lines[2]["message"].as_str().unwrap();
+        for part in [topic.as_str(), "partition 0 offset 2", "valueDeserializer"] {
+            assert!(message.contains(part), "{message}");
+        }
+    }
+    let out = Command::new("curl")
+        .args(["-sS", &format!("{url}&format=sse")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let events = events(&String::from_utf8_lossy(&out.stdout));
+    let kinds: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["record", "record", "error", "end"], "{events:?}");
+    assert_eq!(events[2].data["code"], 422);
+}
+
 #[tokio::test]
 async fn a_dump_loads_into_another_topic_with_the_same_records() {
     let from = new_topic_kept("dump-from", 3).await;

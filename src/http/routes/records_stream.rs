@@ -46,6 +46,10 @@ use crate::records::RecordsError;
 /// How long an SSE stream stays silent before a `: keep-alive` comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How long an NDJSON stream that fails waits between handing over its error
+/// line and cutting the connection.
+const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(200);
+
 /// How long the Kafka calls that start a stream may take.
 const OPEN_TIME: Duration = Duration::from_secs(30);
 
@@ -220,6 +224,10 @@ impl Streaming {
                 }
                 Phase::Failing(why) => {
                     self.phase = Phase::Done;
+                    // A failing body makes the connection drop what it has
+                    // not yet written: the error line just handed over gets
+                    // a moment to reach the socket before the cut.
+                    tokio::time::sleep(FLUSH_BEFORE_CUT).await;
                     return Some((Err(why.into()), self));
                 }
                 Phase::Ending => {
