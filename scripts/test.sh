@@ -90,7 +90,8 @@ if ! python3 -m pip show schemathesis 2>/dev/null | grep -qx 'Version: 4.32.5'; 
 fi
 
 # Confluent's own Avro, Protobuf and JSON Schema serializers, pinned (used by
-# tests/schemas.rs through tests/schemas_client.py).
+# tests/schemas.rs through tests/schemas_client.py, and tests/read_committed.rs,
+# whose open transaction tests/open_transaction.py holds).
 scripts/confluent-kafka.sh
 
 # The Schema Registry the schema tests start (each its own, with
