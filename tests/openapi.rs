@@ -736,7 +736,6 @@ fn query_text(v: &Value) -> String {
     }
 }
 
-/// Runs one example; says what it checked.
 /// Checks a Server-Sent Events body as OpenAPI 3.1 documents one: `schema`
 /// describes each event as an object of its fields (`event`, `id`, `data`),
 /// and the branch of its `oneOf` for the event's name says, as
@@ -772,6 +771,7 @@ fn check_events(doc: &Doc, schema: &Value, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs one example; says what it checked.
 async fn run_example(
     doc: Arc<Doc>,
     services: Arc<Services>,

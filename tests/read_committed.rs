@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -22,12 +22,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
     post_ok(&svc, committed).await;
 
     // 20 records in one transaction, acknowledged and left open.
-    let mut producer = Command::new("timeout")
-        .args(["300", "python3"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/open_transaction.py"
-        ))
+    let mut producer = python_script("open_transaction.py")
         .args([
             bootstrap(),
             topic.clone(),

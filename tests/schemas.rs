@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 
 use common::*;
@@ -34,16 +34,10 @@ fn service(url: &str) -> Service {
     Service::start_with(&["--schema-registry-url", url], &[])
 }
 
-/// Runs tests/schemas_client.py; a run that has not ended after five
-/// minutes is killed (coreutils' `timeout`), so that a client stuck on a
-/// socket fails the test instead of holding it forever.
+/// Runs tests/schemas_client.py (killed after five minutes, see
+/// [`python_script`]).
 fn python(args: &[&str], stdin: &str) -> Vec<Value> {
-    let mut child = Command::new("timeout")
-        .args(["300", "python3"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/schemas_client.py"
-        ))
+    let mut child = python_script("schemas_client.py")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -976,3 +976,14 @@ pub fn committed_offsets_by_kafka(
         .filter_map(|cols| Some((cols[2].parse().ok()?, cols[3].parse().ok()?)))
         .collect()
 }
+
+/// A Python script of `tests/` run as a child, killed after five minutes
+/// (coreutils' `timeout`), so that a client stuck on a socket fails its
+/// test instead of holding it forever.
+pub fn python_script(script: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("timeout");
+    command
+        .args(["300", "python3"])
+        .arg(format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR")));
+    command
+}
