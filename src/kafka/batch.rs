@@ -380,6 +380,9 @@ fn take_records(
     let log_append_time = header.attributes & ATTR_LOG_APPEND_TIME != 0;
     let epoch = (header.leader_epoch >= 0).then_some(header.leader_epoch);
     let mut taken = 0;
+    // Room for the batch's records at once (the count is the broker's word,
+    // and the room bounds it).
+    out.reserve(usize::try_from(header.count).unwrap_or(0).min(room));
     for _ in 0..header.count {
         let rec = read_record(&mut records, base_offset, header.base_timestamp)
             .ok_or_else(|| corrupt(format!("truncated record in batch at offset {base_offset}")))?;

@@ -236,7 +236,7 @@ fn read_leaf(node: &Node, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), S
             let b = r.take(8)?;
             let x = f64::from_le_bytes(b.try_into().expect("eight bytes"));
             if x.is_finite() {
-                out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes());
+                json::double(out, x);
             } else {
                 non_finite(out, x);
             }

@@ -36,7 +36,7 @@ use crate::http::error::{status_of, ApiError, ErrorBody};
 use crate::http::query::Output;
 use crate::http::response::{Body, BodyError};
 use crate::http::router::App;
-use crate::kafka::{Cluster, FetchedRecord};
+use crate::kafka::Cluster;
 use crate::metrics::Metrics;
 use crate::records::cursor::Cursor;
 use crate::records::get::{self, GetRequest, GroupCommit, Reader, Round};
@@ -157,7 +157,7 @@ type Fetching = AbortOnDropHandle<(Reader, Result<Round, RecordsError>)>;
 /// The round being rendered, a chunk at a time.
 #[derive(Default)]
 struct Rendering {
-    records: std::vec::IntoIter<(i32, FetchedRecord)>,
+    records: get::RoundRecords,
     /// Where the read stands once the round is written.
     positions: Vec<(i32, i64)>,
     schemas: SchemaSet,
@@ -245,7 +245,7 @@ impl Streaming {
                 }
                 Phase::Reading => {}
             }
-            if self.round.records.len() > 0 {
+            if !self.round.records.is_empty() {
                 // The next round is fetched while this one is written.
                 self.fetch_next();
                 if let Err(e) = self.render_chunk() {
@@ -306,7 +306,7 @@ impl Streaming {
                     } else {
                         self.wrote_a_round = true;
                         self.round = Rendering {
-                            records: round.records.into_iter(),
+                            records: round.records,
                             positions: round.positions,
                             schemas: round.schemas,
                         };
@@ -396,7 +396,7 @@ impl Streaming {
                 break;
             }
         }
-        if failed.is_none() && self.round.records.len() == 0 {
+        if failed.is_none() && self.round.records.is_empty() {
             // Past what the round scanned too (records a filter left out).
             self.positions = std::mem::take(&mut self.round.positions);
         }
@@ -535,6 +535,6 @@ mod tests {
             bytes = next_round_bytes(bytes, false);
             sizes.push(bytes / 1024);
         }
-        assert_eq!(sizes, [32, 64, 128, 256, 256, 256]);
+        assert_eq!(sizes, [32, 64, 128, 128, 128, 128]);
     }
 }
