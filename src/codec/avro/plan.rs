@@ -27,15 +27,15 @@ enum Node {
     /// `fixed` (and `duration`, 12 bytes) of this size.
     Fixed(usize),
     /// The enum's full name, and each symbol as a JSON string.
-    Enum(String, Vec<Box<[u8]>>),
+    Enum(String, Vec<Text>),
     /// The node of the items.
     Array(usize),
     /// The node of the values.
     Map(usize),
     /// Per branch: `None` for `null`, else `{"<branch name>":` and its node.
-    Union(Vec<Option<(Box<[u8]>, usize)>>),
+    Union(Vec<Option<(Text, usize)>>),
     /// Per field: `{"<name>":` (the first) or `,"<name>":` and its node.
-    Record(Vec<(Box<[u8]>, usize)>),
+    Record(Vec<(Text, usize)>),
     /// A name the schema uses without defining it: an error when read.
     Undefined(String),
 }
@@ -110,7 +110,7 @@ impl Plan {
                 match branch {
                     None => out.extend_from_slice(b"null"),
                     Some((name, node)) => {
-                        out.extend_from_slice(name);
+                        name.write(out);
                         self.read_child(*node, r, out, depth)?;
                         out.push(b'}');
                     }
@@ -121,7 +121,7 @@ impl Plan {
                     out.push(b'{');
                 }
                 for (name, node) in fields {
-                    out.extend_from_slice(name);
+                    name.write(out);
                     self.read_child(*node, r, out, depth)?;
                 }
                 out.push(b'}');
@@ -257,7 +257,7 @@ fn read_leaf(node: &Node, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), S
                 .ok()
                 .and_then(|i| symbols.get(i))
                 .ok_or_else(|| format!("{i} is not a symbol of enum {name}"))?;
-            out.extend_from_slice(symbol);
+            symbol.write(out);
         }
         _ => return Err(format!("not a value without parts: {node:?}")),
     }
@@ -371,11 +371,56 @@ impl Compiler<'_> {
 }
 
 /// `before`, `text` as a JSON string, then `after`.
-fn text(before: &[u8], text: &str, after: &[u8]) -> Box<[u8]> {
+fn text(before: &[u8], text: &str, after: &[u8]) -> Text {
     let mut out = before.to_vec();
     json::string(&mut out, text);
     out.extend_from_slice(after);
-    out.into_boxed_slice()
+    Text::new(out)
+}
+
+/// JSON text a read copies as is: a field's `,"name":`, a union branch's
+/// `{"name":`, an enum's symbol. Most are short, and a read copies
+/// thousands of them, so one of at most [`Text::INLINE`] bytes is copied as
+/// a whole block of that size (a fixed copy the compiler writes out) and
+/// the excess cut off, instead of through a call to `memcpy`.
+#[derive(Debug)]
+struct Text {
+    len: usize,
+    /// The text, zero-padded, when it fits.
+    inline: [u8; Text::INLINE],
+    /// The text, when it does not.
+    long: Box<[u8]>,
+}
+
+impl Text {
+    const INLINE: usize = 32;
+
+    fn new(text: Vec<u8>) -> Text {
+        let mut inline = [0; Text::INLINE];
+        let long = match inline.get_mut(..text.len()) {
+            Some(head) => {
+                head.copy_from_slice(&text);
+                Box::default()
+            }
+            None => text.clone().into_boxed_slice(),
+        };
+        Text {
+            len: text.len(),
+            inline,
+            long,
+        }
+    }
+
+    #[inline]
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.len <= Text::INLINE {
+            let at = out.len();
+            out.extend_from_slice(&self.inline);
+            out.truncate(at + self.len);
+        } else {
+            out.extend_from_slice(&self.long);
+        }
+    }
 }
 
 /// Avro's binary data, read from the front.
