@@ -396,19 +396,15 @@ impl Text {
     const INLINE: usize = 32;
 
     fn new(text: Vec<u8>) -> Text {
+        let len = text.len();
         let mut inline = [0; Text::INLINE];
-        let long = match inline.get_mut(..text.len()) {
-            Some(head) => {
-                head.copy_from_slice(&text);
-                Box::default()
-            }
-            None => text.clone().into_boxed_slice(),
+        let long = if len <= Text::INLINE {
+            inline[..len].copy_from_slice(&text);
+            Box::default()
+        } else {
+            text.into_boxed_slice()
         };
-        Text {
-            len: text.len(),
-            inline,
-            long,
-        }
+        Text { len, inline, long }
     }
 
     #[inline]
