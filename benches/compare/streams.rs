@@ -177,7 +177,7 @@ impl Streams {
         }
         println!(
             "(rates in records/s, higher is better; latencies in ms from the produce to the record reaching the reader, \
-             lower is better; MB per stream: the service's peak RSS above its idle RSS (a fresh process after one GET), \
+             lower is better; MB per stream: the service's peak RSS above its idle RSS (a fresh process after one GET and one short stream), \
              divided by the streams; \
              kcat and jq timed as whole processes, from spawn to exit)"
         );
