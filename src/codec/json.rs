@@ -39,7 +39,7 @@ pub fn latin1_string(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         match b {
             0x80.. => out.extend_from_slice(&[0xc0 | (b >> 6), 0x80 | (b & 0x3f)]),
-            b if b < 0x20 || b == b'"' || b == b'\\' => escape(out, b),
+            b if must_escape(b) => escape(out, b),
             b => out.push(b),
         }
     }
@@ -70,7 +70,7 @@ fn escaped(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
         }
         let b = bytes[i];
         seen |= u64::from(b);
-        if b < 0x20 || b == b'"' || b == b'\\' {
+        if must_escape(b) {
             out.extend_from_slice(&bytes[clean..i]);
             escape(out, b);
             clean = i + 1;
@@ -112,11 +112,18 @@ fn escaped_short(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
 /// One byte of a string, escaped when it must be.
 #[inline]
 fn one(out: &mut Vec<u8>, b: u8) {
-    if b < 0x20 || b == b'"' || b == b'\\' {
+    if must_escape(b) {
         escape(out, b);
     } else {
         out.push(b);
     }
+}
+
+/// Whether JSON needs `b` escaped in a string: `"`, `\` and control
+/// characters.
+#[inline]
+fn must_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20
@@ -164,21 +171,18 @@ pub fn double(out: &mut Vec<u8>, x: f64) {
             if x < 0.0 {
                 out.push(b'-');
             }
-            match digits.len().checked_sub(decimals) {
-                _ if decimals == 0 => {
-                    out.extend_from_slice(digits);
-                    out.extend_from_slice(b".0");
-                }
-                Some(whole) if whole > 0 => {
-                    out.extend_from_slice(&digits[..whole]);
-                    out.push(b'.');
-                    out.extend_from_slice(&digits[whole..]);
-                }
-                _ => {
-                    out.extend_from_slice(b"0.");
-                    out.extend_from_slice(&b"0000"[..decimals - digits.len()]);
-                    out.extend_from_slice(digits);
-                }
+            if decimals == 0 {
+                out.extend_from_slice(digits);
+                out.extend_from_slice(b".0");
+            } else if digits.len() > decimals {
+                let (whole, fraction) = digits.split_at(digits.len() - decimals);
+                out.extend_from_slice(whole);
+                out.push(b'.');
+                out.extend_from_slice(fraction);
+            } else {
+                out.extend_from_slice(b"0.");
+                out.extend_from_slice(&b"0000"[..decimals - digits.len()]);
+                out.extend_from_slice(digits);
             }
         }
         None => out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes()),

@@ -700,13 +700,11 @@ pub struct Round {
 #[derive(Debug, Default)]
 pub struct RoundRecords {
     parts: std::collections::VecDeque<(i32, std::vec::IntoIter<FetchedRecord>)>,
-    left: usize,
 }
 
 impl RoundRecords {
     fn new(parts: Vec<(i32, Vec<FetchedRecord>)>) -> RoundRecords {
         RoundRecords {
-            left: parts.iter().map(|(_, records)| records.len()).sum(),
             parts: parts
                 .into_iter()
                 .filter(|(_, records)| !records.is_empty())
@@ -717,12 +715,12 @@ impl RoundRecords {
 
     /// How many records are left.
     pub fn len(&self) -> usize {
-        self.left
+        self.parts.iter().map(|(_, records)| records.len()).sum()
     }
 
     /// Whether every record was taken.
     pub fn is_empty(&self) -> bool {
-        self.left == 0
+        self.parts.iter().all(|(_, records)| records.len() == 0)
     }
 }
 
@@ -733,7 +731,6 @@ impl Iterator for RoundRecords {
         loop {
             let (id, records) = self.parts.front_mut()?;
             if let Some(record) = records.next() {
-                self.left -= 1;
                 return Some((*id, record));
             }
             self.parts.pop_front();
