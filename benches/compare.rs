@@ -197,6 +197,12 @@ impl RawHttp {
         req
     }
 
+    /// A whole GET request without a body.
+    fn get_request(base: &str, path: &str) -> Vec<u8> {
+        let host = base.trim_start_matches("http://");
+        format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n").into_bytes()
+    }
+
     /// Sends `request` and returns the response's status and body.
     async fn call(&mut self, request: &[u8]) -> (u16, &[u8]) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -227,7 +233,8 @@ impl RawHttp {
     }
 
     /// When `buf` holds a whole response whose head ends at `head_end`: its
-    /// status and where its body is. Knows `content-length` and chunked bodies.
+    /// status and where its body is. Knows `content-length`, chunked bodies
+    /// and 204's lack of one.
     fn complete(buf: &[u8], head_end: usize) -> Option<(u16, (usize, usize))> {
         let head = std::str::from_utf8(&buf[..head_end]).expect("response head");
         let status: u16 = head
@@ -240,6 +247,9 @@ impl RawHttp {
                 k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
             })
         };
+        if status == 204 {
+            return Some((status, (head_end, 0)));
+        }
         if let Some(len) = header("content-length") {
             let len: usize = len.parse().expect("content-length");
             return (buf.len() >= head_end + len).then_some((status, (head_end, len)));
@@ -1260,6 +1270,28 @@ async fn single_writes(
         service: p50s.last().copied().flatten(),
         bridge: percentile(&mut bridge, 0.5),
     });
+    // What the HTTP exchange alone costs on this machine: the same client,
+    // the same keep-alive connection, a route that does no work.
+    let mut empty = healthy_round_trips(service, n).await;
+    if let Some(p50) = percentile(&mut empty, 0.5) {
+        rows.push(Row::service("HTTP GET /healthy", "p50 ms", p50));
+    }
+}
+
+/// `n` sequential `GET /healthy` on one keep-alive connection, the first
+/// tenth a warm-up: an HTTP round trip on loopback with no work behind it.
+async fn healthy_round_trips(service: &Service, n: usize) -> Vec<Duration> {
+    let request = RawHttp::get_request(&service.url, "/healthy");
+    let mut http = RawHttp::connect(&service.url).await;
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = Instant::now();
+        let (status, _) = http.call(&request).await;
+        assert_eq!(status, 204, "GET /healthy");
+        latencies.push(s.elapsed());
+    }
+    latencies.drain(..n / 10);
+    latencies
 }
 
 fn median(values: &mut [f64]) -> f64 {
