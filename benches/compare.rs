@@ -1270,19 +1270,28 @@ async fn single_writes(
         service: p50s.last().copied().flatten(),
         bridge: percentile(&mut bridge, 0.5),
     });
-    // What the HTTP exchange alone costs on this machine: the same client,
-    // the same keep-alive connection, a route that does no work.
-    let mut empty = healthy_round_trips(service, n).await;
-    if let Some(p50) = percentile(&mut empty, 0.5) {
-        rows.push(Row::service("HTTP GET /healthy", "p50 ms", p50));
-    }
+    // What the exchange with another process costs on this machine, with
+    // the same client on one keep-alive connection: the service answering a
+    // route that does no work, and, as the floor of any server, a thread
+    // that answers the same bytes without parsing them.
+    let echo = echo_server();
+    let mut floor = round_trips(&echo, n).await;
+    let mut empty = round_trips(&service.url, n).await;
+    rows.push(Row {
+        workload: "GET /healthy",
+        metric: "p50 ms (direct: echo)",
+        direct: percentile(&mut floor, 0.5),
+        floors: [None, None],
+        service: percentile(&mut empty, 0.5),
+        bridge: None,
+    });
 }
 
-/// `n` sequential `GET /healthy` on one keep-alive connection, the first
-/// tenth a warm-up: an HTTP round trip on loopback with no work behind it.
-async fn healthy_round_trips(service: &Service, n: usize) -> Vec<Duration> {
-    let request = RawHttp::get_request(&service.url, "/healthy");
-    let mut http = RawHttp::connect(&service.url).await;
+/// `n` sequential `GET /healthy` to `base` on one keep-alive connection,
+/// the first tenth a warm-up: a round trip on loopback with no work behind.
+async fn round_trips(base: &str, n: usize) -> Vec<Duration> {
+    let request = RawHttp::get_request(base, "/healthy");
+    let mut http = RawHttp::connect(base).await;
     let mut latencies = Vec::with_capacity(n);
     for _ in 0..n {
         let s = Instant::now();
@@ -1292,6 +1301,40 @@ async fn healthy_round_trips(service: &Service, n: usize) -> Vec<Duration> {
     }
     latencies.drain(..n / 10);
     latencies
+}
+
+/// A thread that answers every request head on its one connection with a
+/// fixed 204, as cheaply as a server can: blocking reads and writes, no
+/// parsing beyond finding the head's end. Its base URL.
+fn echo_server() -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+    let addr = listener.local_addr().expect("echo address");
+    std::thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return;
+        };
+        socket.set_nodelay(true).ok();
+        let mut buf = [0u8; 4096];
+        let mut held = 0;
+        while let Ok(n) = socket.read(&mut buf[held..]) {
+            if n == 0 {
+                return;
+            }
+            held += n;
+            while let Some(end) = buf[..held].windows(4).position(|w| w == b"\r\n\r\n") {
+                if socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    .is_err()
+                {
+                    return;
+                }
+                buf.copy_within(end + 4..held, 0);
+                held -= end + 4;
+            }
+        }
+    });
+    format!("http://{addr}")
 }
 
 fn median(values: &mut [f64]) -> f64 {
