@@ -137,10 +137,18 @@ def serializer(registry, fmt, schema, rec, field):
     return AvroSerializer(registry, text)
 
 
+def registry_client(url):
+    """The registry's client, with a timeout on each request: without one
+    (the client's default) a request the registry never answers waits for
+    ever, with one the client retries it as it retries other transport
+    errors (max.retries, with backoff)."""
+    return SchemaRegistryClient({"url": url, "timeout": 20})
+
+
 def produce(bootstrap, registry_url, topic):
     from google.protobuf import json_format
 
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = registry_client(registry_url)
     producer = Producer({"bootstrap.servers": bootstrap})
     for line in sys.stdin:
         if not line.strip():
@@ -176,7 +184,7 @@ def produce(bootstrap, registry_url, topic):
 def consume(bootstrap, registry_url, topic, count, key_fmt, value_fmt):
     from google.protobuf import json_format
 
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = registry_client(registry_url)
     deser = AvroDeserializer(registry)
     json_deser = JSONDeserializer(None, schema_registry_client=registry)
     specs = json.loads(sys.stdin.readline() or "{}") if "protobuf" in (key_fmt, value_fmt) else {}

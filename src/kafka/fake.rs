@@ -16,7 +16,7 @@
 //! ListOffsets with the end of its log (a commit's end after a scripted
 //! number of answers).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -55,6 +55,8 @@ pub struct FakeBroker {
 
 #[derive(Default)]
 struct Counts {
+    /// The node id the fake gives itself.
+    node: AtomicI32,
     metadata: AtomicUsize,
     produce: AtomicUsize,
     fetch: AtomicUsize,
@@ -86,6 +88,9 @@ pub struct Script {
     /// ApiVersions: the newest version offered of these keys instead of 20
     /// (a broker of an older Kafka release), or `-1` to leave a key out.
     pub newest_versions: Vec<(ApiKey, i16)>,
+    /// How many Metadata answers still say `t` is unknown, as a broker that
+    /// has not yet heard of a topic the controller just created.
+    pub unknown_topic_answers: usize,
 }
 
 /// How the fake answers Produce.
@@ -126,12 +131,19 @@ struct Log {
 }
 
 impl FakeBroker {
-    /// Starts a fake that names itself the leader of `t`/0.
+    /// Starts a fake, node [`NODE`], that names itself the leader of `t`/0.
     pub async fn start() -> FakeBroker {
+        FakeBroker::start_node(NODE).await
+    }
+
+    /// Starts a fake that calls itself node `id` and names itself the
+    /// leader of `t`/0.
+    pub async fn start_node(id: i32) -> FakeBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let leader = Arc::new(Mutex::new((NODE, addr.clone())));
+        let leader = Arc::new(Mutex::new((id, addr.clone())));
         let counts = Arc::new(Counts::default());
+        counts.node.store(id, Ordering::SeqCst);
         let task = tokio::spawn({
             let (leader, counts, me) = (Arc::clone(&leader), Arc::clone(&counts), addr.clone());
             async move {
@@ -307,24 +319,39 @@ fn answer(
             .encode(&mut body, version),
         ApiKey::Metadata => {
             counts.metadata.fetch_add(1, Ordering::SeqCst);
+            let node = counts.node.load(Ordering::SeqCst);
             let (id, at) = leader.lock().unwrap().clone();
-            let mut brokers = vec![broker(NODE, me)];
-            if id != NODE && id >= 0 {
+            let mut brokers = vec![broker(node, me)];
+            if id != node && id >= 0 {
                 brokers.push(broker(id, &at));
             }
             let mut isr = vec![BrokerId(id)];
-            if id != NODE && !counts.leader_alone.load(Ordering::SeqCst) {
-                isr.push(BrokerId(NODE));
+            if id != node && !counts.leader_alone.load(Ordering::SeqCst) {
+                isr.push(BrokerId(node));
             }
-            MetadataResponse::default()
-                .with_brokers(brokers)
-                .with_topics(vec![MetadataResponseTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+            let name = Some(TopicName(StrBytes::from_static_str("t")));
+            let unknown = {
+                let mut script = counts.script.lock().unwrap();
+                let unknown = script.unknown_topic_answers > 0;
+                script.unknown_topic_answers = script.unknown_topic_answers.saturating_sub(1);
+                unknown
+            };
+            let topic = if unknown {
+                MetadataResponseTopic::default()
+                    .with_name(name)
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+            } else {
+                MetadataResponseTopic::default()
+                    .with_name(name)
                     .with_partitions(vec![MetadataResponsePartition::default()
                         .with_partition_index(0)
                         .with_leader_id(BrokerId(id))
                         .with_replica_nodes(isr.clone())
-                        .with_isr_nodes(isr)])])
+                        .with_isr_nodes(isr)])
+            };
+            MetadataResponse::default()
+                .with_brokers(brokers)
+                .with_topics(vec![topic])
                 .encode(&mut body, version)
         }
         ApiKey::Fetch => {
@@ -386,7 +413,7 @@ fn answer(
         ApiKey::FindCoordinator => {
             let (host, port) = me.rsplit_once(':').expect("host:port");
             FindCoordinatorResponse::default()
-                .with_node_id(BrokerId(NODE))
+                .with_node_id(BrokerId(counts.node.load(Ordering::SeqCst)))
                 .with_host(StrBytes::from_string(host.to_string()))
                 .with_port(port.parse().expect("port"))
                 .encode(&mut body, version)

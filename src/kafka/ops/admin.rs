@@ -15,6 +15,7 @@ use super::super::error::{check, Context, KafkaError, Operation, ResponseError};
 use super::super::leader::{ms_until, timeout};
 use super::super::versions;
 use super::topic_name;
+use super::topics::build_layout_request;
 
 /// DescribeConfigs resource type of a broker.
 const BROKER_RESOURCE: i8 = 4;
@@ -25,6 +26,13 @@ const TOPIC_RESOURCE: i8 = 2;
 const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 /// The broker setting that says whether topics are created on first use.
 const AUTO_CREATE: &str = "auto.create.topics.enable";
+
+/// Why a created topic is not yet ready everywhere: not yet (wait), or a
+/// failure that waiting does not mend.
+enum Pending {
+    Not(&'static str),
+    Failed(KafkaError),
+}
 
 /// A request creating `topic`.
 pub(super) fn build_create_topic_request(
@@ -227,30 +235,79 @@ impl Cluster {
         self.wait_for_leaders(topic, deadline).await
     }
 
-    /// Waits until every partition of `topic` has a leader, so the caller
-    /// can use it at once. Brokers learn of a new topic a moment after the
-    /// controller created it, so "unknown" is retried here until the deadline.
+    /// Waits until every partition of `topic` has a leader in the metadata
+    /// of every broker, so the caller can use it at once whichever broker
+    /// its next request asks. Brokers learn of a new topic a moment after
+    /// the controller created it, each at its own pace (a broker of Kafka
+    /// 2.8 that has not yet heard of it answers a request that may create
+    /// topics by trying to create it again), so "not yet" is retried here
+    /// until the deadline.
     async fn wait_for_leaders(&self, topic: &str, deadline: Instant) -> Result<(), KafkaError> {
         let mut backoff = Duration::from_millis(20);
         loop {
-            self.invalidate(topic);
             let in_time = Instant::now() + backoff < deadline;
-            match self.topic(topic, false, deadline).await {
-                Err(KafkaError::UnknownTopic(_)) if in_time => {}
-                Ok(info) if info.partitions.iter().any(|p| p.leader < 0) => {
-                    if !in_time {
-                        return Err(KafkaError::broker(
-                            ResponseError::LeaderNotAvailable,
-                            Context::of(Operation::Leaders).topic(topic),
-                            Some("a partition has no leader yet"),
-                        ));
-                    }
+            match self.leaders_everywhere(topic, deadline).await {
+                Ok(()) => return Ok(()),
+                Err(Pending::Not(why)) if !in_time => {
+                    return Err(KafkaError::broker(
+                        ResponseError::LeaderNotAvailable,
+                        Context::of(Operation::Leaders).topic(topic),
+                        Some(why),
+                    ))
                 }
-                other => return other.map(|_| ()),
+                Err(Pending::Not(_)) => {}
+                Err(Pending::Failed(e)) => return Err(e),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(200));
         }
+    }
+
+    /// Whether every broker a fresh metadata answer lists knows `topic`
+    /// with a leader for each partition. A listed broker that cannot be
+    /// asked is passed over: it cannot serve the next request either.
+    async fn leaders_everywhere(&self, topic: &str, deadline: Instant) -> Result<(), Pending> {
+        self.invalidate(topic);
+        let info = match self.topic(topic, false, deadline).await {
+            Ok(info) => info,
+            Err(KafkaError::UnknownTopic(_)) => {
+                return Err(Pending::Not("the topic is not known yet"))
+            }
+            Err(e) => return Err(Pending::Failed(e)),
+        };
+        if info.partitions.iter().any(|p| p.leader < 0) {
+            return Err(Pending::Not("a partition has no leader yet"));
+        }
+        let listed = self
+            .metadata(Some(vec![]), false, deadline)
+            .await
+            .map_err(Pending::Failed)?;
+        for id in listed.brokers.iter().map(|b| b.node_id.0) {
+            let Ok(broker) = self.broker(id) else {
+                continue;
+            };
+            let asked = async {
+                let conn = broker.control.get(deadline).await?;
+                let request = build_layout_request(Some(&[topic]));
+                timeout(deadline, conn.call(request, versions::METADATA)).await
+            };
+            let Ok(response) = asked.await else {
+                continue;
+            };
+            let known = response
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic));
+            let ready = known.is_some_and(|t| {
+                t.error_code == 0
+                    && t.partitions.len() == info.partitions.len()
+                    && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
+            });
+            if !ready {
+                return Err(Pending::Not("a broker has not heard of the topic yet"));
+            }
+        }
+        Ok(())
     }
 
     /// Asks Kafka whether `topic` could be created (see
@@ -309,6 +366,33 @@ mod tests {
     use kafka_protocol::ResponseError;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_created_topic_is_waited_for_until_every_broker_knows_it() {
+        use crate::kafka::{ClusterConfig, FakeBroker, Script};
+        // Broker 1 (the bootstrap) knows `t`, led by broker 2, which has
+        // not heard of it for its first three metadata answers.
+        let first = FakeBroker::start().await;
+        let second = FakeBroker::start_node(2).await;
+        first.set_leader(2, &second.addr);
+        second.script(Script {
+            unknown_topic_answers: 3,
+            ..Script::default()
+        });
+        let cluster = Cluster::new(ClusterConfig {
+            bootstrap: vec![first.addr.clone()],
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        cluster
+            .wait_for_leaders("t", deadline)
+            .await
+            .expect("ready on both brokers");
+        assert!(
+            second.metadata_requests() > 3,
+            "broker 2 was asked {} times, so it still did not know the topic",
+            second.metadata_requests()
+        );
+    }
 
     #[test]
     fn a_create_request_carries_partitions_replicas_and_configs() {
