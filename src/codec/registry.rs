@@ -40,6 +40,14 @@ use super::protobuf::ProtobufSchema;
 /// The longest one registry call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many times a call is tried again after a transient failure.
+const RETRIES: usize = 2;
+
+/// Statuses that say to try again later (the ones Confluent's client retries).
+fn is_transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
 /// How many entries each cache keeps at most (the oldest go first).
 pub const CACHE_ENTRIES: usize = 1000;
 
@@ -515,7 +523,7 @@ impl Registry {
         body: Option<serde_json::Value>,
     ) -> Result<T, RegistryError> {
         let what = format!("{method} {}{path}", self.inner.url);
-        let call = self.send(method, path, body);
+        let call = self.send_retrying(method, path, body);
         let (status, bytes) = match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) => return Err(RegistryError::Unavailable(format!("{what}: {e}"))),
@@ -561,6 +569,30 @@ impl Registry {
                 message()
             ))),
         }
+    }
+
+    /// [`Self::send`], tried again (at most [`RETRIES`] times, after a
+    /// short pause that doubles) when the registry could not be reached or
+    /// answered with a status that says to try later, as Confluent's own
+    /// client does: a proxy in front of the registry answers 502 when one
+    /// connection to it fails. Registering a schema again gives the same id.
+    async fn send_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..RETRIES {
+            match self.send(method.clone(), path, body.clone()).await {
+                Ok((status, _)) if is_transient(status) => {}
+                Err(_) => {}
+                answer => return answer,
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        self.send(method, path, body).await
     }
 
     async fn send(
@@ -697,6 +729,75 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, S
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A registry on loopback that answers each connection's request with
+    /// the next of `answers` (status, body), then 404s; how many it served.
+    async fn scripted_registry(answers: Vec<(u16, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, body) = answers
+                    .get(count.fetch_add(1, Ordering::SeqCst))
+                    .copied()
+                    .unwrap_or((404, "{}"));
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, served)
+    }
+
+    fn client_of(url: &str) -> Registry {
+        Registry::new(&RegistryConfig {
+            url: url.to_string(),
+            user_info: None,
+            bearer_token: None,
+            ca_file: None,
+            auto_register: false,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_registry_is_asked_again_and_a_refusal_is_not() {
+        let schema = r#"{"schema": "\"string\""}"#;
+        let (url, served) = scripted_registry(vec![
+            (502, "<html>bad gateway</html>"),
+            (503, "{}"),
+            (200, schema),
+        ])
+        .await;
+        let schema = client_of(&url).schema(1).await;
+        assert!(schema.is_ok(), "{:?}", schema.err());
+        assert_eq!(served.load(Ordering::SeqCst), 3);
+
+        // Past the retries: unavailable, after three tries.
+        let (url, served) = scripted_registry(vec![(502, ""), (502, ""), (502, "")]).await;
+        let e = client_of(&url).schema(1).await.unwrap_err();
+        assert!(matches!(e, RegistryError::Unavailable(_)), "{e:?}");
+        assert_eq!(served.load(Ordering::SeqCst), 3);
+
+        // A 404 is an answer, not tried again.
+        let (url, served) = scripted_registry(vec![]).await;
+        let e = client_of(&url).schema(1).await.unwrap_err();
+        assert!(matches!(e, RegistryError::NotFound(_)), "{e:?}");
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
 
     #[tokio::test]
     async fn one_computation_per_key_however_many_wait() {
