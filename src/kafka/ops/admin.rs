@@ -6,6 +6,7 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    MetadataResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
@@ -32,6 +33,32 @@ const AUTO_CREATE: &str = "auto.create.topics.enable";
 enum Pending {
     Not(&'static str),
     Failed(KafkaError),
+}
+
+/// How many partitions `topic` has in a metadata answer, once it is known
+/// there and each partition has a leader; not yet while it is unknown, has
+/// partitions without a leader or a retriable error; a failure otherwise.
+fn led_partitions(response: &MetadataResponse, topic: &str) -> Result<usize, Pending> {
+    let t = response
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+        .ok_or(Pending::Not("the topic is not known yet"))?;
+    match ResponseError::try_from_code(t.error_code) {
+        None => {}
+        Some(ResponseError::UnknownTopicOrPartition) => {
+            return Err(Pending::Not("the topic is not known yet"))
+        }
+        Some(e) if e.is_retriable() => return Err(Pending::Not("a partition has no leader yet")),
+        Some(e) => {
+            let context = Context::of(Operation::Metadata).topic(topic);
+            return Err(Pending::Failed(KafkaError::broker(e, context, None)));
+        }
+    }
+    if t.partitions.iter().any(|p| p.leader_id.0 < 0) {
+        return Err(Pending::Not("a partition has no leader yet"));
+    }
+    Ok(t.partitions.len())
 }
 
 /// A request creating `topic`.
@@ -263,25 +290,17 @@ impl Cluster {
         }
     }
 
-    /// Whether every broker a fresh metadata answer lists knows `topic`
-    /// with a leader for each partition. A listed broker that cannot be
-    /// asked is passed over: it cannot serve the next request either.
+    /// Whether every broker knows `topic` with a leader for each partition:
+    /// one metadata answer names the brokers and the topic, then each broker
+    /// it lists is asked. A listed broker that cannot be asked is passed
+    /// over: it cannot serve the next request either.
     async fn leaders_everywhere(&self, topic: &str, deadline: Instant) -> Result<(), Pending> {
         self.invalidate(topic);
-        let info = match self.topic(topic, false, deadline).await {
-            Ok(info) => info,
-            Err(KafkaError::UnknownTopic(_)) => {
-                return Err(Pending::Not("the topic is not known yet"))
-            }
-            Err(e) => return Err(Pending::Failed(e)),
-        };
-        if info.partitions.iter().any(|p| p.leader < 0) {
-            return Err(Pending::Not("a partition has no leader yet"));
-        }
         let listed = self
-            .metadata(Some(vec![]), false, deadline)
+            .metadata(Some(vec![topic]), false, deadline)
             .await
             .map_err(Pending::Failed)?;
+        let partitions = led_partitions(&listed, topic)?;
         for id in listed.brokers.iter().map(|b| b.node_id.0) {
             let Ok(broker) = self.broker(id) else {
                 continue;
@@ -294,16 +313,7 @@ impl Cluster {
             let Ok(response) = asked.await else {
                 continue;
             };
-            let known = response
-                .topics
-                .iter()
-                .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic));
-            let ready = known.is_some_and(|t| {
-                t.error_code == 0
-                    && t.partitions.len() == info.partitions.len()
-                    && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
-            });
-            if !ready {
+            if led_partitions(&response, topic).ok() != Some(partitions) {
                 return Err(Pending::Not("a broker has not heard of the topic yet"));
             }
         }
