@@ -18,7 +18,7 @@
 //! Run it with `scripts/bench.sh` (starts the broker, builds the binary).
 //! Prints a table of medians and ratios.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1698,14 +1698,30 @@ struct Scale {
     p90: f64,
     /// Brokers leading its partitions.
     leaders: usize,
+    /// Kafka requests per describe, by API, as the service's `/metrics`
+    /// counted them over the measured describes.
+    requests: BTreeMap<String, f64>,
 }
 
 impl Scale {
-    /// Kafka requests per describe, from what the code sends: one Metadata,
-    /// one DescribeConfigs and three ListOffsets (earliest, high watermark,
-    /// last stable) per leader broker, all at once.
-    fn round_trips(&self) -> usize {
-        2 + 3 * self.leaders
+    /// The requests per describe, as `3 ListOffsets + 1 Metadata + ...`.
+    fn requests_text(&self) -> String {
+        let mut by_count: Vec<_> = self.requests.iter().collect();
+        by_count.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        by_count
+            .iter()
+            .map(|(api, n)| format!("{} {api}", fmt_count(**n)))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+/// A per-request count: whole when it is one.
+fn fmt_count(n: f64) -> String {
+    if (n - n.round()).abs() < 0.005 {
+        format!("{}", n.round())
+    } else {
+        format!("{n:.2}")
     }
 }
 
@@ -1742,38 +1758,53 @@ impl Described {
         }
         println!();
         println!(
-            "| {:>10} | {:>8} | {:>8} | {:>19} | {:>14} | {:>25} |",
+            "| {:>10} | {:>8} | {:>8} | {:>20} | {:>24} | {:>14} | {:<44} |",
             "partitions",
             "p50 ms",
             "p90 ms",
             "p50 us per partition",
+            "us per added partition",
             "leader brokers",
-            "Kafka round trips/request"
+            "Kafka requests per describe (/metrics)"
         );
         println!(
-            "|{}|{}|{}|{}|{}|{}|",
+            "|{}|{}|{}|{}|{}|{}|{}|",
             "-".repeat(12),
             "-".repeat(10),
             "-".repeat(10),
             "-".repeat(22),
+            "-".repeat(26),
             "-".repeat(16),
-            "-".repeat(27)
+            "-".repeat(46)
         );
+        let mut previous: Option<&Scale> = None;
         for s in &self.scaling {
+            // The cost of each partition beyond the previous row's: what a
+            // partition adds once the fixed cost of a request is paid.
+            let added = previous
+                .map(|p| {
+                    format!(
+                        "{:.1}",
+                        (s.p50 - p.p50) * 1000.0 / (s.partitions - p.partitions) as f64
+                    )
+                })
+                .unwrap_or_else(|| "-".to_string());
             println!(
-                "| {:>10} | {:>8.3} | {:>8.3} | {:>20.1} | {:>14} | {:>25} |",
+                "| {:>10} | {:>8.3} | {:>8.3} | {:>20.1} | {:>24} | {:>14} | {:<44} |",
                 s.partitions,
                 s.p50,
                 s.p90,
                 s.p50 * 1000.0 / s.partitions as f64,
+                added,
                 s.leaders,
-                s.round_trips()
+                s.requests_text()
             );
+            previous = Some(s);
         }
         println!(
             "(GET /topics/{{topic}} sequential, through a kept-alive connection; kcat and TopicCommand timed as whole processes, \
-             from spawn to exit; round trips counted from what the code sends, 1 Metadata + 1 DescribeConfigs + \
-             3 ListOffsets per leader broker, as /metrics counts no Kafka requests)"
+             from spawn to exit; Kafka requests are the service's kafka_records_kafka_requests_total, read before and after \
+             the measured describes; the ListOffsets of one broker are sent together, one round trip)"
         );
     }
 }
@@ -1792,7 +1823,17 @@ async fn topics(o: &Options, cluster: &Cluster, service: &Service) -> Described 
         // (--client-timeout) while the tools below run.
         let mut http = Http::connect(&service.url).await;
         let leaders = settled(&mut http, &topic, partitions).await;
+        let before = kafka_requests(&mut http).await;
         let mut latencies = describes(&mut http, &topic, n).await;
+        let after = kafka_requests(&mut http).await;
+        let requests = after
+            .iter()
+            .map(|(api, count)| {
+                let sent = count - before.get(api).copied().unwrap_or(0);
+                (api.clone(), sent as f64 / n as f64)
+            })
+            .filter(|(_, per)| *per > 0.0)
+            .collect();
         let p50 = percentile(&mut latencies, 0.5).expect("latencies");
         let p90 = percentile(&mut latencies, 0.9).expect("latencies");
         eprintln!("GET /topics/{topic}: {partitions} partitions, p50 {p50:.3} ms, p90 {p90:.3} ms");
@@ -1801,6 +1842,7 @@ async fn topics(o: &Options, cluster: &Cluster, service: &Service) -> Described 
             p50,
             p90,
             leaders,
+            requests,
         });
         if partitions != 64 {
             continue;
@@ -1875,6 +1917,20 @@ async fn settled(http: &mut Http, topic: &str, partitions: usize) -> usize {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The service's `kafka_records_kafka_requests_total`, by API.
+async fn kafka_requests(http: &mut Http) -> BTreeMap<String, u64> {
+    let (status, body) = http.get("/metrics").await;
+    assert_eq!(status, 200, "GET /metrics");
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter_map(|l| l.strip_prefix("kafka_records_kafka_requests_total{api=\""))
+        .filter_map(|l| {
+            let (api, count) = l.split_once("\"} ")?;
+            Some((api.to_string(), count.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// `n` sequential `GET /topics/{topic}`; the latencies after the first

@@ -20,12 +20,21 @@
 //! | `records_fetched_total` | counter | |
 //! | `async_records_failed_total` | counter | |
 //! | `kafka_errors_total` | counter | `kind` |
+//! | `kafka_requests_total` | counter | `api` |
+//!
+//! `kafka_requests_total` is read at each scrape from the count the Kafka
+//! layer keeps of what it sends ([`crate::kafka::requests_sent`]): Kafka
+//! requests are not a use case's result, and the layer still knows nothing
+//! of this module.
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -234,6 +243,34 @@ struct ErrorKind {
     kind: KafkaErrorKind,
 }
 
+/// Labels of the Kafka request counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Api {
+    api: String,
+}
+
+/// `kafka_requests_total`: the Kafka layer's count of requests sent, by API,
+/// read when scraped.
+#[derive(Debug)]
+struct KafkaRequests;
+
+impl Collector for KafkaRequests {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let sent = crate::kafka::requests_sent();
+        let mut family = encoder.encode_descriptor(
+            "kafka_requests",
+            "Requests sent to Kafka brokers, by API (Produce, Fetch, ListOffsets, ...); APIs never used are left out",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (api, count) in sent {
+            let labels = Api { api };
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -324,6 +361,7 @@ impl Metrics {
         for kind in KafkaErrorKind::ALL {
             let _ = kafka_errors.get_or_create(&ErrorKind { kind });
         }
+        registry.register_collector(Box::new(KafkaRequests));
         Metrics {
             registry,
             requests,
@@ -511,6 +549,27 @@ mod tests {
             sample(&text, "kafka_records_http_requests_in_flight"),
             Some("0")
         );
+    }
+
+    #[test]
+    fn kafka_requests_are_what_the_kafka_layer_counted_when_scraped() {
+        // Other tests send requests meanwhile: counts only grow.
+        let before = crate::kafka::requests_sent();
+        let text = Metrics::new().encode().unwrap();
+        assert!(
+            text.contains("# TYPE kafka_records_kafka_requests counter"),
+            "{text}"
+        );
+        for (api, count) in before {
+            let shown: u64 = sample(
+                &text,
+                &format!(r#"kafka_records_kafka_requests_total{{api="{api}"}}"#),
+            )
+            .unwrap_or_else(|| panic!("no {api} in {text}"))
+            .parse()
+            .unwrap();
+            assert!(shown >= count, "{api}: {shown} < {count}");
+        }
     }
 
     #[test]

@@ -267,6 +267,7 @@ async fn the_exposition_is_openmetrics_text_with_every_error_kind_at_zero() {
         "kafka_records_records_fetched",
         "kafka_records_async_records_failed",
         "kafka_records_kafka_errors",
+        "kafka_records_kafka_requests",
     ] {
         assert!(
             second.families.contains(family),

@@ -84,6 +84,17 @@ async fn one_offline_partition_affects_only_itself() {
     )
     .await;
 
+    // Describing the topic asks each of its three leaders for the offsets
+    // of every partition it leads: three ListOffsets each (log start, high
+    // watermark, last stable offset), where one broker took three.
+    svc.get(&format!("/topics/{topic}")).await;
+    let ((status, body), sent) = svc
+        .kafka_requests_during(svc.get(&format!("/topics/{topic}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sent.get("ListOffsets"), Some(&9), "{sent:?}");
+    assert_eq!(sent.get("Metadata"), Some(&1), "{sent:?}");
+
     cluster.kill(VICTIM);
     // Let the service's connections to it notice the crash.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -156,6 +156,49 @@ async fn a_created_topic_is_described_as_kafkas_own_tools_see_it() {
     assert_eq!(created["configs"], topic["configs"]);
 }
 
+/// Kafka requests a describe sent, with the topic's distinct leader brokers.
+async fn describe_counted(svc: &Client, topic: &str) -> (BTreeMap<String, u64>, usize) {
+    let ((status, body), sent) = svc
+        .kafka_requests_during(svc.get(&format!("/topics/{topic}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut leaders: Vec<i64> = body["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["leader"].as_i64().unwrap())
+        .collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    (sent, leaders.len())
+}
+
+#[tokio::test]
+async fn a_describe_asks_each_leader_broker_once_whatever_the_partition_count() {
+    let small = new_topic("describe-1", 1).await;
+    let large = new_topic("describe-64", 64).await;
+    let svc = Service::start();
+    // Connections opened (ApiVersions) by a first describe are not counted.
+    describe_counted(&svc, &small).await;
+    describe_counted(&svc, &large).await;
+
+    let (one, one_leaders) = describe_counted(&svc, &small).await;
+    let (many, many_leaders) = describe_counted(&svc, &large).await;
+    for (sent, leaders) in [(&one, one_leaders), (&many, many_leaders)] {
+        // The log start, the high watermark and the last stable offset of
+        // every partition a broker leads: one request each, sent together.
+        let expected = BTreeMap::from([
+            ("DescribeConfigs".to_string(), 1),
+            ("ListOffsets".to_string(), 3 * leaders as u64),
+            ("Metadata".to_string(), 1),
+        ]);
+        assert_eq!(sent, &expected);
+    }
+    if one_leaders == many_leaders {
+        assert_eq!(one, many, "64 partitions took more requests than 1");
+    }
+}
+
 #[tokio::test]
 async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
     let topic = new_topic("topic-lso", 1).await;
@@ -275,6 +318,7 @@ async fn fixture_topics_are_created_once_and_deleted() {
     // Gone for the next request at once: the answer waited for the brokers.
     let (status, body) = svc.get(&format!("/topics/{name}")).await;
     assert_error(status, &body, 404, &[&name]);
+    assert!(!kcat_topic_exists(&name), "kcat still lists {name}");
     let (status, body) = svc.delete(&format!("/topics/{name}")).await;
     assert_error(status, &body, 404, &[&name]);
 

@@ -9,12 +9,12 @@
 //! is replaced by the pool on its next use.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,6 +33,26 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 /// How many requests may wait to be written before callers queue on the channel.
 const WRITE_QUEUE: usize = 1024;
+
+/// API keys counted by [`requests_sent`]; Kafka's highest is below this.
+const COUNTED_KEYS: usize = 128;
+
+/// Requests handed to a connection's writer since the process started, by
+/// API key, over every connection of every cluster handle.
+static SENT: [AtomicU64; COUNTED_KEYS] = [const { AtomicU64::new(0) }; COUNTED_KEYS];
+
+/// The requests sent to brokers since the process started, by API name
+/// (`ListOffsets`, `Fetch`, ...), for the APIs used at least once.
+pub fn requests_sent() -> Vec<(String, u64)> {
+    SENT.iter()
+        .enumerate()
+        .filter_map(|(key, count)| {
+            let count = count.load(Ordering::Relaxed);
+            let api = ApiKey::try_from(key as i16).ok()?;
+            (count > 0).then(|| (format!("{api:?}"), count))
+        })
+        .collect()
+}
 
 type Reply = oneshot::Sender<Result<Bytes, KafkaError>>;
 
@@ -219,6 +239,9 @@ impl Connection {
             })
             .await
             .map_err(|_| self.gone())?;
+        if let Some(sent) = usize::try_from(R::KEY).ok().and_then(|k| SENT.get(k)) {
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
         let mut body = response.await.map_err(|_| self.gone())??;
         ResponseHeader::decode(&mut body, R::Response::header_version(version))
             .and_then(|_| R::Response::decode(&mut body, version))

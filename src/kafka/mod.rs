@@ -9,7 +9,8 @@
 //!   transactions), each a pure request builder and response reader;
 //! - `batch`: the record batch format, including read_committed filtering;
 //! - `watch`: long polls shared between GETs waiting on the same partitions;
-//! - `conn`, `pool`: pipelined connections, by purpose;
+//! - `conn`, `pool`: pipelined connections, by purpose, and the count of
+//!   requests sent ([`requests_sent`]);
 //! - [`partitioner`]: the Java client's murmur2 partitioner;
 //! - `security` and `sasl`: TLS and SASL on every new connection.
 //!
@@ -37,6 +38,7 @@ pub use batch::{
     ProduceRecord, ProducerState, BATCH_OVERHEAD,
 };
 pub use cluster::{Cluster, ClusterConfig, TopicInfo};
+pub use conn::requests_sent;
 pub use error::{Context, ErrorKind, KafkaError, Operation, Refusal, WriteFate};
 #[cfg(test)]
 pub(crate) use fake::{EndScript, FakeBroker, ProduceScript, Script};

@@ -11,6 +11,7 @@ mod kcat;
 mod registry;
 mod service;
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -241,6 +242,36 @@ impl Client {
         let r = self.send(Method::GET, "/metrics").await;
         assert_eq!(r.status().as_u16(), 200);
         r.text().await.expect("metrics body")
+    }
+
+    /// The service's count of Kafka requests sent, by API
+    /// (`kafka_records_kafka_requests_total`), from one scrape.
+    pub async fn kafka_requests(&self) -> BTreeMap<String, u64> {
+        self.metrics()
+            .await
+            .lines()
+            .filter_map(|l| l.strip_prefix("kafka_records_kafka_requests_total{api=\""))
+            .map(|l| {
+                let (api, count) = l.split_once("\"} ").expect("a sample");
+                (api.to_string(), count.parse().expect("a count"))
+            })
+            .collect()
+    }
+
+    /// How many Kafka requests of each API the service sent while `work`
+    /// ran (APIs it did not use are left out).
+    pub async fn kafka_requests_during<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, BTreeMap<String, u64>) {
+        let before = self.kafka_requests().await;
+        let out = work.await;
+        let mut sent = self.kafka_requests().await;
+        for (api, count) in sent.iter_mut() {
+            *count -= before.get(api).copied().unwrap_or(0);
+        }
+        sent.retain(|_, count| *count > 0);
+        (out, sent)
     }
 }
 
