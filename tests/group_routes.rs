@@ -215,6 +215,72 @@ async fn a_group_the_service_read_is_described_as_kafkas_tool_sees_it_and_reset(
 }
 
 #[tokio::test]
+async fn a_reset_to_a_time_inside_the_log_lands_where_kafka_finds_that_time() {
+    let svc = Service::start();
+    let topic = new_topic("grp-routes-time", 1).await;
+    let group = unique_topic("g-routes-time");
+    // Four records a second apart, the last a second ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let times: Vec<i64> = (0..4).map(|i| now - (4 - i) * 1000).collect();
+    let records: Vec<Value> = times
+        .iter()
+        .map(
+            |t| json!({"topic": topic, "partition": 0, "value": format!("at {t}"), "timestamp": t}),
+        )
+        .collect();
+    post_ok(&svc, records).await;
+    // The group reads everything and commits it.
+    let read_all = read(
+        &svc,
+        &format!("/records/{topic}?groupId={group}&distanceFromBeginning=0&limit=10&timeout=60s"),
+    )
+    .await;
+    assert_eq!(read_all.len(), 4, "{read_all:?}");
+
+    // Between the second and the third record: the third, as kcat asks
+    // Kafka for that time.
+    let between = times[1] + 500;
+    let expected = Kcat::new().offset_for_time(&topic, 0, between);
+    assert_eq!(expected, 2);
+    let (status, body) = reset(
+        &svc,
+        &group,
+        json!({"topic": topic, "to": {"timestamp": between}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["offsets"],
+        json!([{"partition": 0, "offset": expected}])
+    );
+    // GET /groups/{group} and Kafka's tool agree on where the group stands.
+    let (status, view) = svc.get(&format!("/groups/{group}")).await;
+    assert_eq!(status, 200, "{view}");
+    let java = describe_by_java(&group);
+    let row = &java[&(topic.clone(), 0)];
+    assert_eq!(
+        offsets_of(&view)[&(topic.clone(), 0)],
+        (row.committed.unwrap(), row.end, row.lag.unwrap())
+    );
+    assert_eq!(row.committed, Some(expected));
+    assert_eq!(view["lag"], 4 - expected);
+    // And the group's next read starts there.
+    let again = read(
+        &svc,
+        &format!("/records/{topic}?groupId={group}&limit=10&timeout=1s"),
+    )
+    .await;
+    let offsets: Vec<i64> = again
+        .iter()
+        .map(|r| r["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![2, 3]);
+}
+
+#[tokio::test]
 async fn live_members_are_shown_with_their_assignments_and_block_resets() {
     // A kcat member (classic protocol) on the test broker.
     let svc = Service::start();

@@ -89,6 +89,22 @@ impl Kcat {
         metadata.topics.iter().any(|t| t == topic)
     }
 
+    /// The offset of the first record of `topic`'s `partition` whose
+    /// timestamp is at or after `timestamp_ms` (`-Q`, Kafka's ListOffsets
+    /// by time, as librdkafka asks it); the end when there is none.
+    pub fn offset_for_time(&self, topic: &str, partition: i32, timestamp_ms: i64) -> i64 {
+        let out = self
+            .command(&["-Q", "-t", &format!("{topic}:{partition}:{timestamp_ms}")])
+            .output()
+            .expect(INSTALLED);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "kcat -Q: {text}");
+        // `TOPIC [PARTITION] offset N`
+        text.split_once(" offset ")
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("kcat -Q printed {text}"))
+    }
+
     /// A balanced consumer in `group` (`-G`) reading `topic` for as long as
     /// the returned process lives.
     pub fn join_group(&self, group: &str, topic: &str) -> Background {
