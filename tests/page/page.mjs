@@ -137,6 +137,8 @@ try {
   const countCell = page.locator(`#topics tr[data-topic="${TOPIC}"] td[data-records]`);
   await countCell.waitFor();
   check(await countCell.getAttribute('data-records') === String(RECORDS), `${TOPIC} shows ${RECORDS} records`);
+  const partitionsCell = await page.locator(`#topics tr[data-topic="${TOPIC}"] td[data-label="Partitions"]`).textContent();
+  check(partitionsCell === '1', `${TOPIC} shows its one partition: ${partitionsCell}`);
   await checkLabels(page, 'topics');
   // The filter box keeps the matching topics only.
   await page.fill('#topic-filter', TOPIC);
@@ -176,6 +178,13 @@ try {
     check(text.includes(`t${i}`), `record ${i}'s header`);
   }
   check(text.includes('trace'), 'header keys shown');
+  // Each record's timestamp, as the API gives it.
+  const stored = await page.evaluate(async (t) => (await (await fetch(`records/${t}?distanceFromBeginning=0&limit=100&timeout=0s`)).json()).records, TOPIC);
+  const times = await rows.evaluateAll((r) => r.map((x) => [x.dataset.offset, x.querySelector('time').getAttribute('datetime')]));
+  for (const [offset, time] of times) {
+    const want = new Date(stored.find((r) => String(r.offset) === offset).timestamp).toISOString();
+    check(time === want, `record ${offset} shows timestamp ${time}, expected ${want}`);
+  }
   // The curl command shown gets the same records.
   const curlRecords = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
   check(curlRecords.records.length === RECORDS, 'the curl command reads the same records');
@@ -253,7 +262,13 @@ try {
   // A datetime-local input leaves out seconds that are zero: compare times.
   const shown = await page.evaluate(() => new Date(document.querySelector('#r-time').value).getTime());
   check(shown === second, `the form shows the time: ${await page.inputValue('#r-time')}, expected ${local}`);
-  step('older and newer pages');
+  // From an offset, values as the text they were written as.
+  await page.goto(`${URL_}/#/records/${TOPIC}?partition=0&from=offset&offset=3&limit=2&view=text`);
+  await page.waitForFunction(() => document.querySelector('#records-caption')?.textContent.includes('offset'));
+  check(await offsets() === '3,4', `from offset 3: ${await offsets()}`);
+  const asText = await page.locator('#records tbody tr[data-offset="3"] td[data-label="Value"] pre').textContent();
+  check(asText === '{"n": 3}', `the text view shows what kcat wrote: ${asText}`);
+  step('older and newer pages, from an offset, text view');
 
   // --- write a record through the page ---
   await page.goto(`${URL_}/#/write?topic=${TOPIC}`);
@@ -326,9 +341,32 @@ try {
   await page.waitForSelector('#offsets tbody tr');
   const lag = await page.locator(`#offsets tr[data-topic="${TOPIC}"][data-partition="0"] td.lag`).textContent();
   check(lag === LAG, `lag ${lag}, expected ${LAG}`);
+  const state = await page.evaluate(async (g) => (await (await fetch(`groups/${g}`)).json()).state, GROUP);
+  check(await page.locator('#group-state').textContent() === state, `the group's state ${state} is shown`);
+  check((await page.locator('main').textContent()).includes('No members.'), 'a group without members says so');
   await checkLabels(page, 'group');
   await shot(page, '8-group');
-  step('group lag');
+  // A live member: kcat consuming in a group of its own.
+  const liveGroup = `page-live-member-${Date.now()}`;
+  const member = spawn('kcat', ['-b', BOOTSTRAP, '-G', liveGroup, '-o', 'end', '-q', TOPIC], { stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    const stable = Date.now();
+    while ((await page.evaluate(async (g) => (await fetch(`groups/${g}`)).ok
+      && (await (await fetch(`groups/${g}`)).json()).state === 'Stable', liveGroup)) === false) {
+      check(Date.now() - stable < 60000, `kcat's group ${liveGroup} is not stable after 60 s`);
+      await page.waitForTimeout(250);
+    }
+    await page.goto(`${URL_}/#/groups/${liveGroup}`);
+    await page.waitForSelector('#members tbody tr');
+    check(await page.locator('#group-state').textContent() === 'Stable', 'the live group is Stable');
+    const memberCells = await page.locator('#members tbody tr').first().locator('td').allTextContents();
+    check(memberCells[0] === 'rdkafka' && memberCells[2] === `${TOPIC}/0`, `kcat's member and its partition: ${memberCells}`);
+    check(await page.locator('#members tbody tr').count() === 1, 'one member');
+    await shot(page, '8b-group-members');
+  } finally {
+    member.kill();
+  }
+  step('group lag, state and members');
 
   // --- keyboard: the skip link first, then the sections ---
   const keys = await newPage();
