@@ -16,11 +16,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The core integration tests, which the version matrix runs on every Kafka
-# release of the README's table: produce and fetch with every format, headers,
-# seeks, long polls, cursors and streams, groups, transactions and
-# read_committed, delete, the topics and groups routes, TLS and SASL.
+# release of the README's table: produce and fetch with every format (the
+# Schema Registry's Avro, Protobuf and JSON Schema included), headers, seeks,
+# long polls, cursors and streams, groups, transactions and read_committed,
+# delete, the topics and groups routes, TLS and SASL.
 CORE=(post get writes reads read_committed delete ndjson_post streams groups group_routes
-  topics transactions kafka_security)
+  topics transactions kafka_security schemas)
 
 version="" core=0
 while [[ $# -gt 0 ]]; do
@@ -150,7 +151,13 @@ warm_up() {
 
 status=0
 if [[ $# -gt 0 ]]; then
-  cargo test --lib --bins --tests "$@" || status=$?
+  # Every target, unless the arguments (before a `--`) choose some.
+  selection=(--lib --bins --tests)
+  for arg in "$@"; do
+    [[ $arg == -- ]] && break
+    case "$arg" in --test|--test=*|--lib|--bins|--bin|--bin=*) selection=() ;; esac
+  done
+  cargo test "${selection[@]}" "$@" || status=$?
   exit "$status"
 fi
 # Build the test binaries (every one, or the core ones), then run them in lanes
