@@ -306,10 +306,12 @@ try {
   // --- a topic created, then its records deleted, each after a confirmation ---
   await page.goto(`${URL_}/#/create-topic`);
   await page.waitForSelector('#create-topic');
+  await checkLabels(page, 'create a topic');
   await page.fill('#new-name', NEW_TOPIC);
   await page.fill('#new-partitions', '2');
   await page.click('#create-topic button[type=submit]');
   await page.waitForSelector('#confirm[open]');
+  await checkLabels(page, 'the confirmation');
   await page.click('#confirm-cancel');
   const exists = async (topic) => page.evaluate(async (t) => (await fetch(`topics/${t}`)).status, topic);
   check(await exists(NEW_TOPIC) === 404, 'cancelled: no topic');
@@ -336,6 +338,7 @@ try {
   // --- a group's lag ---
   await page.goto(`${URL_}/#/groups`);
   await page.waitForSelector('#groups tbody tr');
+  await checkLabels(page, 'groups');
   await page.fill('#group-filter', GROUP);
   await page.click(`#groups a:text("${GROUP}")`);
   await page.waitForSelector('#offsets tbody tr');
@@ -394,9 +397,14 @@ try {
   const phone = await newPage({ width: 390, height: 844 });
   await phone.goto(`${URL_}/#/records/${TOPIC}`);
   await phone.waitForSelector('#records tbody tr');
-  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 0, `the phone view is ${overflow} px too wide`);
+  const tooWide = () => phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(await tooWide() <= 0, `the phone's records view is ${await tooWide()} px too wide`);
   await shot(phone, '9-phone-records');
+  for (const [view, ready] of [['topics', '#topics tbody tr'], [`topics/${TOPIC}`, '#partitions tbody tr'], [`groups/${GROUP}`, '#offsets tbody tr']]) {
+    await phone.goto(`${URL_}/#/${view}`);
+    await phone.waitForSelector(ready);
+    check(await tooWide() <= 0, `the phone's ${view} view is ${await tooWide()} px too wide`);
+  }
   step('phone');
 
   // --- read-only: no writes shown, and the server refuses them ---
@@ -446,6 +454,7 @@ try {
   const tok = await newPage();
   await tok.goto(TOKEN_URL);
   await tok.waitForSelector('#token-form');
+  await checkLabels(tok, 'token');
   await shot(tok, '11-token');
   await tok.fill('#token', TOKEN);
   await tok.click('#token-form button[type=submit]');
