@@ -22,6 +22,9 @@ struct Row {
     end: i64,
     lag: Option<i64>,
     member: Option<String>,
+    /// The member's host and client id, when a member holds the partition.
+    host: Option<String>,
+    client: Option<String>,
 }
 
 /// `ConsumerGroupCommand --describe --group G`, by (topic, partition).
@@ -63,6 +66,8 @@ fn describe_by_java_on(servers: &str, group: &str) -> BTreeMap<(String, i64), Ro
                     end: num(cols[4])?,
                     lag: num(cols[5]),
                     member: (cols[6] != "-").then(|| cols[6].to_string()),
+                    host: cols.get(7).filter(|c| **c != "-").map(|c| c.to_string()),
+                    client: cols.get(8).filter(|c| **c != "-").map(|c| c.to_string()),
                 },
             ))
         })
@@ -365,11 +370,27 @@ async fn live_group_is_shown_and_blocks_resets(
         .collect();
     assigned.sort();
     assert_eq!(assigned, vec![0, 1], "{view}");
-    // The member Kafka's tool names holds the partitions.
+    // The member Kafka's tool names holds the partitions, from the same
+    // host and client; partition 0 stands where the tool says.
     let java = describe_by_java_on(servers, group);
+    let row = &java[&(topic.to_string(), 0)];
+    assert_eq!(row.member.as_deref(), members[0]["memberId"].as_str());
+    assert_eq!(row.host.as_deref(), members[0]["host"].as_str(), "{view}");
+    assert_eq!(row.client.as_deref(), members[0]["clientId"].as_str(), "{view}");
+    let ours = view["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["topic"] == topic && o["partition"] == 0)
+        .expect("partition 0 in the view");
     assert_eq!(
-        java[&(topic.to_string(), 0)].member.as_deref(),
-        members[0]["memberId"].as_str()
+        (
+            ours["committedOffset"].as_i64(),
+            ours["endOffset"].as_i64().unwrap(),
+            ours["lag"].as_i64()
+        ),
+        (row.committed, row.end, row.lag),
+        "{view}"
     );
     // A reset under live members is refused, and changes nothing.
     let before: Vec<Option<i64>> = java.values().map(|r| r.committed).collect();
