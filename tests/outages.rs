@@ -114,6 +114,23 @@ async fn one_offline_partition_affects_only_itself() {
             .find(|p| p.partition == OFFLINE as i32 && p.leader < 0)
     })
     .await;
+    // The topic's description says so as kcat's metadata does: no leader,
+    // its one replica offline, the other partitions led as before.
+    let listed = cluster.partitions(Some(&topic));
+    let (status, described) = svc.get(&format!("/topics/{topic}")).await;
+    assert_eq!(status, 200, "{described}");
+    for p in &listed {
+        let ours = &described["partitions"][p.partition as usize];
+        let leader = (p.leader >= 0).then_some(p.leader);
+        assert_eq!(ours["leader"], json!(leader), "{ours} against {p:?}");
+        assert_eq!(ours["replicas"], json!(p.replicas), "{ours} against {p:?}");
+        let offline = if p.partition == OFFLINE as i32 {
+            json!([VICTIM])
+        } else {
+            json!([])
+        };
+        assert_eq!(ours["offline"], offline, "{ours}");
+    }
     check_one_partition_offline(&svc, &topic, &group, "no leader").await;
 
     // Back: partition 2 kept its records, and everything works again.
