@@ -163,6 +163,8 @@ try {
   check(cells[6] === String(RECORDS), `the end offset is shown: ${cells}`);
   check(await page.locator('#configs, p:text("default value")').count() === 1, 'the configs are shown');
   check(!(await page.locator('main').textContent()).includes('null'), 'nothing shows as null');
+  const curlTopic = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  check(curlTopic.name === TOPIC && curlTopic.partitions[0].endOffset === RECORDS, 'the curl command describes the topic');
   await checkLabels(page, 'topic');
   await shot(page, '2-topic');
   step('topic view');
@@ -344,6 +346,8 @@ try {
   await page.waitForSelector('#offsets tbody tr');
   const lag = await page.locator(`#offsets tr[data-topic="${TOPIC}"][data-partition="0"] td.lag`).textContent();
   check(lag === LAG, `lag ${lag}, expected ${LAG}`);
+  const curlGroup = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  check(String(curlGroup.lag) === LAG, `the curl command gets the group's lag: ${curlGroup.lag}`);
   const state = await page.evaluate(async (g) => (await (await fetch(`groups/${g}`)).json()).state, GROUP);
   check(await page.locator('#group-state').textContent() === state, `the group's state ${state} is shown`);
   check((await page.locator('main').textContent()).includes('No members.'), 'a group without members says so');
