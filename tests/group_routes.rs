@@ -376,7 +376,11 @@ async fn live_group_is_shown_and_blocks_resets(
     let row = &java[&(topic.to_string(), 0)];
     assert_eq!(row.member.as_deref(), members[0]["memberId"].as_str());
     assert_eq!(row.host.as_deref(), members[0]["host"].as_str(), "{view}");
-    assert_eq!(row.client.as_deref(), members[0]["clientId"].as_str(), "{view}");
+    assert_eq!(
+        row.client.as_deref(),
+        members[0]["clientId"].as_str(),
+        "{view}"
+    );
     let ours = view["offsets"]
         .as_array()
         .unwrap()

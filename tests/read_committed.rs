@@ -5,8 +5,6 @@
 //! (tests/open_transaction.py): no timing decides what the reads see.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -22,21 +20,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
     post_ok(&svc, committed).await;
 
     // 20 records in one transaction, acknowledged and left open.
-    let mut producer = python_script("open_transaction.py")
-        .args([
-            bootstrap(),
-            topic.clone(),
-            format!("{topic}-tx"),
-            "20".into(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 (Confluent's client: scripts/confluent-kafka.sh installs it)");
-    let mut said = BufReader::new(producer.stdout.take().unwrap()).lines();
-    let mut next_word = move || said.next().and_then(Result::ok).unwrap_or_default();
-    assert_eq!(next_word(), "open", "the transactional producer failed");
+    let open = OpenTransaction::start(&topic, 20);
     // An independent reader sees the uncommitted records in the log.
     eventually(Duration::from_secs(60), || {
         (Kcat::new().read(&topic).uncommitted().records().len() == 23).then_some(())
@@ -58,13 +42,7 @@ async fn an_open_transaction_is_invisible_until_it_commits() {
     assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
 
     // Once it commits, all 20 appear (after the 3 plain ones), and no control record.
-    let mut stdin = producer.stdin.take().unwrap();
-    writeln!(stdin).unwrap();
-    assert_eq!(next_word(), "committed", "the commit failed");
-    assert!(
-        producer.wait().unwrap().success(),
-        "the transactional producer failed"
-    );
+    open.commit();
     let (_, body) = svc
         .get(&format!(
             "/records/{topic}?distanceFromBeginning=0&limit=100&timeout=5s"

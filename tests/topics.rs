@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -213,16 +212,7 @@ async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
     post_ok(&svc, records).await;
     // Five records in a transaction on partition 0, written by Confluent's
     // client, acknowledged and left open until the test says so.
-    let mut producer = python_script("open_transaction.py")
-        .args([bootstrap(), topic.clone(), format!("{topic}-tx"), "5".into()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 (Confluent's client: scripts/confluent-kafka.sh installs it)");
-    let mut said = BufReader::new(producer.stdout.take().unwrap()).lines();
-    let mut next_word = move || said.next().and_then(Result::ok).unwrap_or_default();
-    assert_eq!(next_word(), "open", "the transactional producer failed");
+    let open = OpenTransaction::start(&topic, 5);
 
     let (status, described) = svc.get(&format!("/topics/{topic}")).await;
     assert_eq!(status, 200, "{described}");
@@ -237,7 +227,10 @@ async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
         column(&described, "lastStableOffset"),
         BTreeMap::from([(0, 3), (1, 2)])
     );
-    assert_eq!(column(&described, "endOffset"), offsets_by_java(&topic, "-1"));
+    assert_eq!(
+        column(&described, "endOffset"),
+        offsets_by_java(&topic, "-1")
+    );
     assert_eq!(
         column(&described, "endOffset"),
         BTreeMap::from([(0, 8), (1, 2)])
@@ -248,9 +241,7 @@ async fn an_open_transaction_holds_the_last_stable_offset_below_the_end() {
     );
 
     // Committed, the last stable offset passes the commit marker.
-    writeln!(producer.stdin.take().unwrap()).unwrap();
-    assert_eq!(next_word(), "committed", "the commit failed");
-    assert!(producer.wait().unwrap().success());
+    open.commit();
     let (_, described) = svc.get(&format!("/topics/{topic}")).await;
     assert_eq!(
         column(&described, "lastStableOffset"),

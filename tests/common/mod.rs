@@ -1018,3 +1018,53 @@ pub fn python_script(script: &str) -> std::process::Command {
         .arg(format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR")));
     command
 }
+
+/// A transaction of `count` records on partition 0 of `topic`, written by
+/// Confluent's Python client (`tests/open_transaction.py`), acknowledged
+/// and held open until [`OpenTransaction::commit`].
+pub struct OpenTransaction {
+    producer: Child,
+    said: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl OpenTransaction {
+    /// Starts the producer and waits until its records are acknowledged.
+    pub fn start(topic: &str, count: usize) -> OpenTransaction {
+        use std::io::BufRead;
+        let mut producer = python_script("open_transaction.py")
+            .args([
+                bootstrap(),
+                topic.to_string(),
+                format!("{topic}-tx"),
+                count.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 (Confluent's client: scripts/confluent-kafka.sh installs it)");
+        let said = std::io::BufReader::new(producer.stdout.take().unwrap()).lines();
+        let mut open = OpenTransaction { producer, said };
+        assert_eq!(
+            open.next_word(),
+            "open",
+            "the transactional producer failed"
+        );
+        open
+    }
+
+    fn next_word(&mut self) -> String {
+        self.said.next().and_then(Result::ok).unwrap_or_default()
+    }
+
+    /// Commits the transaction; returns once the producer has.
+    pub fn commit(mut self) {
+        use std::io::Write;
+        writeln!(self.producer.stdin.take().unwrap()).unwrap();
+        assert_eq!(self.next_word(), "committed", "the commit failed");
+        assert!(
+            self.producer.wait().unwrap().success(),
+            "the transactional producer failed"
+        );
+    }
+}
