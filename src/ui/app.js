@@ -20,6 +20,7 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   tail: null, // the running live tail's AbortController
   firstRender: false,
+  navigation: 0, // views routed to so far (see api and Stale)
 };
 
 // --- DOM helpers ---
@@ -105,12 +106,22 @@ class ApiError extends Error {
   }
 }
 
+/** A GET answered after the page went on to another view: the view that
+ * asked is gone, and must not replace the one shown now. */
+class Stale extends Error {}
+
+/** Shows a failed action's error, unless the view it belonged to is gone. */
+function failed(e) {
+  if (!(e instanceof Stale)) status(e.message, 'error');
+}
+
 function authHeaders() {
   return state.token ? { Authorization: `Bearer ${state.token}` } : {};
 }
 
 /** One API call; the JSON answer, or an ApiError with the service's message. */
 async function api(method, path, body) {
+  const navigation = state.navigation;
   const init = { method, headers: authHeaders() };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -118,6 +129,7 @@ async function api(method, path, body) {
   }
   const response = await fetch(path, init);
   const text = await response.text();
+  if (method === 'GET' && navigation !== state.navigation) throw new Stale('the view was left');
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { json = null; }
   if (!response.ok) {
@@ -356,6 +368,7 @@ async function topicsView() {
         row.count.textContent = n.toLocaleString('en');
         row.count.dataset.records = n;
       } catch (e) {
+        if (e instanceof Stale) return;
         row.count.textContent = '?';
         row.count.title = e.message;
       }
@@ -589,7 +602,7 @@ async function recordsView(topic, q) {
   newer.addEventListener('click', async () => {
     history.push(currentQuery);
     currentQuery = { ...recordsQuery(p, next) };
-    try { await load(currentQuery, 'the next page'); } catch (e) { status(e.message, 'error'); }
+    try { await load(currentQuery, 'the next page'); } catch (e) { failed(e); }
   });
   older.addEventListener('click', async () => {
     if (history.length) {
@@ -605,7 +618,7 @@ async function recordsView(topic, q) {
       status('Older pages: read from the latest, or from an offset of one partition');
       return;
     }
-    try { await load(currentQuery, 'an older page'); } catch (e) { status(e.message, 'error'); }
+    try { await load(currentQuery, 'an older page'); } catch (e) { failed(e); }
   });
   tail.addEventListener('click', () => {
     if (state.tail) {
@@ -622,6 +635,7 @@ async function recordsView(topic, q) {
   try {
     await load(firstQuery, p.from === 'latest' ? 'the latest' : `from ${p.from}`);
   } catch (e) {
+    if (e instanceof Stale) return;
     status(e.message, 'error');
     caption().textContent = `Not read: ${e.message}`;
   }
@@ -861,6 +875,8 @@ function markFirstRender() {
 }
 
 async function route() {
+  // Answers to the views' GETs still on their way are now stale.
+  state.navigation += 1;
   const hash = location.hash || '#/topics';
   const [pathPart, queryPart] = hash.slice(2).split('?');
   const parts = pathPart.split('/').map(decodeURIComponent);
@@ -881,7 +897,7 @@ async function route() {
       default: await topicsView();
     }
   } catch (e) {
-    if (e.status === 401) return;
+    if (e.status === 401 || e instanceof Stale) return;
     show('Not available', h('p', { class: 'error', role: 'alert' }, e.message));
     status(e.message, 'error');
   }

@@ -82,12 +82,18 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
+// Requests sent and not yet answered, across pages (see the failure report).
+const pending = new Set();
 // Console errors a step provokes on purpose (a refused cross-origin call).
 let expectedErrors = null;
 async function newPage(viewport = { width: 1366, height: 800 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => pending.add(`${r.method()} ${r.url()}`));
+  const answered = (r) => pending.delete(`${r.method()} ${r.url()}`);
+  page.on('requestfinished', answered);
+  page.on('requestfailed', answered);
   page.on('console', (m) => {
     // A blocked script, style or request shows here: the policy must never bite.
     if (m.type() === 'error'
@@ -337,6 +343,21 @@ try {
   await page.waitForFunction(() => document.querySelector('#status').textContent.includes('partition 0 now starts at 3'));
   step('create a topic, delete its records');
 
+  // --- a view left before its answer came never replaces the next one ---
+  const slowTopic = `**/topics/${TOPIC}`;
+  await page.route(slowTopic, async (r) => {
+    await new Promise((done) => setTimeout(done, 1500));
+    await r.continue();
+  });
+  await page.goto(`${URL_}/#/topics/${TOPIC}`);
+  await page.waitForSelector(`#view-title:text("${TOPIC}")`);
+  await page.goto(`${URL_}/#/groups`);
+  await page.waitForSelector('#groups tbody tr');
+  await page.waitForTimeout(2500);
+  check(await page.locator('#groups').count() === 1, `the groups were replaced by the slower topic view: ${await page.title()}`);
+  await page.unroute(slowTopic);
+  step('a slow view left behind');
+
   // --- a group's lag ---
   await page.goto(`${URL_}/#/groups`);
   await page.waitForSelector('#groups tbody tr');
@@ -471,6 +492,21 @@ try {
 
   check(problems.length === 0, `the browser reported: ${problems.join(' | ')}`);
   console.log(JSON.stringify({ figures }));
+} catch (e) {
+  // What each open page showed when a check failed, and its requests still
+  // waiting: enough to tell a slow answer from a page that broke.
+  for (const [i, open] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+    const seen = await open.evaluate(() => ({
+      url: location.href,
+      status: document.querySelector('#status')?.textContent,
+      main: document.querySelector('main')?.textContent.slice(0, 300),
+    })).catch((err) => ({ error: String(err) }));
+    console.error(`page ${i} when it failed: ${JSON.stringify(seen)}`);
+    await open.screenshot({ path: join(SHOTS, `failed-${i}.png`), fullPage: true }).catch(() => {});
+  }
+  console.error(`requests without an answer: ${JSON.stringify([...pending])}`);
+  console.error(`the browser reported: ${JSON.stringify(problems)}`);
+  throw e;
 } finally {
   await browser.close();
 }
