@@ -7,7 +7,9 @@
 #   scripts/kafka.sh fetch [--kafka-version V]        # get the jars into .kafka/libs-V
 #   scripts/kafka.sh start [--kafka-version V] [--brokers N] [--name NAME]
 #                          [--config KEY=VALUE]... [--secure] [--owner PID]
-#                                                     # prints the bootstrap list on stdout
+#                                                     # prints the bootstrap list on stdout;
+#                                                     # started again on other ports (up to
+#                                                     # 3 times) when a port was taken meanwhile
 #   scripts/kafka.sh stop [--name NAME]               # stops the brokers, deletes their data
 #   scripts/kafka.sh bootstrap [--name NAME] [--listener L]
 #                                                     # prints the bootstrap list again
@@ -802,12 +804,30 @@ fetch_cmd() {
   fetch
 }
 
+# A start picks free ports, then the JVMs bind them: another process may take
+# one in between, and a broker (or ZooKeeper) then exits with "Address already
+# in use". Such a start is made again, on other ports, up to three times.
+start_retrying() {
+  local name=dev try i next
+  for ((i = 1; i < $#; i++)); do
+    next=$((i + 1))
+    [[ "${!i}" == --name ]] && name="${!next}"
+  done
+  for try in 1 2 3; do
+    "${BASH_SOURCE[0]}" start-once "$@" && return 0
+    grep -qs "Address already in use" "$(cluster_dir "$name")"/*.log || return 1
+    ((try < 3)) && log "a port of cluster '$name' was taken before Kafka bound it; starting it again on other ports"
+  done
+  return 1
+}
+
 REQUESTED_VERSION="${KAFKA_SH_KAFKA_VERSION:-$DEFAULT_VERSION}"
 cmd="${1:-}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
   fetch) fetch_cmd "$@" ;;
-  start) start "$@" ;;
+  start) start_retrying "$@" ;;
+  start-once) start "$@" ;;
   stop) stop "$@" ;;
   bootstrap) bootstrap "$@" ;;
   kill-broker) kill_broker "$@" ;;
