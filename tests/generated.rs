@@ -17,6 +17,9 @@ mod common;
 
 use std::process::Command;
 
+/// What hypothesis's lambda descriptions meet on CPython 3.11 (see above).
+const AST_BUG: &str = "AST constructor recursion depth mismatch";
+
 use common::*;
 
 #[tokio::test]
@@ -33,24 +36,39 @@ async fn generated_requests_get_no_5xx_and_documented_responses() {
         .start();
     warm_up_coordinators(&cluster.bootstrap).await;
     let url = format!("{}/openapi.json", svc.url);
-    let out = Command::new("schemathesis")
-        .args(["run", &url, "--checks", "all", "--exclude-checks", "positive_data_acceptance"])
-        .args(["--phases", "examples,fuzzing,stateful", "--max-examples", &examples, "--seed", &seed])
-        // Creating a topic of a thousand partitions on a small machine can
-        // take half a minute: slow is not wrong here.
-        .args(["--workers", "2", "--no-color", "--request-timeout", "120"])
-        .args(["--max-response-time", "120"])
-        .env("SCHEMATHESIS_HOOKS", "")
-        .output()
-        .expect("schemathesis is not installed: run scripts/test.sh, which installs it, or pip install schemathesis");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{report}");
+    let run = |seed: &str| {
+        let out = Command::new("schemathesis")
+            .args(["run", &url, "--checks", "all", "--exclude-checks", "positive_data_acceptance"])
+            .args(["--phases", "examples,fuzzing,stateful", "--max-examples", &examples, "--seed", seed])
+            // Creating a topic of a thousand partitions on a small machine can
+            // take half a minute: slow is not wrong here.
+            .args(["--workers", "2", "--no-color", "--request-timeout", "120"])
+            .args(["--max-response-time", "120"])
+            .env("SCHEMATHESIS_HOOKS", "")
+            .output()
+            .expect("schemathesis is not installed: run scripts/test.sh, which installs it, or pip install schemathesis");
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{report}");
+        (out.status.success(), report)
+    };
+    let (mut passed, mut report) = run(&seed);
+    // The same CPython 3.11 bug as the coverage phase's can also stop the
+    // fuzzing phase while it builds a request, before anything is sent for
+    // that case. Such a run, with no failure of a check, is made once more
+    // with the next seed; a failed check is never run again.
+    if !passed && report.contains(AST_BUG) && !report.contains(" FAILURES ") {
+        let next = seed
+            .parse::<u64>()
+            .map_or(seed.clone(), |s| (s + 1).to_string());
+        eprintln!("schemathesis stopped on its own error ({AST_BUG}); again with seed {next}");
+        (passed, report) = run(&next);
+    }
     assert!(
-        out.status.success(),
+        passed,
         "schemathesis found failures (seed {seed}):\n{report}"
     );
     assert!(
