@@ -1934,14 +1934,7 @@ async fn settled(http: &mut Http, topic: &str, partitions: usize) -> usize {
 async fn kafka_requests(http: &mut Http) -> BTreeMap<String, u64> {
     let (status, body) = http.get("/metrics").await;
     assert_eq!(status, 200, "GET /metrics");
-    String::from_utf8_lossy(&body)
-        .lines()
-        .filter_map(|l| l.strip_prefix("kafka_records_kafka_requests_total{api=\""))
-        .filter_map(|l| {
-            let (api, count) = l.split_once("\"} ")?;
-            Some((api.to_string(), count.trim().parse().ok()?))
-        })
-        .collect()
+    service::kafka_requests_in(&String::from_utf8_lossy(&body))
 }
 
 /// `n` sequential `GET /topics/{topic}`; the latencies after the first

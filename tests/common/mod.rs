@@ -247,15 +247,7 @@ impl Client {
     /// The service's count of Kafka requests sent, by API
     /// (`kafka_records_kafka_requests_total`), from one scrape.
     pub async fn kafka_requests(&self) -> BTreeMap<String, u64> {
-        self.metrics()
-            .await
-            .lines()
-            .filter_map(|l| l.strip_prefix("kafka_records_kafka_requests_total{api=\""))
-            .map(|l| {
-                let (api, count) = l.split_once("\"} ").expect("a sample");
-                (api.to_string(), count.parse().expect("a count"))
-            })
-            .collect()
+        service::kafka_requests_in(&self.metrics().await)
     }
 
     /// How many Kafka requests of each API the service sent while `work`

@@ -249,3 +249,16 @@ impl Drop for Service {
         self.stop();
     }
 }
+
+/// The count of Kafka requests sent by API, read from the text of the
+/// service's `GET /metrics` (`kafka_records_kafka_requests_total{api="..."}`).
+pub fn kafka_requests_in(metrics: &str) -> std::collections::BTreeMap<String, u64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("kafka_records_kafka_requests_total{api=\""))
+        .map(|l| {
+            let (api, count) = l.split_once("\"} ").expect("a sample");
+            (api.to_string(), count.trim().parse().expect("a count"))
+        })
+        .collect()
+}

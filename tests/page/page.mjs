@@ -61,6 +61,11 @@ function check(ok, what) {
   if (!ok) throw new Error(`check failed: ${what}`);
 }
 
+/** Runs the curl command the view shows, as a user who copies it would; its JSON. */
+async function runCurl(page) {
+  return JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+}
+
 /** Writes one record with kcat (librdkafka), as an independent producer. */
 function kcatProduce(value, header, topic = TOPIC) {
   return new Promise((resolve, reject) => {
@@ -154,7 +159,7 @@ try {
   check(await page.locator('#topics tbody tr:visible').count() === 0, 'the filter hides the others');
   await page.fill('#topic-filter', TOPIC);
   // The curl command shown gets the same list.
-  const curlTopics = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  const curlTopics = await runCurl(page);
   check(curlTopics.topics.some((t) => t.name === TOPIC), 'the curl command lists the topic');
   await shot(page, '1-topics');
   step('topics list, filter, record count, curl');
@@ -169,7 +174,7 @@ try {
   check(cells[6] === String(RECORDS), `the end offset is shown: ${cells}`);
   check(await page.locator('#configs, p:text("default value")').count() === 1, 'the configs are shown');
   check(!(await page.locator('main').textContent()).includes('null'), 'nothing shows as null');
-  const curlTopic = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  const curlTopic = await runCurl(page);
   check(curlTopic.name === TOPIC && curlTopic.partitions[0].endOffset === RECORDS, 'the curl command describes the topic');
   await checkLabels(page, 'topic');
   await shot(page, '2-topic');
@@ -194,7 +199,7 @@ try {
     check(time === want, `record ${offset} shows timestamp ${time}, expected ${want}`);
   }
   // The curl command shown gets the same records.
-  const curlRecords = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  const curlRecords = await runCurl(page);
   check(curlRecords.records.length === RECORDS, 'the curl command reads the same records');
   await checkLabels(page, 'records');
   await shot(page, '3-records');
@@ -367,7 +372,7 @@ try {
   await page.waitForSelector('#offsets tbody tr');
   const lag = await page.locator(`#offsets tr[data-topic="${TOPIC}"][data-partition="0"] td.lag`).textContent();
   check(lag === LAG, `lag ${lag}, expected ${LAG}`);
-  const curlGroup = JSON.parse(execFileSync('sh', ['-c', await page.locator('.curl-text').textContent()]));
+  const curlGroup = await runCurl(page);
   check(String(curlGroup.lag) === LAG, `the curl command gets the group's lag: ${curlGroup.lag}`);
   const state = await page.evaluate(async (g) => (await (await fetch(`groups/${g}`)).json()).state, GROUP);
   check(await page.locator('#group-state').textContent() === state, `the group's state ${state} is shown`);
